@@ -1,0 +1,122 @@
+#include "normlab/groupnorm.h"
+
+#include <cmath>
+
+#include "normlab/error.h"
+#include "normlab/reduce.h"
+
+namespace normlab {
+
+void groupnorm_forward(float* y, float* mean, float* rstd, const float* x, const float* gamma,
+                       const float* beta, double eps, int64_t N, int64_t C, int64_t S, int64_t G) {
+  const int64_t K = C / G;  // channels per group; each (n, g) is a contiguous run of K*S values
+  std::vector<double> m(static_cast<size_t>(N * G)), v(static_cast<size_t>(N * G));
+  moments(m.data(), v.data(), x, 1, N * G, K * S);
+  for (int64_t ng = 0; ng < N * G; ++ng) {
+    mean[ng] = static_cast<float>(m[ng]);
+    rstd[ng] = static_cast<float>(1.0 / std::sqrt(v[ng] + eps));
+  }
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t ng = n * G + c / K;
+      const float mc = mean[ng], k = rstd[ng] * gamma[c], b = beta[c];
+      const float* xp = x + (n * C + c) * S;
+      float* yp = y + (n * C + c) * S;
+      for (int64_t s = 0; s < S; ++s) yp[s] = (xp[s] - mc) * k + b;
+    }
+  }
+}
+
+void groupnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                        const float* mean, const float* rstd, const float* gamma, int64_t N,
+                        int64_t C, int64_t S, int64_t G) {
+  const int64_t K = C / G;
+  const double M = static_cast<double>(K) * static_cast<double>(S);
+  std::vector<double> dg(static_cast<size_t>(C), 0.0), db(static_cast<size_t>(C), 0.0);
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t g = 0; g < G; ++g) {
+      const float mg = mean[n * G + g], sg = rstd[n * G + g];
+      // Pass 1: per channel sums of dy and dy*xhat, folded into the group's sums with gamma.
+      double sum_g = 0, sum_g_xhat = 0;
+      for (int64_t c = g * K; c < (g + 1) * K; ++c) {
+        const float* dyp = dy + (n * C + c) * S;
+        const float* xp = x + (n * C + c) * S;
+        float a = 0, b = 0;
+        for (int64_t s = 0; s < S; ++s) {
+          a += dyp[s];
+          b += dyp[s] * ((xp[s] - mg) * sg);
+        }
+        db[c] += a;
+        dg[c] += b;
+        sum_g += double{gamma[c]} * a;
+        sum_g_xhat += double{gamma[c]} * b;
+      }
+      const float mean_g = static_cast<float>(sum_g / M);
+      const float mean_g_xhat = static_cast<float>(sum_g_xhat / M);
+      // Pass 2: dx for the group.
+      for (int64_t c = g * K; c < (g + 1) * K; ++c) {
+        const float* dyp = dy + (n * C + c) * S;
+        const float* xp = x + (n * C + c) * S;
+        float* dxp = dx + (n * C + c) * S;
+        const float gc = gamma[c];
+        for (int64_t s = 0; s < S; ++s) {
+          const float xhat = (xp[s] - mg) * sg;
+          dxp[s] = sg * (dyp[s] * gc - mean_g - xhat * mean_g_xhat);
+        }
+      }
+    }
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    dgamma[c] = static_cast<float>(dg[c]);
+    dbeta[c] = static_cast<float>(db[c]);
+  }
+}
+
+GroupNorm::GroupNorm(const GroupNormOptions& options) : NormLayer("groupnorm"), options_(options) {
+  if (options.channels < 1) fail(method(), ": channels must be a positive integer, got ", options.channels);
+  if (options.groups < 1) fail(method(), ": groups must be a positive integer, got ", options.groups);
+  if (options.channels % options.groups != 0) {
+    fail(method(), ": groups (", options.groups, ") must divide channels (", options.channels, ")");
+  }
+  if (!(options.eps > 0) || !std::isfinite(options.eps)) {
+    fail(method(), ": eps must be a finite number > 0, got ", options.eps);
+  }
+  const size_t C = static_cast<size_t>(options.channels);
+  if (options.affine) {
+    add_param("gamma", C, 1.0f);
+    add_param("beta", C, 0.0f);
+  } else {
+    gamma1_.assign(C, 1.0f);
+    beta0_.assign(C, 0.0f);
+    dgamma_.resize(C);
+    dbeta_.resize(C);
+  }
+}
+
+void GroupNorm::check_shape(const Shape& shape, bool) const {
+  check_channels(method(), shape, options_.channels, 2);
+}
+
+void GroupNorm::forward_train(const float* x, const Shape& shape, float* y) {
+  const int64_t N = shape[0], G = options_.groups;
+  mean_.resize(static_cast<size_t>(N * G));
+  rstd_.resize(static_cast<size_t>(N * G));
+  groupnorm_forward(y, mean_.data(), rstd_.data(), x, gamma(), beta(), options_.eps, N, shape[1],
+                    spatial_size(shape), G);
+}
+
+void GroupNorm::forward_infer(const float* x, const Shape& shape, float* y) {
+  const int64_t N = shape[0], G = options_.groups;
+  std::vector<float> mean(static_cast<size_t>(N * G)), rstd(static_cast<size_t>(N * G));
+  groupnorm_forward(y, mean.data(), rstd.data(), x, gamma(), beta(), options_.eps, N, shape[1],
+                    spatial_size(shape), G);
+}
+
+void GroupNorm::backward_impl(const float* dy, const Shape& shape, float* dx) {
+  float* dgamma = options_.affine ? params_[0].grad.data() : dgamma_.data();
+  float* dbeta = options_.affine ? params_[1].grad.data() : dbeta_.data();
+  groupnorm_backward(dx, dgamma, dbeta, dy, x_.data(), mean_.data(), rstd_.data(), gamma(),
+                     shape[0], shape[1], spatial_size(shape), options_.groups);
+}
+
+}  // namespace normlab

@@ -1,0 +1,105 @@
+#include "normlab/layernorm.h"
+
+#include <cmath>
+
+#include "normlab/error.h"
+#include "normlab/reduce.h"
+
+namespace normlab {
+
+void layernorm_forward(float* y, float* mean, float* rstd, const float* x, const float* gamma,
+                       const float* beta, double eps, int64_t R, int64_t M) {
+  std::vector<double> m(static_cast<size_t>(R)), v(static_cast<size_t>(R));
+  moments(m.data(), v.data(), x, 1, R, M);
+  for (int64_t r = 0; r < R; ++r) {
+    const float mr = static_cast<float>(m[r]);
+    const float sr = static_cast<float>(1.0 / std::sqrt(v[r] + eps));
+    mean[r] = mr;
+    rstd[r] = sr;
+    const float* xr = x + r * M;
+    float* yr = y + r * M;
+    for (int64_t i = 0; i < M; ++i) yr[i] = (xr[i] - mr) * sr * gamma[i] + beta[i];
+  }
+}
+
+void layernorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                        const float* mean, const float* rstd, const float* gamma, int64_t R,
+                        int64_t M) {
+  std::vector<double> dg(static_cast<size_t>(M), 0.0), db(static_cast<size_t>(M), 0.0);
+  for (int64_t r = 0; r < R; ++r) {
+    const float mr = mean[r], sr = rstd[r];
+    const float* dyr = dy + r * M;
+    const float* xr = x + r * M;
+    double sum_g = 0, sum_g_xhat = 0;
+    for (int64_t i = 0; i < M; ++i) {
+      const float xhat = (xr[i] - mr) * sr;
+      const float g = dyr[i] * gamma[i];
+      sum_g += g;
+      sum_g_xhat += g * xhat;
+      dg[i] += dyr[i] * xhat;
+      db[i] += dyr[i];
+    }
+    const float mean_g = static_cast<float>(sum_g / M);
+    const float mean_g_xhat = static_cast<float>(sum_g_xhat / M);
+    float* dxr = dx + r * M;
+    for (int64_t i = 0; i < M; ++i) {
+      const float xhat = (xr[i] - mr) * sr;
+      dxr[i] = sr * (dyr[i] * gamma[i] - mean_g - xhat * mean_g_xhat);
+    }
+  }
+  for (int64_t i = 0; i < M; ++i) {
+    dgamma[i] = static_cast<float>(dg[i]);
+    dbeta[i] = static_cast<float>(db[i]);
+  }
+}
+
+LayerNorm::LayerNorm(const LayerNormOptions& options) : NormLayer("layernorm"), options_(options) {
+  if (options.normalized_shape.empty()) fail(method(), ": normalizedShape must not be empty");
+  std::vector<double> dims(options.normalized_shape.begin(), options.normalized_shape.end());
+  M_ = numel(shape_from_doubles(dims, method() + ": normalizedShape", 1));
+  if (!(options.eps > 0) || !std::isfinite(options.eps)) {
+    fail(method(), ": eps must be a finite number > 0, got ", options.eps);
+  }
+  const size_t M = static_cast<size_t>(M_);
+  if (options.affine) {
+    add_param("gamma", M, 1.0f);
+    add_param("beta", M, 0.0f);
+  } else {
+    gamma1_.assign(M, 1.0f);
+    beta0_.assign(M, 0.0f);
+    dgamma_.resize(M);
+    dbeta_.resize(M);
+  }
+}
+
+void LayerNorm::check_shape(const Shape& shape, bool) const {
+  const std::vector<int64_t>& ns = options_.normalized_shape;
+  bool ok = shape.size() >= ns.size();
+  for (size_t i = 0; ok && i < ns.size(); ++i) ok = shape[shape.size() - ns.size() + i] == ns[i];
+  if (!ok) {
+    fail(method(), ": input shape ", to_string(shape), " does not end with normalizedShape ",
+         to_string(ns));
+  }
+}
+
+void LayerNorm::forward_train(const float* x, const Shape& shape, float* y) {
+  const int64_t R = numel(shape) / M_;
+  mean_.resize(static_cast<size_t>(R));
+  rstd_.resize(static_cast<size_t>(R));
+  layernorm_forward(y, mean_.data(), rstd_.data(), x, gamma(), beta(), options_.eps, R, M_);
+}
+
+void LayerNorm::forward_infer(const float* x, const Shape& shape, float* y) {
+  const int64_t R = numel(shape) / M_;
+  std::vector<float> mean(static_cast<size_t>(R)), rstd(static_cast<size_t>(R));
+  layernorm_forward(y, mean.data(), rstd.data(), x, gamma(), beta(), options_.eps, R, M_);
+}
+
+void LayerNorm::backward_impl(const float* dy, const Shape& shape, float* dx) {
+  const int64_t R = numel(shape) / M_;
+  float* dgamma = options_.affine ? params_[0].grad.data() : dgamma_.data();
+  float* dbeta = options_.affine ? params_[1].grad.data() : dbeta_.data();
+  layernorm_backward(dx, dgamma, dbeta, dy, x_.data(), mean_.data(), rstd_.data(), gamma(), R, M_);
+}
+
+}  // namespace normlab

@@ -1,0 +1,104 @@
+#include "normlab/norm_layer.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "normlab/error.h"
+
+namespace normlab {
+
+void NormLayer::forward(const float* x, const Shape& shape, bool training, float* y) {
+  check_shape(shape, training);
+  const int64_t n = numel(shape);
+  if (!training) {
+    forward_infer(x, shape, y);
+    return;
+  }
+  // Drop the previous cache first: a failed allocation must not leave a stale one behind.
+  cached_shape_.clear();
+  on_cache_reset();
+  x_.resize(static_cast<size_t>(n));
+  if (x_.data() != x) std::memcpy(x_.data(), x, static_cast<size_t>(n) * sizeof(float));
+  forward_train(x_.data(), shape, y);
+  cached_shape_ = shape;
+}
+
+void NormLayer::backward(const float* dy, float* dx) {
+  if (cached_shape_.empty()) {
+    fail(method_, ": backward needs a training-mode forward first");
+  }
+  backward_impl(dy, cached_shape_, dx);
+}
+
+Param& NormLayer::param(const std::string& name) {
+  for (Param& p : params_) {
+    if (p.name == name) return p;
+  }
+  std::string known;
+  for (const Param& p : params_) known += (known.empty() ? "" : ", ") + p.name;
+  fail(method_, ": no parameter '", name, "' (", known.empty() ? "it has none" : "known: " + known,
+       ")");
+}
+
+StateBuffer& NormLayer::state_buffer(const std::string& name) {
+  for (StateBuffer& s : state_) {
+    if (s.name == name) return s;
+  }
+  std::string known;
+  for (const StateBuffer& s : state_) known += (known.empty() ? "" : ", ") + s.name;
+  fail(method_, ": no state '", name, "' (", known.empty() ? "it has none" : "known: " + known,
+       ")");
+}
+
+void NormLayer::set_param(const std::string& name, const float* values, size_t n) {
+  Param& p = param(name);
+  if (n != p.value.size()) {
+    fail(method_, ": ", name, " needs ", p.value.size(), " values, got ", n);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(values[i])) fail(method_, ": ", name, "[", i, "] is not finite");
+  }
+  std::memcpy(p.value.data(), values, n * sizeof(float));
+}
+
+void NormLayer::set_state(const std::string& name, const float* values, size_t n) {
+  StateBuffer& s = state_buffer(name);
+  if (n != s.value.size()) {
+    fail(method_, ": ", name, " needs ", s.value.size(), " values, got ", n);
+  }
+  check_state_values(name, values, n);
+  std::memcpy(s.value.data(), values, n * sizeof(float));
+}
+
+void NormLayer::check_state_values(const std::string& name, const float* values, size_t n) const {
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(values[i])) fail(method_, ": ", name, "[", i, "] is not finite");
+  }
+}
+
+void NormLayer::add_param(const std::string& name, size_t n, float fill) {
+  params_.push_back(Param{name, std::vector<float>(n, fill), std::vector<float>(n, 0.0f)});
+}
+
+void NormLayer::add_state(const std::string& name, size_t n, float fill) {
+  state_.push_back(StateBuffer{name, std::vector<float>(n, fill)});
+}
+
+void check_channels(const std::string& who, const Shape& shape, int64_t channels, size_t min_rank) {
+  if (shape.size() < min_rank) {
+    fail(who, ": input shape ", to_string(shape), " must have at least ", min_rank,
+         " dims ", min_rank == 2 ? "[N,C,...]" : "[N,C,L,...]");
+  }
+  if (shape[1] != channels) {
+    fail(who, ": input shape ", to_string(shape), " has ", shape[1], " channels (dim 1), layer has ",
+         channels);
+  }
+}
+
+int64_t spatial_size(const Shape& shape) {
+  int64_t s = 1;
+  for (size_t i = 2; i < shape.size(); ++i) s *= shape[i];
+  return s;
+}
+
+}  // namespace normlab

@@ -1,0 +1,91 @@
+// The stateful layer contract shared by every normalization method: parameters with their
+// gradients, running state, the cache of the last training forward, and input validation.
+// The maths lives in each method's stateless kernels; a layer only owns buffers and calls them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "normlab/shape.h"
+
+namespace normlab {
+
+// A learnable parameter (PyTorch's weight/bias are named gamma/beta here) and its gradient.
+struct Param {
+  std::string name;
+  std::vector<float> value;
+  std::vector<float> grad;  // same length as value; overwritten (not summed) by each backward
+};
+
+// A running-state buffer (runningMean, runningVar, runningStd, numBatchesTracked).
+struct StateBuffer {
+  std::string name;
+  std::vector<float> value;
+};
+
+class NormLayer {
+ public:
+  virtual ~NormLayer() = default;
+  NormLayer(const NormLayer&) = delete;
+  NormLayer& operator=(const NormLayer&) = delete;
+
+  // The method name of the layer API: "batchnorm", "layernorm", ...
+  const std::string& method() const { return method_; }
+
+  // y = layer(x). x has numel(shape) values; y receives as many and may alias x. Training mode
+  // uses batch statistics, updates running state and keeps what backward needs; inference mode
+  // uses running state where the method has it. Throws Error on a shape the layer cannot take.
+  void forward(const float* x, const Shape& shape, bool training, float* y);
+
+  // dx = dL/dx for the last training forward, given dy = dL/dy (as many values as that input);
+  // dx may alias dy. Also overwrites every parameter's grad. Throws Error without such a forward.
+  void backward(const float* dy, float* dx);
+
+  // Shape of the last training forward's input (empty if none); backward's dy has its size.
+  const Shape& cached_shape() const { return cached_shape_; }
+
+  std::vector<Param>& params() { return params_; }
+  const std::vector<Param>& params() const { return params_; }
+  const std::vector<StateBuffer>& state() const { return state_; }
+
+  // Replace a parameter's or state buffer's values; throws Error on an unknown name, a wrong
+  // length, or a value out of the buffer's domain (NaN, a negative variance, ...).
+  void set_param(const std::string& name, const float* values, size_t n);
+  void set_state(const std::string& name, const float* values, size_t n);
+
+ protected:
+  explicit NormLayer(std::string method) : method_(std::move(method)) {}
+
+  // Throws Error unless the layer can take this shape (in this mode).
+  virtual void check_shape(const Shape& shape, bool training) const = 0;
+  // Kernels: x and y have numel(shape) values; training forward may read the cache x_ (== x).
+  virtual void forward_train(const float* x, const Shape& shape, float* y) = 0;
+  virtual void forward_infer(const float* x, const Shape& shape, float* y) = 0;
+  virtual void backward_impl(const float* dy, const Shape& shape, float* dx) = 0;
+  // Throws Error unless the values are acceptable for that state buffer (after the length check).
+  virtual void check_state_values(const std::string& name, const float* values, size_t n) const;
+  // Called when a training forward's cache is dropped or replaced.
+  virtual void on_cache_reset() {}
+
+  Param& param(const std::string& name);
+  StateBuffer& state_buffer(const std::string& name);
+  void add_param(const std::string& name, size_t n, float fill);
+  void add_state(const std::string& name, size_t n, float fill);
+
+  std::vector<float> x_;  // (numel(cached_shape_)) input of the last training forward
+  std::vector<Param> params_;
+  std::vector<StateBuffer> state_;
+
+ private:
+  std::string method_;
+  Shape cached_shape_;
+};
+
+// Shared shape check for layers with a channel axis: rank >= min_rank and shape[1] == channels.
+void check_channels(const std::string& who, const Shape& shape, int64_t channels, size_t min_rank);
+
+// Product of the dims after the channel axis (1 for [N,C]).
+int64_t spatial_size(const Shape& shape);
+
+}  // namespace normlab
