@@ -1,0 +1,522 @@
+// Our declarations use Symbol.dispose; this brings its lib types to consumers whose `lib` lacks it.
+/// <reference lib="esnext.disposable" preserve="true" />
+/**
+ * normlab: normalization layers (BatchNorm, Batch Renormalization, LayerNorm, GroupNorm,
+ * InstanceNorm) compiled to WebAssembly, for Node >= 20 and browsers.
+ *
+ * ```js
+ * import { load } from 'normlab';
+ * const nl = await load();
+ * const layer = nl.createLayer('batchnorm', { channels: 16 });
+ * const y = layer.forward(x, [N, 16, H, W], { training: true });
+ * const dx = layer.backward(dy);
+ * layer.dispose();
+ * ```
+ *
+ * Every object that owns WebAssembly memory must be freed with `dispose()` (or a `using`
+ * declaration, or `nl.scope()`). Arrays cross the boundary as copies: what you get is yours.
+ * @packageDocumentation
+ */
+import createNormlabModule from './normlab_wasm.js';
+import type { LayerHandle, NormlabWasmModule } from './normlab_wasm.js';
+
+/** The layer API's method names. */
+export type Method = 'batchnorm' | 'batchrenorm' | 'layernorm' | 'groupnorm' | 'instancenorm';
+
+/** PyTorch `BatchNorm1d/2d`: per-channel statistics over N and the spatial dims. */
+export interface BatchNormOptions {
+  /** Number of channels C (dim 1 of the input). */
+  channels: number;
+  /** Added to the variance before the square root. Default 1e-5. */
+  eps?: number;
+  /**
+   * Running statistics update `running = (1 - momentum) * running + momentum * batch`, in [0, 1].
+   * `null` means a cumulative average over all batches seen. Default 0.1.
+   */
+  momentum?: number | null;
+  /** Learnable per-channel gamma and beta. Default true. */
+  affine?: boolean;
+  /** Keep running statistics for inference; if false, inference uses batch statistics. Default true. */
+  trackRunningStats?: boolean;
+}
+
+/** Batch Renormalization (Ioffe 2017), the paper's Algorithm 1. */
+export interface BatchRenormOptions {
+  channels: number;
+  /** Default 1e-5. */
+  eps?: number;
+  /** The paper's update rate alpha for the moving mean and standard deviation, in [0, 1]. Default 0.01. */
+  momentum?: number;
+  /** Limit of the scale correction r, in [1/rMax, rMax]; >= 1. Default 3. */
+  rMax?: number;
+  /** Limit of the shift correction d, in [-dMax, dMax]; >= 0. Default 5. */
+  dMax?: number;
+  /** Default true. */
+  affine?: boolean;
+}
+
+/** PyTorch `LayerNorm`: statistics over the trailing `normalizedShape` dims of each sample. */
+export interface LayerNormOptions {
+  /** The trailing dims to normalize over, e.g. `[C, H, W]`; gamma and beta have this shape. */
+  normalizedShape: number[];
+  /** Default 1e-5. */
+  eps?: number;
+  /** Default true. */
+  affine?: boolean;
+}
+
+/** PyTorch `GroupNorm`: statistics per sample over groups of channels. */
+export interface GroupNormOptions {
+  channels: number;
+  /** Number of groups; must divide `channels`. 1 group normalizes like LayerNorm, C like InstanceNorm. */
+  groups: number;
+  /** Default 1e-5. */
+  eps?: number;
+  /** Per-channel gamma and beta. Default true. */
+  affine?: boolean;
+}
+
+/** Per sample and channel over the spatial dims; input rank >= 3. */
+export interface InstanceNormOptions {
+  channels: number;
+  /** Default 1e-5. */
+  eps?: number;
+  /** Default true (PyTorch's InstanceNorm defaults to false). */
+  affine?: boolean;
+}
+
+/** Options of each method. */
+export interface MethodOptions {
+  batchnorm: BatchNormOptions;
+  batchrenorm: BatchRenormOptions;
+  layernorm: LayerNormOptions;
+  groupnorm: GroupNormOptions;
+  instancenorm: InstanceNormOptions;
+}
+
+/** Running state of each method (what `getState` returns and `setState` takes). */
+export interface MethodState {
+  batchnorm: {
+    runningMean: Float32Array;
+    runningVar: Float32Array;
+    /** Training forwards seen (drives the cumulative average of `momentum: null`). */
+    numBatchesTracked: number;
+  };
+  batchrenorm: { runningMean: Float32Array; runningStd: Float32Array };
+  layernorm: Record<string, never>;
+  groupnorm: Record<string, never>;
+  instancenorm: Record<string, never>;
+}
+
+/** Learnable parameters (absent when `affine` is false). */
+export interface NormParams {
+  gamma: Float32Array;
+  beta: Float32Array;
+}
+
+export interface ForwardOptions {
+  /**
+   * Training mode: batch statistics, running statistics updated, input kept for `backward`.
+   * Default false (inference: running statistics where the method has them).
+   */
+  training?: boolean;
+}
+
+/** Where to find the `.wasm` file, for bundlers and custom hosting. Default: beside this module. */
+export interface LoadOptions {
+  /** URL (or file: URL / path in Node) of `normlab_wasm.wasm`. */
+  wasmUrl?: string | URL;
+  /** The bytes of `normlab_wasm.wasm`, already loaded. */
+  wasmBinary?: ArrayBuffer | ArrayBufferView;
+}
+
+/** WebAssembly memory in use, for leak checks. */
+export interface MemoryInfo {
+  /** Layers created and not yet disposed. */
+  liveLayers: number;
+  /** Bytes allocated on the WebAssembly heap. */
+  usedBytes: number;
+  /** Current size of the WebAssembly memory. */
+  heapBytes: number;
+  /** The most the WebAssembly memory can grow to. */
+  heapMaxBytes: number;
+}
+
+/** The layer type `createLayer` returns for a method. */
+export type LayerFor<M extends Method> = M extends 'batchrenorm' ? BatchRenormLayer : NormLayer<M>;
+
+/** A loaded normlab module. Independent of other loaded instances. */
+export interface Normlab {
+  /** The method names `createLayer` accepts. */
+  readonly methods: readonly Method[];
+  /** Creates a layer; throws an Error naming the problem for an unknown method or bad options. */
+  createLayer<M extends Method>(method: M, options: MethodOptions[M]): LayerFor<M>;
+  /**
+   * Runs `fn` and disposes every layer created during it, except those it returns (a layer, or an
+   * array or plain object of layers). `fn` must be synchronous.
+   */
+  scope<T>(fn: () => T): T;
+  /** WebAssembly memory in use. */
+  memory(): MemoryInfo;
+}
+
+const disposeSymbol: typeof Symbol.dispose =
+  (Symbol as { dispose?: typeof Symbol.dispose }).dispose ?? (Symbol.for('Symbol.dispose') as typeof Symbol.dispose);
+
+/** A normalization layer owning WebAssembly memory. Free it with `dispose()`. */
+export class NormLayer<M extends Method = Method> {
+  /** The method name. */
+  readonly method: M;
+  /** The options, with every default filled in. */
+  readonly options: Readonly<Required<MethodOptions[M]>>;
+  #handle: LayerHandle | null;
+  #onDispose: (layer: object) => void;
+
+  /** @internal Use `Normlab.createLayer`. */
+  constructor(method: M, handle: LayerHandle, onDispose: (layer: object) => void) {
+    this.method = method;
+    this.#handle = handle;
+    this.#onDispose = onDispose;
+    this.options = Object.freeze(JSON.parse(handle.options()));
+  }
+
+  /**
+   * y = layer(x) for a Float32Array `x` of `shape` ([N,C], [N,C,L], [N,C,H,W], ...; LayerNorm: any
+   * shape ending with `normalizedShape`). Returns a new Float32Array.
+   */
+  forward(x: Float32Array, shape: readonly number[], options: ForwardOptions = {}): Float32Array {
+    const handle = this.#live('forward');
+    checkFloat32(this.method, 'input', x);
+    const dims = checkShape(this.method, shape);
+    if (options === null || typeof options !== 'object') {
+      throw new Error(`${this.method}: forward options must be an object like { training: true }`);
+    }
+    const training = options.training ?? false;
+    if (typeof training !== 'boolean') {
+      throw new Error(`${this.method}: options.training must be true or false, got ${String(training)}`);
+    }
+    return unwrap(handle.forward(x, dims, training));
+  }
+
+  /**
+   * dL/dx for the last training-mode forward, given `dy` = dL/dy of the same length. Also sets the
+   * parameter gradients that `grads()` returns (overwritten, not accumulated).
+   */
+  backward(dy: Float32Array): Float32Array {
+    const handle = this.#live('backward');
+    checkFloat32(this.method, 'dy', dy);
+    return unwrap(handle.backward(dy));
+  }
+
+  /** Gradients of gamma and beta from the last `backward` (zeros before it). */
+  grads(): Partial<NormParams> {
+    return this.#live('grads').get('grads') as Partial<NormParams>;
+  }
+
+  /** Copies of gamma and beta (an empty object when `affine` is false). */
+  getParams(): Partial<NormParams> {
+    return this.#live('getParams').get('params') as Partial<NormParams>;
+  }
+
+  /** Replaces gamma and/or beta; all or nothing (on an error, no value changes). */
+  setParams(params: Partial<NormParams>): void {
+    const handle = this.#live('setParams');
+    this.#setAll(handle, 'params', params as Record<string, unknown>, () => handle.get('params'));
+  }
+
+  /** Copies of the running state (an empty object for methods without one). */
+  getState(): MethodState[M] {
+    const raw = this.#live('getState').get('state') as Record<string, Float32Array>;
+    const state: Record<string, Float32Array | number> = { ...raw };
+    if (raw.numBatchesTracked) state.numBatchesTracked = raw.numBatchesTracked[0];
+    return state as unknown as MethodState[M];
+  }
+
+  /** Replaces some or all of the running state; all or nothing. */
+  setState(state: Partial<MethodState[M]>): void {
+    const handle = this.#live('setState');
+    const entries: Record<string, unknown> = { ...(state as Record<string, unknown>) };
+    if (typeof entries.numBatchesTracked === 'number') {
+      entries.numBatchesTracked = Float32Array.of(entries.numBatchesTracked);
+    }
+    this.#setAll(handle, 'state', entries, () => handle.get('state'));
+  }
+
+  /** Whether `dispose()` has been called. */
+  get disposed(): boolean {
+    return this.#handle === null;
+  }
+
+  /** Frees the layer's WebAssembly memory. Idempotent. */
+  dispose(): void {
+    if (this.#handle === null) return;
+    this.#handle.delete();
+    this.#handle = null;
+    this.#onDispose(this);
+  }
+
+  /** Same as `dispose()`, for `using` declarations. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
+  /** @internal The live handle, or an Error naming the call after dispose. */
+  #live(call: string): LayerHandle {
+    if (this.#handle === null) throw new Error(`${this.method}: ${call}() called after dispose()`);
+    return this.#handle;
+  }
+
+  /** @internal For subclasses. */
+  protected handle(call: string): LayerHandle {
+    return this.#live(call);
+  }
+
+  #setAll(
+    handle: LayerHandle,
+    which: 'params' | 'state',
+    values: Record<string, unknown>,
+    snapshot: () => Record<string, Float32Array>,
+  ): void {
+    if (values === null || typeof values !== 'object') {
+      throw new Error(`${this.method}: ${which === 'params' ? 'setParams' : 'setState'} takes an object`);
+    }
+    const before = snapshot();
+    try {
+      for (const [name, value] of Object.entries(values)) {
+        if (value === undefined) continue;
+        checkFloat32(this.method, name, value);
+        checkError(handle.set(which, name, value as Float32Array));
+      }
+    } catch (error) {
+      for (const [name, value] of Object.entries(before)) handle.set(which, name, value);
+      throw error;
+    }
+  }
+}
+
+/** A Batch Renormalization layer: a `NormLayer` whose limits can move during training. */
+export class BatchRenormLayer extends NormLayer<'batchrenorm'> {
+  /** Sets rMax (>= 1) and/or dMax (>= 0) for the following training steps. */
+  setLimits(limits: { rMax?: number; dMax?: number }): void {
+    const handle = this.handle('setLimits');
+    if (limits === null || typeof limits !== 'object') {
+      throw new Error('batchrenorm: setLimits takes an object like { rMax: 3, dMax: 5 }');
+    }
+    const current = JSON.parse(handle.options()) as Required<BatchRenormOptions>;
+    const rMax = limits.rMax ?? current.rMax;
+    const dMax = limits.dMax ?? current.dMax;
+    for (const [name, v] of [['rMax', rMax], ['dMax', dMax]] as const) {
+      if (typeof v !== 'number') throw new Error(`batchrenorm: ${name} must be a number, got ${typeof v}`);
+    }
+    checkError(handle.setLimits(rMax, dMax));
+  }
+
+  /** The current limits. */
+  limits(): { rMax: number; dMax: number } {
+    const o = JSON.parse(this.handle('limits').options()) as Required<BatchRenormOptions>;
+    return { rMax: o.rMax, dMax: o.dMax };
+  }
+
+  /** The per-channel corrections r and d of the last training forward (null before the first). */
+  lastCorrection(): { r: Float32Array; d: Float32Array } | null {
+    return this.handle('lastCorrection').lastCorrection();
+  }
+}
+
+function unwrap(result: Float32Array | string): Float32Array {
+  if (typeof result === 'string') throw new Error(result);
+  return result;
+}
+
+function checkError(result: string | undefined): void {
+  if (typeof result === 'string') throw new Error(result);
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';
+  return typeof value;
+}
+
+function checkFloat32(method: string, what: string, value: unknown): void {
+  if (!(value instanceof Float32Array)) {
+    throw new Error(`${method}: ${what} must be a Float32Array, got ${typeName(value)}`);
+  }
+}
+
+function checkShape(method: string, shape: unknown): number[] {
+  if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number')) {
+    throw new Error(`${method}: shape must be an array of numbers like [N, C, H, W], got ${typeName(shape)}`);
+  }
+  return shape as number[];
+}
+
+/** JSON for the C++ side; non-finite numbers (which JSON cannot carry) as "NaN"/"Infinity" strings. */
+function optionsJson(method: string, options: unknown): string {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new Error(`${method}: options must be an object, got ${typeName(options)}`);
+  }
+  try {
+    return JSON.stringify(options, (_key, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
+  } catch (error) {
+    throw new Error(`${method}: options must be plain data (${(error as Error).message})`);
+  }
+}
+
+class NormlabInstance implements Normlab {
+  readonly methods: readonly Method[];
+  #raw: NormlabWasmModule;
+  #scopes: Set<object>[] = [];  // layers created inside each open scope()
+
+  constructor(raw: NormlabWasmModule) {
+    this.#raw = raw;
+    this.methods = Object.freeze(JSON.parse(raw.methodsJson()) as Method[]);
+  }
+
+  createLayer<M extends Method>(method: M, options: MethodOptions[M]): LayerFor<M> {
+    if (typeof method !== 'string') {
+      throw new Error(`createLayer: method must be a string, one of ${this.methods.join(', ')}`);
+    }
+    const json = optionsJson(method, options);
+    const handle = new this.#raw.LayerHandle();
+    try {
+      checkError(handle.create(method, json));
+    } catch (error) {
+      handle.delete();
+      throw error;
+    }
+    const onDispose = (layer: object) => {
+      for (const scope of this.#scopes) scope.delete(layer);
+    };
+    const layer =
+      method === 'batchrenorm'
+        ? new BatchRenormLayer('batchrenorm', handle, onDispose)
+        : new NormLayer(method, handle, onDispose);
+    this.#scopes.at(-1)?.add(layer);
+    return layer as LayerFor<M>;
+  }
+
+  scope<T>(fn: () => T): T {
+    const created = new Set<object>();
+    this.#scopes.push(created);
+    let result: T;
+    try {
+      result = fn();
+    } catch (error) {
+      this.#scopes.pop();
+      for (const layer of created) (layer as NormLayer).dispose();
+      throw error;
+    }
+    this.#scopes.pop();
+    if (result instanceof Promise) {
+      for (const layer of created) (layer as NormLayer).dispose();
+      throw new Error('scope: fn must be synchronous (it returned a Promise)');
+    }
+    const kept = new Set<unknown>(
+      result instanceof NormLayer
+        ? [result]
+        : Array.isArray(result)
+          ? result
+          : result !== null && typeof result === 'object'
+            ? Object.values(result)
+            : [],
+    );
+    for (const layer of created) {
+      if (kept.has(layer)) this.#scopes.at(-1)?.add(layer);
+      else (layer as NormLayer).dispose();
+    }
+    return result;
+  }
+
+  memory(): MemoryInfo {
+    return this.#raw.memoryStats();
+  }
+}
+
+interface NodeProcess {
+  versions?: { node?: string };
+}
+
+/** The bytes or response of the .wasm file at `url`. */
+async function fetchWasm(url: URL): Promise<WebAssembly.Module> {
+  if (url.protocol === 'file:') {
+    // Node: fetch does not read file: URLs. The specifier is a variable so bundlers leave it alone.
+    const fsModule = 'node:fs/promises';
+    const fs = (await import(/* @vite-ignore */ fsModule)) as {
+      readFile(path: URL): Promise<Uint8Array<ArrayBuffer>>;
+    };
+    return WebAssembly.compile(await fs.readFile(url));
+  }
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`normlab: could not fetch ${url.href}: HTTP ${response.status}`);
+  if (typeof WebAssembly.compileStreaming === 'function' &&
+      response.headers.get('content-type')?.startsWith('application/wasm')) {
+    return WebAssembly.compileStreaming(response);
+  }
+  return WebAssembly.compile(await response.arrayBuffer());
+}
+
+function resolveUrl(wasmUrl: string | URL): URL {
+  if (wasmUrl instanceof URL) return wasmUrl;
+  const proc = (globalThis as { process?: NodeProcess }).process;
+  const isNode = proc?.versions?.node !== undefined;
+  // A plain path in Node (absolute or relative to the working directory).
+  if (isNode && !/^[a-z][a-z0-9+.-]*:/i.test(wasmUrl)) {
+    const cwd = (proc as { cwd?: () => string }).cwd?.() ?? '/';
+    return new URL(wasmUrl, new URL(`file://${cwd.endsWith('/') ? cwd : `${cwd}/`}`));
+  }
+  const base = (globalThis as { location?: { href: string } }).location?.href ?? import.meta.url;
+  return new URL(wasmUrl, base);
+}
+
+async function instantiate(options: LoadOptions): Promise<Normlab> {
+  let wasmModule: WebAssembly.Module;
+  if (options.wasmBinary !== undefined) {
+    const b = options.wasmBinary;
+    if (!(b instanceof ArrayBuffer) && !ArrayBuffer.isView(b)) {
+      throw new Error(`load: wasmBinary must be an ArrayBuffer or a typed array, got ${typeName(b)}`);
+    }
+    wasmModule = await WebAssembly.compile(b as BufferSource);
+  } else {
+    const url = options.wasmUrl !== undefined
+      ? resolveUrl(options.wasmUrl)
+      : new URL('./normlab_wasm.wasm', import.meta.url);
+    wasmModule = await fetchWasm(url);
+  }
+  let fail: (error: unknown) => void = () => {};
+  const failed = new Promise<never>((_, reject) => {
+    fail = reject;
+  });
+  const raw = await Promise.race([
+    createNormlabModule({
+      instantiateWasm(imports, done) {
+        WebAssembly.instantiate(wasmModule, imports).then(done, fail);
+        return {};
+      },
+      onAbort(what) {
+        fail(new Error(`normlab: the WebAssembly module aborted: ${String(what)}`));
+      },
+    }),
+    failed,
+  ]);
+  return new NormlabInstance(raw);
+}
+
+let defaultInstance: Promise<Normlab> | undefined;
+
+/**
+ * Loads the WebAssembly module. Without options, the `.wasm` beside this file is loaded once and
+ * the instance is shared by every call; with `wasmUrl` or `wasmBinary`, each call makes a new,
+ * independent instance.
+ */
+export function load(options: LoadOptions = {}): Promise<Normlab> {
+  if (options === null || typeof options !== 'object') {
+    return Promise.reject(new Error(`load: options must be an object, got ${typeName(options)}`));
+  }
+  if (options.wasmUrl !== undefined || options.wasmBinary !== undefined) return instantiate(options);
+  defaultInstance ??= instantiate({}).catch((error: unknown) => {
+    defaultInstance = undefined;
+    throw error;
+  });
+  return defaultInstance;
+}

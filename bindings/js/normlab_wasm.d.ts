@@ -1,0 +1,36 @@
+// Declarations of the Emscripten module that bindings/embind.cpp registers (internal: the public
+// API is index.ts). Methods return their result or, on failure, the error message as a string.
+export interface LayerHandle {
+  create(method: string, optionsJson: string): string | undefined;
+  options(): string;
+  forward(x: Float32Array, shape: number[], training: boolean): Float32Array | string;
+  backward(dy: Float32Array): Float32Array | string;
+  get(which: 'params' | 'grads' | 'state'): Record<string, Float32Array>;
+  set(which: 'params' | 'state', name: string, values: Float32Array): string | undefined;
+  setLimits(rMax: number, dMax: number): string | undefined;
+  lastCorrection(): { r: Float32Array; d: Float32Array } | null;
+  delete(): void;
+}
+
+export interface RawMemoryStats {
+  heapBytes: number;
+  heapMaxBytes: number;
+  usedBytes: number;
+  liveLayers: number;
+}
+
+export interface NormlabWasmModule {
+  LayerHandle: new () => LayerHandle;
+  memoryStats(): RawMemoryStats;
+  methodsJson(): string;
+}
+
+export interface ModuleArgs {
+  instantiateWasm(
+    imports: WebAssembly.Imports,
+    done: (instance: WebAssembly.Instance) => void,
+  ): Record<string, never>;
+  onAbort?(what: unknown): void;
+}
+
+export default function createNormlabModule(args: ModuleArgs): Promise<NormlabWasmModule>;

@@ -1,0 +1,183 @@
+#include "layer_handle.h"
+
+#include <malloc.h>
+
+#include <emscripten/heap.h>
+#include <new>
+#include <nlohmann/json.hpp>
+
+#include "normlab/batchrenorm.h"
+#include "normlab/error.h"
+#include "normlab/registry.h"
+
+using emscripten::typed_memory_view;
+using emscripten::val;
+
+namespace normlab::wasm {
+
+namespace {
+
+int g_live = 0;
+
+// A JS-owned copy of n floats.
+val copy_out(const float* data, size_t n) {
+  return val(typed_memory_view(n, data)).call<val>("slice");
+}
+
+std::string mib(double bytes) {
+  std::ostringstream out;
+  out.precision(1);
+  out << std::fixed << bytes / (1024.0 * 1024.0) << " MiB";
+  return out.str();
+}
+
+// Runs f, turning any exception into its message (a JS string); f's own result otherwise.
+template <typename F>
+val guarded(const std::string& who, F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    return val(std::string(e.what()));
+  } catch (const std::bad_alloc&) {
+    return val(who + ": out of WebAssembly memory (heap limit " +
+               mib(static_cast<double>(emscripten_get_heap_max())) + ")");
+  } catch (const std::exception& e) {
+    return val(who + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+LayerHandle::LayerHandle() { ++g_live; }
+LayerHandle::~LayerHandle() { --g_live; }
+int LayerHandle::live_count() { return g_live; }
+
+val LayerHandle::create(const std::string& method, const std::string& options_json) {
+  return guarded(method, [&] {
+    const nlohmann::json options = nlohmann::json::parse(options_json, nullptr, false);
+    if (options.is_discarded()) fail(method, ": options are not valid JSON");
+    layer_ = create_norm(method, options);
+    return val::undefined();
+  });
+}
+
+std::string LayerHandle::options() const { return layer_options(*layer_).dump(); }
+
+void LayerHandle::read_input(const val& array, size_t n, size_t extra_bytes) {
+  // Refuse up front what cannot fit: the input copy plus what the call allocates beside it.
+  const double need = static_cast<double>(n) * sizeof(float) + static_cast<double>(extra_bytes);
+  const double limit = static_cast<double>(emscripten_get_heap_max());
+  if (need > limit) {
+    fail(layer_->method(), ": a tensor of ", n, " values needs about ", mib(need),
+         " of WebAssembly memory, more than its limit of ", mib(limit));
+  }
+  try {
+    io_.resize(n);
+  } catch (const std::bad_alloc&) {
+    release_buffers();
+    fail(layer_->method(), ": out of WebAssembly memory for a tensor of ", n, " values (",
+         mib(need), " needed, heap limit ", mib(limit), ")");
+  }
+  val(typed_memory_view(n, io_.data())).call<void>("set", array);
+}
+
+void LayerHandle::release_buffers() { std::vector<float>().swap(io_); }
+
+val LayerHandle::forward(const val& x, const val& shape_array, bool training) {
+  return guarded(layer_->method(), [&] {
+    const std::string& who = layer_->method();
+    std::vector<double> dims;
+    const size_t rank = shape_array["length"].as<size_t>();
+    for (size_t i = 0; i < rank; ++i) dims.push_back(shape_array[i].as<double>());
+    const Shape shape = shape_from_doubles(dims, who + ": input", 1);
+    const size_t n = x["length"].as<size_t>();
+    if (static_cast<int64_t>(n) != numel(shape)) {
+      fail(who, ": input has ", n, " values but shape ", to_string(shape), " needs ", numel(shape));
+    }
+    // A training forward keeps its own copy of the input for backward.
+    read_input(x, n, training ? n * sizeof(float) : 0);
+    try {
+      layer_->forward(io_.data(), shape, training, io_.data());
+    } catch (const std::bad_alloc&) {
+      release_buffers();
+      throw;
+    }
+    return copy_out(io_.data(), n);
+  });
+}
+
+val LayerHandle::backward(const val& dy) {
+  return guarded(layer_->method(), [&] {
+    const std::string& who = layer_->method();
+    const Shape& shape = layer_->cached_shape();
+    if (shape.empty()) fail(who, ": backward needs a training-mode forward first");
+    const size_t n = dy["length"].as<size_t>();
+    if (static_cast<int64_t>(n) != numel(shape)) {
+      fail(who, ": dy has ", n, " values but the last training forward's input ", to_string(shape),
+           " has ", numel(shape));
+    }
+    read_input(dy, n, 0);
+    layer_->backward(io_.data(), io_.data());
+    return copy_out(io_.data(), n);
+  });
+}
+
+val LayerHandle::get(const std::string& which) const {
+  val out = val::object();
+  if (which == "state") {
+    for (const StateBuffer& s : layer_->state()) out.set(s.name, copy_out(s.value.data(), s.value.size()));
+  } else {
+    const bool grads = which == "grads";
+    for (const Param& p : layer_->params()) {
+      const std::vector<float>& v = grads ? p.grad : p.value;
+      out.set(p.name, copy_out(v.data(), v.size()));
+    }
+  }
+  return out;
+}
+
+val LayerHandle::set(const std::string& which, const std::string& name, const val& values) {
+  return guarded(layer_->method(), [&] {
+    const size_t n = values["length"].as<size_t>();
+    std::vector<float> buffer(n);
+    val(typed_memory_view(n, buffer.data())).call<void>("set", values);
+    if (which == "state") {
+      layer_->set_state(name, buffer.data(), n);
+    } else {
+      layer_->set_param(name, buffer.data(), n);
+    }
+    return val::undefined();
+  });
+}
+
+val LayerHandle::set_limits(double r_max, double d_max) {
+  return guarded(layer_->method(), [&] {
+    auto* brn = dynamic_cast<BatchRenorm*>(layer_.get());
+    if (brn == nullptr) fail(layer_->method(), ": setLimits is a batchrenorm method");
+    brn->set_limits(r_max, d_max);
+    return val::undefined();
+  });
+}
+
+val LayerHandle::last_correction() const {
+  auto* brn = dynamic_cast<const BatchRenorm*>(layer_.get());
+  if (brn == nullptr || brn->last_r().empty()) return val::null();
+  val out = val::object();
+  out.set("r", copy_out(brn->last_r().data(), brn->last_r().size()));
+  out.set("d", copy_out(brn->last_d().data(), brn->last_d().size()));
+  return out;
+}
+
+val memory_stats() {
+  const struct mallinfo info = mallinfo();
+  val out = val::object();
+  out.set("heapBytes", static_cast<double>(emscripten_get_heap_size()));
+  out.set("heapMaxBytes", static_cast<double>(emscripten_get_heap_max()));
+  out.set("usedBytes", static_cast<double>(info.uordblks));
+  out.set("liveLayers", LayerHandle::live_count());
+  return out;
+}
+
+std::string methods_json() { return nlohmann::json(norm_methods()).dump(); }
+
+}  // namespace normlab::wasm
