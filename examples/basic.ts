@@ -1,0 +1,38 @@
+// The README's API example, type-checked against the shipped declarations (npm run test:types).
+import { load, type BatchRenormLayer, type NormLayer } from 'normlab';
+
+const nl = await load();
+
+// BatchNorm over a batch of 4 images with 16 channels of 8x8.
+const [N, C, H, W] = [4, 16, 8, 8];
+const x = new Float32Array(N * C * H * W).map((_, i) => Math.sin(i));
+const layer: NormLayer<'batchnorm'> = nl.createLayer('batchnorm', { channels: C });
+layer.setParams({ gamma: new Float32Array(C).fill(1.5), beta: new Float32Array(C) });
+const y: Float32Array = layer.forward(x, [N, C, H, W], { training: true });
+const dx: Float32Array = layer.backward(new Float32Array(y.length).fill(1));
+const { gamma: dgamma, beta: dbeta } = layer.grads();
+const { runningMean, runningVar, numBatchesTracked } = layer.getState();
+console.log(dx.length, dgamma?.length, dbeta?.length, runningMean.length, runningVar.length, numBatchesTracked);
+layer.dispose();
+
+// Batch Renorm: the paper's limits schedule moves rMax and dMax between steps.
+const brn: BatchRenormLayer = nl.createLayer('batchrenorm', { channels: C, rMax: 1, dMax: 0 });
+brn.setLimits({ rMax: 2, dMax: 1 });
+brn.forward(x, [N, C, H, W], { training: true });
+const correction = brn.lastCorrection();
+if (correction) console.log(correction.r[0], correction.d[0]);
+const { runningStd } = brn.getState();
+console.log(runningStd[0], brn.limits().rMax);
+brn.dispose();
+
+// LayerNorm, GroupNorm, InstanceNorm; a scope disposes what it does not return.
+const norms = nl.scope(() => ({
+  ln: nl.createLayer('layernorm', { normalizedShape: [C, H, W] }),
+  gn: nl.createLayer('groupnorm', { channels: C, groups: 4 }),
+  in: nl.createLayer('instancenorm', { channels: C, affine: false }),
+}));
+for (const l of [norms.ln, norms.gn, norms.in]) {
+  console.log(l.method, l.forward(x, [N, C, H, W])[0]);
+  l.dispose();
+}
+console.log(nl.methods.join(', '), nl.memory().liveLayers);

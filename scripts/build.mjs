@@ -1,0 +1,47 @@
+// Builds normlab. Targets (default: wasm js):
+//   wasm    the WebAssembly module (emcmake cmake, Release -O3 -msimd128) into dist/
+//   js      the TypeScript wrapper and its declarations into dist/
+//   native  the native core and its GoogleTest tests into build/native
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { nodeBin, root, run } from './lib.mjs';
+
+const jobs = String(Math.max(2, (await import('node:os')).availableParallelism?.() ?? 2));
+
+export async function buildWasm() {
+  const dir = join(root, 'build', 'wasm');
+  await run('emcmake', ['cmake', '-S', root, '-B', dir, '-DCMAKE_BUILD_TYPE=Release',
+    `-DNORMLAB_WASM_OUT=${join(root, 'dist')}`], { quiet: true });
+  await run('cmake', ['--build', dir, '-j', jobs], { quiet: true });
+}
+
+export async function buildJs() {
+  mkdirSync(join(root, 'dist'), { recursive: true });
+  await run(nodeBin('tsc'), ['-p', join(root, 'bindings', 'js', 'tsconfig.json')]);
+  copyFileSync(join(root, 'bindings', 'js', 'normlab_wasm.d.ts'), join(root, 'dist', 'normlab_wasm.d.ts'));
+}
+
+export async function buildNative({ sanitize = false } = {}) {
+  const dir = join(root, 'build', sanitize ? 'sanitize' : 'native');
+  await run('cmake', ['-S', root, '-B', dir, `-DCMAKE_BUILD_TYPE=${sanitize ? 'RelWithDebInfo' : 'Release'}`,
+    `-DNORMLAB_SANITIZE=${sanitize ? 'ON' : 'OFF'}`], { quiet: true });
+  await run('cmake', ['--build', dir, '-j', jobs], { quiet: true });
+  return dir;
+}
+
+const targets = { wasm: buildWasm, js: buildJs, native: buildNative };
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const wanted = process.argv.slice(2).length ? process.argv.slice(2) : ['wasm', 'js'];
+  try {
+    for (const name of wanted) {
+      if (!targets[name]) throw new Error(`unknown target '${name}' (known: ${Object.keys(targets).join(', ')})`);
+      const t0 = Date.now();
+      await targets[name]();
+      console.log(`build: ${name} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  } catch (error) {
+    console.error(`build: ${error.message}`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,65 @@
+// `npm test`: installs what is missing, builds, and runs every suite, then prints one summary.
+//   native  GoogleTest through ctest (the C++ core against PyTorch fixtures, gradient checks, ...)
+//   js      Vitest in Node against the built package (fixtures through the API, bad input, leaks,
+//           the packed tarball in a fresh folder)
+//   types   the TypeScript example against the shipped declarations (tsc --noEmit)
+// `node scripts/test.mjs native js` runs only those suites.
+import { join } from 'node:path';
+import { buildJs, buildNative, buildWasm } from './build.mjs';
+import { nodeBin, root, run } from './lib.mjs';
+
+const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
+
+const suites = {
+  async native() {
+    const dir = await buildNative();
+    const { code, output } = await run('ctest', ['--test-dir', dir, '--output-on-failure', '-j2'], { allowFailure: true });
+    const m = strip(output).match(/(\d+)% tests passed, (\d+) tests failed out of (\d+)/);
+    if (!m) return { passed: 0, failed: 1, code };
+    return { passed: Number(m[3]) - Number(m[2]), failed: Number(m[2]), code };
+  },
+  async js() {
+    const { code, output } = await run(nodeBin('vitest'), ['run'], { allowFailure: true });
+    const line = strip(output).split('\n').find((l) => /^\s*Tests\s/.test(l)) ?? '';
+    const passed = Number(line.match(/(\d+) passed/)?.[1] ?? 0);
+    const failed = Number(line.match(/(\d+) failed/)?.[1] ?? (code === 0 ? 0 : 1));
+    return { passed, failed, code };
+  },
+  async types() {
+    const { code } = await run(nodeBin('tsc'), ['-p', join(root, 'examples', 'tsconfig.json')], { allowFailure: true });
+    return { passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1, code };
+  },
+};
+
+async function main() {
+  const wanted = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(suites);
+  for (const name of wanted) {
+    if (!suites[name]) throw new Error(`unknown suite '${name}' (known: ${Object.keys(suites).join(', ')})`);
+  }
+  await run('node', [join(root, 'scripts', 'setup.mjs')]);
+  if (wanted.some((s) => s !== 'native')) {
+    await buildWasm();
+    await buildJs();
+  }
+  const results = [];
+  for (const name of wanted) {
+    const t0 = Date.now();
+    console.log(`\n=== ${name} ===`);
+    const r = await suites[name]();
+    results.push({ name, ...r, seconds: (Date.now() - t0) / 1000 });
+  }
+  console.log('\n=== summary ===');
+  for (const r of results) {
+    console.log(`${r.name.padEnd(7)} ${String(r.passed).padStart(4)} passed, ${r.failed} failed  (${r.seconds.toFixed(1)} s)`);
+  }
+  const passed = results.reduce((a, r) => a + r.passed, 0);
+  const failed = results.reduce((a, r) => a + r.failed, 0);
+  const broken = results.some((r) => r.code !== 0);
+  console.log(`tests: ${passed} passed, ${failed} failed`);
+  if (failed > 0 || broken) process.exit(1);
+}
+
+main().catch((error) => {
+  console.error(`test: ${error.message}`);
+  process.exit(1);
+});

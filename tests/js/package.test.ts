@@ -1,0 +1,86 @@
+// The published artifact: `npm pack` gives a tarball that installs into a fresh folder, where
+// `import { load } from 'normlab'` works with no build tools on PATH, computes the same numbers as
+// PyTorch, and the shipped declarations type-check the README example.
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expectClose, fixture, root } from './helpers.js';
+
+let work: string;
+let app: string;
+let tarball: string;
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'normlab-pack-'));
+  // dist/ is already built by `npm test`; --ignore-scripts keeps prepack from rebuilding it.
+  const out = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8' });
+  tarball = join(work, JSON.parse(out)[0].filename);
+  app = join(work, 'app');
+  execFileSync('mkdir', ['-p', app]);
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', tarball], { cwd: app, stdio: 'pipe' });
+}, 120_000);
+
+afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
+});
+
+test('the tarball ships only the package files', () => {
+  const files = readdirSync(join(app, 'node_modules', 'normlab', 'dist')).sort();
+  expect(files).toEqual(['index.d.ts', 'index.js', 'normlab_wasm.d.ts', 'normlab_wasm.js', 'normlab_wasm.wasm']);
+});
+
+test('import { load } from "normlab" works in a fresh folder without build tools', () => {
+  const c = fixture('groupnorm').cases[0];
+  writeFileSync(join(app, 'main.mjs'), `
+    import { load } from 'normlab';
+    const c = JSON.parse(process.argv[2]);
+    const nl = await load();
+    const layer = nl.createLayer('groupnorm', c.options);
+    layer.setParams({ gamma: Float32Array.from(c.params.gamma), beta: Float32Array.from(c.params.beta) });
+    const y = layer.forward(Float32Array.from(c.steps[0].x), c.shape, { training: true });
+    layer.dispose();
+    console.log(JSON.stringify({ y: Array.from(y), live: nl.memory().liveLayers }));
+  `);
+  // Only node itself on PATH: no emcc, cmake, compilers or npm.
+  const nodeDir = dirname(process.execPath);
+  const out = execFileSync(process.execPath, ['main.mjs', JSON.stringify(c)], {
+    cwd: app, encoding: 'utf8', env: { PATH: nodeDir, HOME: work },
+  });
+  const result = JSON.parse(out);
+  expect(result.live).toBe(0);
+  expectClose('groupnorm y from the installed package', result.y, c.steps[0].y);
+});
+
+test('the shipped declarations type-check the README example', () => {
+  copyFileSync(join(root, 'examples', 'basic.ts'), join(app, 'basic.ts'));
+  writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: {
+      target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', lib: ['ES2022', 'DOM'],
+      strict: true, noEmit: true, skipLibCheck: false,
+    },
+    files: ['basic.ts'],
+  }));
+  // Throws (failing the test) with tsc's diagnostics if the declarations do not fit the example.
+  execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', app], { cwd: app, encoding: 'utf8' });
+  // And a wrong use is rejected: the types are not `any`.
+  writeFileSync(join(app, 'wrong.ts'), `
+    import { load } from 'normlab';
+    const nl = await load();
+    nl.createLayer('groupnorm', { channels: 4 });             // groups missing
+    nl.createLayer('batchnorm', { channels: 4 }).setLimits({}); // not a Batch Renorm layer
+  `);
+  writeFileSync(join(app, 'tsconfig.wrong.json'), JSON.stringify({
+    extends: './tsconfig.json', files: ['wrong.ts'],
+  }));
+  let diagnostics = '';
+  try {
+    execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(app, 'tsconfig.wrong.json')], { cwd: app, encoding: 'utf8' });
+  } catch (error) {
+    diagnostics = String((error as { stdout: string }).stdout);
+  }
+  expect(diagnostics).toMatch(/Property 'groups' is missing/);
+  expect(diagnostics).toMatch(/Property 'setLimits' does not exist/);
+});
