@@ -82,14 +82,8 @@ BatchNorm::BatchNorm(const BatchNormOptions& options) : NormLayer("batchnorm"), 
   }
 }
 
-void BatchNorm::check_shape(const Shape& shape, bool training) const {
+void BatchNorm::check_shape(const Shape& shape) const {
   check_channels(method(), shape, options_.channels, 2);
-  // PyTorch: "Expected more than 1 value per channel when training" (batch statistics of one
-  // value have zero variance). Without running stats, inference uses batch statistics too.
-  if ((training || !options_.track_running_stats) && shape[0] * spatial_size(shape) == 1) {
-    fail(method(), ": expected more than 1 value per channel when using batch statistics, got input "
-         "shape ", to_string(shape));
-  }
 }
 
 void BatchNorm::normalize_with_batch_stats(const float* x, const Shape& shape, float* y,

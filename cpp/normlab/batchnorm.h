@@ -47,7 +47,10 @@ class BatchNorm : public NormLayer {
   const BatchNormOptions& options() const { return options_; }
 
  protected:
-  void check_shape(const Shape& shape, bool training) const override;
+  void check_shape(const Shape& shape) const override;
+  bool uses_batch_statistics(bool training) const override {
+    return training || !options_.track_running_stats;
+  }
   void forward_train(const float* x, const Shape& shape, float* y) override;
   void forward_infer(const float* x, const Shape& shape, float* y) override;
   void backward_impl(const float* dy, const Shape& shape, float* dx) override;

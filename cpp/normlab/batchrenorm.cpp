@@ -42,12 +42,8 @@ void BatchRenorm::set_limits(double r_max, double d_max) {
   options_.d_max = d_max;
 }
 
-void BatchRenorm::check_shape(const Shape& shape, bool training) const {
+void BatchRenorm::check_shape(const Shape& shape) const {
   check_channels(method(), shape, options_.channels, 2);
-  if (training && shape[0] * spatial_size(shape) == 1) {
-    fail(method(), ": expected more than 1 value per channel when training, got input shape ",
-         to_string(shape));
-  }
 }
 
 void BatchRenorm::forward_train(const float* x, const Shape& shape, float* y) {

@@ -34,7 +34,8 @@ class BatchRenorm : public NormLayer {
   const std::vector<float>& last_d() const { return d_; }
 
  protected:
-  void check_shape(const Shape& shape, bool training) const override;
+  void check_shape(const Shape& shape) const override;
+  bool uses_batch_statistics(bool training) const override { return training; }
   void forward_train(const float* x, const Shape& shape, float* y) override;
   void forward_infer(const float* x, const Shape& shape, float* y) override;
   void backward_impl(const float* dy, const Shape& shape, float* dx) override;

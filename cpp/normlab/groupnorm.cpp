@@ -93,7 +93,7 @@ GroupNorm::GroupNorm(const GroupNormOptions& options) : NormLayer("groupnorm"), 
   }
 }
 
-void GroupNorm::check_shape(const Shape& shape, bool) const {
+void GroupNorm::check_shape(const Shape& shape) const {
   check_channels(method(), shape, options_.channels, 2);
 }
 

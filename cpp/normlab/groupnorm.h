@@ -39,7 +39,7 @@ class GroupNorm : public NormLayer {
   const GroupNormOptions& options() const { return options_; }
 
  protected:
-  void check_shape(const Shape& shape, bool training) const override;
+  void check_shape(const Shape& shape) const override;
   void forward_train(const float* x, const Shape& shape, float* y) override;
   void forward_infer(const float* x, const Shape& shape, float* y) override;
   void backward_impl(const float* dy, const Shape& shape, float* dx) override;

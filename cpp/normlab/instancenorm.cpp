@@ -72,8 +72,13 @@ InstanceNorm::InstanceNorm(const InstanceNormOptions& options)
   }
 }
 
-void InstanceNorm::check_shape(const Shape& shape, bool) const {
+void InstanceNorm::check_shape(const Shape& shape) const {
   check_channels(method(), shape, options_.channels, 3);
+  // PyTorch: "Expected more than 1 spatial element when training" (it always normalizes with the
+  // input's own statistics; over one element every output would be beta).
+  if (spatial_size(shape) == 1) {
+    fail(method(), ": expected more than 1 spatial element, got input shape ", to_string(shape));
+  }
 }
 
 void InstanceNorm::forward_train(const float* x, const Shape& shape, float* y) {

@@ -72,7 +72,7 @@ LayerNorm::LayerNorm(const LayerNormOptions& options) : NormLayer("layernorm"), 
   }
 }
 
-void LayerNorm::check_shape(const Shape& shape, bool) const {
+void LayerNorm::check_shape(const Shape& shape) const {
   const std::vector<int64_t>& ns = options_.normalized_shape;
   bool ok = shape.size() >= ns.size();
   for (size_t i = 0; ok && i < ns.size(); ++i) ok = shape[shape.size() - ns.size() + i] == ns[i];

@@ -8,7 +8,16 @@
 namespace normlab {
 
 void NormLayer::forward(const float* x, const Shape& shape, bool training, float* y) {
-  check_shape(shape, training);
+  // Dims must be positive and the tensor within bounds before any layer reads them (the JS
+  // boundary checks this too; the C++ API must not write NaN statistics for empty tensors).
+  std::vector<double> dims(shape.begin(), shape.end());
+  shape_from_doubles(dims, method_ + ": input", 1);
+  check_shape(shape);
+  if (uses_batch_statistics(training) && shape[0] * spatial_size(shape) == 1) {
+    // PyTorch: "Expected more than 1 value per channel when training".
+    fail(method_, ": expected more than 1 value per channel when using batch statistics, got input "
+         "shape ", to_string(shape));
+  }
   const int64_t n = numel(shape);
   if (!training) {
     forward_infer(x, shape, y);

@@ -16,6 +16,7 @@ struct Param {
   std::string name;
   std::vector<float> value;
   std::vector<float> grad;  // same length as value; overwritten (not summed) by each backward
+  bool decay = false;       // subject to weight decay (weights are; biases and norm parameters not)
 };
 
 // A running-state buffer (runningMean, runningVar, runningStd, numBatchesTracked).
@@ -42,6 +43,10 @@ class NormLayer {
   // dx may alias dy. Also overwrites every parameter's grad. Throws Error without such a forward.
   void backward(const float* dy, float* dx);
 
+  // Throws Error unless the layer can take inputs of this shape, whatever the batch size (the
+  // batch-size check, more than one value per channel for batch statistics, is forward's).
+  void check_input_shape(const Shape& shape) const { check_shape(shape); }
+
   // Shape of the last training forward's input (empty if none); backward's dy has its size.
   const Shape& cached_shape() const { return cached_shape_; }
 
@@ -57,8 +62,11 @@ class NormLayer {
  protected:
   explicit NormLayer(std::string method) : method_(std::move(method)) {}
 
-  // Throws Error unless the layer can take this shape (in this mode).
-  virtual void check_shape(const Shape& shape, bool training) const = 0;
+  // Throws Error unless the layer can take this shape (rank, channels, trailing dims).
+  virtual void check_shape(const Shape& shape) const = 0;
+  // Whether a forward in this mode normalizes with the batch's own per-channel statistics (then
+  // the input needs more than one value per channel, as PyTorch requires).
+  virtual bool uses_batch_statistics(bool /*training*/) const { return false; }
   // Kernels: x and y have numel(shape) values; training forward may read the cache x_ (== x).
   virtual void forward_train(const float* x, const Shape& shape, float* y) = 0;
   virtual void forward_infer(const float* x, const Shape& shape, float* y) = 0;

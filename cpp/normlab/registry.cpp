@@ -32,7 +32,11 @@ std::unique_ptr<NormLayer> create_norm(const std::string& method, const nlohmann
     BatchRenormOptions o;
     o.channels = r.integer("channels");
     o.eps = r.number("eps", o.eps);
-    o.momentum = r.number("momentum", o.momentum);
+    const std::optional<double> momentum = r.number_or_null("momentum", o.momentum);
+    if (!momentum) {
+      fail(method, ": momentum must be in [0, 1], got null (the cumulative average is a batchnorm option)");
+    }
+    o.momentum = *momentum;
     o.r_max = r.number("rMax", o.r_max);
     o.d_max = r.number("dMax", o.d_max);
     o.affine = r.boolean("affine", o.affine);

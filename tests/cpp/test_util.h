@@ -1,0 +1,308 @@
+// Shared helpers of the native test suite: fixture loading (nlohmann/json), a llm.c / ggml style
+// closeness checker that reports the largest error and where it is, a deterministic RNG, and
+// small wrappers that build layers from JSON and read their parameters and state.
+#pragma once
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iomanip>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "normlab/batchrenorm.h"
+#include "normlab/error.h"
+#include "normlab/norm_layer.h"
+#include "normlab/registry.h"
+#include "normlab/shape.h"
+
+#ifndef NORMLAB_FIXTURES_DIR
+#error "NORMLAB_FIXTURES_DIR must be defined (tests/cpp/CMakeLists.txt passes it)"
+#endif
+
+namespace normlab_test {
+
+using json = nlohmann::json;
+using normlab::NormLayer;
+using normlab::Shape;
+
+// ---- fixtures -------------------------------------------------------------------------------
+
+inline std::string fixture_path(const std::string& file) {
+  return std::string(NORMLAB_FIXTURES_DIR) + "/" + file;
+}
+
+// Parses tests/fixtures/<file>. Throws std::runtime_error naming the file if it is missing or
+// not valid JSON (callers that run at static-initialisation time catch it).
+inline json load_fixture(const std::string& file) {
+  const std::string path = fixture_path(file);
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot open fixture file " + path);
+  try {
+    return json::parse(in);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot parse fixture file " + path + ": " + e.what());
+  }
+}
+
+inline std::vector<float> floats(const json& j) {
+  std::vector<float> v;
+  v.reserve(j.size());
+  for (const json& e : j) v.push_back(e.get<float>());
+  return v;
+}
+
+inline std::vector<double> doubles(const json& j) {
+  std::vector<double> v;
+  v.reserve(j.size());
+  for (const json& e : j) v.push_back(e.get<double>());
+  return v;
+}
+
+inline Shape shape_of(const json& j) {
+  Shape s;
+  for (const json& e : j) s.push_back(e.get<int64_t>());
+  return s;
+}
+
+// gtest parameter names may only hold [A-Za-z0-9_]: "nchw_eps1e-3_momentum0.3" -> "nchw_eps1e_3_momentum0_3".
+inline std::string sanitize_name(const std::string& s) {
+  std::string out;
+  for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return out;
+}
+
+// ---- closeness checker ------------------------------------------------------------------------
+
+// Checks |got[i] - want[i]| <= atol + rtol*|want[i]| for every i (and equal lengths, and no NaN
+// in got unless want has NaN there). On failure the message names the label, the worst element
+// (largest excess over its tolerance), its index, both values, the max abs diff over the whole
+// tensor and how many elements are out of tolerance. On success it still carries the max diff.
+template <typename G, typename W>
+::testing::AssertionResult check_close(const std::string& label, const std::vector<G>& got,
+                                       const std::vector<W>& want, double atol, double rtol) {
+  if (got.size() != want.size()) {
+    return ::testing::AssertionFailure() << label << ": got " << got.size() << " values, want "
+                                         << want.size();
+  }
+  double max_diff = 0, worst_excess = -1;
+  size_t max_i = 0, worst_i = 0, bad = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double g = static_cast<double>(got[i]), w = static_cast<double>(want[i]);
+    if (std::isnan(w) && std::isnan(g)) continue;
+    const double diff = std::isnan(g) || std::isnan(w) ? INFINITY : std::fabs(g - w);
+    const double tol = atol + rtol * std::fabs(w);
+    if (diff > max_diff) {
+      max_diff = diff;
+      max_i = i;
+    }
+    if (!(diff <= tol)) {
+      ++bad;
+      if (diff - tol > worst_excess) {
+        worst_excess = diff - tol;
+        worst_i = i;
+      }
+    }
+  }
+  std::ostringstream msg;
+  msg << std::setprecision(9) << label << ": max |diff| = " << max_diff << " at [" << max_i << "]";
+  if (!got.empty()) msg << " (got " << got[max_i] << ", want " << want[max_i] << ")";
+  msg << ", tol = " << atol << " + " << rtol << "*|want|";
+  if (bad == 0) return ::testing::AssertionSuccess() << msg.str();
+  msg << "; " << bad << " of " << got.size() << " out of tolerance, worst at [" << worst_i
+      << "]: got " << got[worst_i] << ", want " << want[worst_i];
+  return ::testing::AssertionFailure() << msg.str();
+}
+
+// NORMLAB_TEST_VERBOSE=1 prints every comparison's max diff, passing or not (to see the margins).
+inline bool verbose() {
+  static const bool v = std::getenv("NORMLAB_TEST_VERBOSE") != nullptr;
+  return v;
+}
+
+#define EXPECT_CLOSE(label, got, want, atol, rtol)                                           \
+  do {                                                                                       \
+    const ::testing::AssertionResult nl_r_ =                                                 \
+        ::normlab_test::check_close((label), (got), (want), (atol), (rtol));                 \
+    if (::normlab_test::verbose()) std::printf("  [close] %s\n", nl_r_.message());           \
+    EXPECT_TRUE(nl_r_);                                                                      \
+  } while (0)
+
+// The same check as a function (the failure then points at the caller's SCOPED_TRACE, not a line).
+template <typename G, typename W>
+void expect_close(const std::string& label, const std::vector<G>& got, const std::vector<W>& want,
+                  double atol, double rtol) {
+  EXPECT_CLOSE(label, got, want, atol, rtol);
+}
+
+// Bit-for-bit equality (for in-place versus out-of-place runs of the same computation).
+inline ::testing::AssertionResult check_identical(const std::string& label,
+                                                  const std::vector<float>& got,
+                                                  const std::vector<float>& want) {
+  return check_close(label, got, want, 0.0, 0.0);
+}
+
+// Max |a - b| over two equal-length vectors (+inf if the lengths differ).
+template <typename A, typename B>
+double max_abs_diff(const std::vector<A>& a, const std::vector<B>& b) {
+  if (a.size() != b.size()) return INFINITY;
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    m = std::max(m, std::fabs(static_cast<double>(a[i]) - static_cast<double>(b[i])));
+  }
+  return m;
+}
+
+// ---- expected errors ------------------------------------------------------------------------
+
+// Runs stmt, which must throw normlab::Error; returns its message ("" and a test failure otherwise).
+template <typename F>
+std::string error_message(F&& stmt) {
+  try {
+    stmt();
+  } catch (const normlab::Error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected normlab::Error, got another exception: " << e.what();
+    return "";
+  }
+  ADD_FAILURE() << "expected normlab::Error, nothing was thrown";
+  return "";
+}
+
+// EXPECT_NORMLAB_ERROR(layer->forward(...), HasSubstr("..."))
+#define EXPECT_NORMLAB_ERROR(stmt, matcher) \
+  EXPECT_THAT(::normlab_test::error_message([&] { stmt; }), (matcher)) << "statement: " #stmt
+
+// ---- deterministic RNG ------------------------------------------------------------------------
+
+// splitmix64 (Steele, Lea & Flood 2014) for uniform bits, Box-Muller for normals: the same stream
+// on every platform and standard library, unlike std:: distributions.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : state_(seed) {}
+  uint64_t next_u64() {
+    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  // Uniform in (0, 1): 53 random bits, never exactly 0.
+  double uniform() { return (static_cast<double>(next_u64() >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+  double normal() {
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_;
+    }
+    const double u1 = uniform(), u2 = uniform();
+    const double r = std::sqrt(-2.0 * std::log(u1)), t = 6.283185307179586476925 * u2;
+    spare_ = r * std::sin(t);
+    has_spare_ = true;
+    return r * std::cos(t);
+  }
+  std::vector<float> normals(size_t n, double mean = 0, double stddev = 1) {
+    std::vector<float> v(n);
+    for (float& e : v) e = static_cast<float>(mean + stddev * normal());
+    return v;
+  }
+
+ private:
+  uint64_t state_;
+  double spare_ = 0;
+  bool has_spare_ = false;
+};
+
+// ---- layers -----------------------------------------------------------------------------------
+
+inline std::unique_ptr<NormLayer> make_layer(const std::string& method, const json& options) {
+  return normlab::create_norm(method, options);
+}
+
+inline normlab::BatchRenorm& as_brn(NormLayer& layer) {
+  auto* brn = dynamic_cast<normlab::BatchRenorm*>(&layer);
+  if (brn == nullptr) throw std::runtime_error(layer.method() + " is not a BatchRenorm layer");
+  return *brn;
+}
+
+inline const normlab::Param* find_param(const NormLayer& layer, const std::string& name) {
+  for (const normlab::Param& p : layer.params()) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+inline std::vector<float> param_value(const NormLayer& layer, const std::string& name) {
+  const normlab::Param* p = find_param(layer, name);
+  if (p == nullptr) throw std::runtime_error(layer.method() + ": no param " + name);
+  return p->value;
+}
+
+inline std::vector<float> param_grad(const NormLayer& layer, const std::string& name) {
+  const normlab::Param* p = find_param(layer, name);
+  if (p == nullptr) throw std::runtime_error(layer.method() + ": no param " + name);
+  return p->grad;
+}
+
+inline const normlab::StateBuffer* find_state(const NormLayer& layer, const std::string& name) {
+  for (const normlab::StateBuffer& s : layer.state()) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+inline std::vector<float> state_value(const NormLayer& layer, const std::string& name) {
+  const normlab::StateBuffer* s = find_state(layer, name);
+  if (s == nullptr) throw std::runtime_error(layer.method() + ": no state " + name);
+  return s->value;
+}
+
+inline void set_param(NormLayer& layer, const std::string& name, const std::vector<float>& v) {
+  layer.set_param(name, v.data(), v.size());
+}
+
+inline void set_state(NormLayer& layer, const std::string& name, const std::vector<float>& v) {
+  layer.set_state(name, v.data(), v.size());
+}
+
+// Sets every entry of a JSON object {name: [values...] or number} as params or state.
+inline void set_params_from_json(NormLayer& layer, const json& params) {
+  for (const auto& item : params.items()) set_param(layer, item.key(), floats(item.value()));
+}
+
+inline void set_state_from_json(NormLayer& layer, const json& state) {
+  for (const auto& item : state.items()) {
+    const json& v = item.value();
+    set_state(layer, item.key(), v.is_array() ? floats(v) : std::vector<float>{v.get<float>()});
+  }
+}
+
+// One training or inference forward into a fresh output vector.
+inline std::vector<float> forward(NormLayer& layer, const std::vector<float>& x, const Shape& shape,
+                                  bool training) {
+  if (static_cast<int64_t>(x.size()) != normlab::numel(shape)) {
+    throw std::runtime_error("test bug: x has the wrong size for shape " + normlab::to_string(shape));
+  }
+  std::vector<float> y(x.size());
+  layer.forward(x.data(), shape, training, y.data());
+  return y;
+}
+
+inline std::vector<float> backward(NormLayer& layer, const std::vector<float>& dy) {
+  std::vector<float> dx(dy.size());
+  layer.backward(dy.data(), dx.data());
+  return dx;
+}
+
+inline int64_t numel(const Shape& s) { return normlab::numel(s); }
+
+}  // namespace normlab_test
