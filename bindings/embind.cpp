@@ -2,6 +2,7 @@
 #include <emscripten/bind.h>
 
 #include "layer_handle.h"
+#include "runner_handle.h"
 
 EMSCRIPTEN_BINDINGS(normlab) {
   using normlab::wasm::LayerHandle;
@@ -15,6 +16,15 @@ EMSCRIPTEN_BINDINGS(normlab) {
       .function("set", &LayerHandle::set)
       .function("setLimits", &LayerHandle::set_limits)
       .function("lastCorrection", &LayerHandle::last_correction);
+  using normlab::wasm::RunnerHandle;
+  emscripten::class_<RunnerHandle>("RunnerHandle")
+      .constructor<>()
+      .function("create", &RunnerHandle::create)
+      .function("step", &RunnerHandle::step)
+      .function("result", &RunnerHandle::result)
+      .function("timing", &RunnerHandle::timing)
+      .function("stepsDone", &RunnerHandle::steps_done)
+      .function("done", &RunnerHandle::done);
   emscripten::function("memoryStats", &normlab::wasm::memory_stats);
   emscripten::function("methodsJson", &normlab::wasm::methods_json);
 }

@@ -9,6 +9,7 @@
 #include "normlab/batchrenorm.h"
 #include "normlab/error.h"
 #include "normlab/registry.h"
+#include "runner_handle.h"
 
 using emscripten::typed_memory_view;
 using emscripten::val;
@@ -175,6 +176,7 @@ val memory_stats() {
   out.set("heapMaxBytes", static_cast<double>(emscripten_get_heap_max()));
   out.set("usedBytes", static_cast<double>(info.uordblks));
   out.set("liveLayers", LayerHandle::live_count());
+  out.set("liveRunners", RunnerHandle::live_count());
   return out;
 }
 

@@ -17,6 +17,8 @@ export async function buildWasm() {
 
 export async function buildJs() {
   mkdirSync(join(root, 'dist'), { recursive: true });
+  // The data sets the package ships: digits (committed) and MNIST (from the mnist devDependency).
+  await run('node', [join(root, 'scripts', 'build-data.mjs'), join(root, 'dist', 'data')], { quiet: true });
   await run(nodeBin('tsc'), ['-p', join(root, 'bindings', 'js', 'tsconfig.json')]);
   copyFileSync(join(root, 'bindings', 'js', 'normlab_wasm.d.ts'), join(root, 'dist', 'normlab_wasm.d.ts'));
 }

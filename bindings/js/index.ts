@@ -19,6 +19,10 @@
  */
 import createNormlabModule from './normlab_wasm.js';
 import type { LayerHandle, NormlabWasmModule } from './normlab_wasm.js';
+import { Runner, type CompareConfig, type CompareResult, type ProgressEvent } from './runner.js';
+
+export * from './runner.js';
+export * from './presets.js';
 
 /** The layer API's method names. */
 export type Method = 'batchnorm' | 'batchrenorm' | 'layernorm' | 'groupnorm' | 'instancenorm';
@@ -134,6 +138,8 @@ export interface LoadOptions {
 export interface MemoryInfo {
   /** Layers created and not yet disposed. */
   liveLayers: number;
+  /** Runners created and not yet disposed. */
+  liveRunners: number;
   /** Bytes allocated on the WebAssembly heap. */
   usedBytes: number;
   /** Current size of the WebAssembly memory. */
@@ -158,6 +164,25 @@ export interface Normlab {
   scope<T>(fn: () => T): T;
   /** WebAssembly memory in use. */
   memory(): MemoryInfo;
+  /**
+   * A comparison to step yourself (a Web Worker's loop, or pausing by not stepping). The digits and
+   * mnist data sets need their file's bytes: `await nl.loadDataset('digits')`.
+   */
+  createRunner(config: CompareConfig, data?: Uint8Array): Runner;
+  /**
+   * Runs a whole comparison, yielding to the event loop between chunks of steps; `onProgress` sees
+   * each chunk's records. Rejects with an AbortError when `signal` aborts (between steps).
+   */
+  compare(config: CompareConfig, options?: CompareOptions): Promise<CompareResult>;
+  /** The bytes of a bundled data set file (digits: 1,797 8x8 UCI digits; mnist: 10,000 MNIST digits). */
+  loadDataset(name: 'digits' | 'mnist'): Promise<Uint8Array>;
+}
+
+export interface CompareOptions {
+  onProgress?: (event: ProgressEvent, runner: Runner) => void;
+  signal?: AbortSignal;
+  /** Steps per chunk between yields to the event loop. Default 50. */
+  chunk?: number;
 }
 
 const disposeSymbol: typeof Symbol.dispose =
@@ -431,29 +456,63 @@ class NormlabInstance implements Normlab {
   memory(): MemoryInfo {
     return this.#raw.memoryStats();
   }
+
+  createRunner(config: CompareConfig, data?: Uint8Array): Runner {
+    return new Runner(this.#raw, config, data);
+  }
+
+  async loadDataset(name: 'digits' | 'mnist'): Promise<Uint8Array> {
+    if (name !== 'digits' && name !== 'mnist') {
+      throw new Error(`loadDataset: unknown data set '${String(name)}' (known: digits, mnist)`);
+    }
+    return readAsset(new URL(`./data/${name}.nlds`, import.meta.url));
+  }
+
+  async compare(config: CompareConfig, options: CompareOptions = {}): Promise<CompareResult> {
+    const name = config?.dataset?.name;
+    const data = name === 'digits' || name === 'mnist' ? await this.loadDataset(name) : undefined;
+    const chunk = options.chunk ?? 50;
+    if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`compare: chunk must be a positive integer, got ${String(chunk)}`);
+    using runner = this.createRunner(config, data);
+    while (!runner.done) {
+      options.signal?.throwIfAborted();
+      const event = runner.step(chunk);
+      options.onProgress?.(event, runner);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    return runner.result();
+  }
+}
+
+/** The bytes at a URL: fs for file: URLs (Node), fetch otherwise. */
+async function readAsset(url: URL): Promise<Uint8Array<ArrayBuffer>> {
+  if (url.protocol === 'file:') {
+    const fsModule = 'node:fs/promises';
+    // Node: fetch does not read file: URLs. The specifier is a variable so bundlers leave it alone.
+    const fs = (await import(/* @vite-ignore */ fsModule)) as { readFile(path: URL): Promise<Uint8Array> };
+    const bytes = await fs.readFile(url);
+    return new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength);
+  }
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`normlab: could not fetch ${url.href}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
 }
 
 interface NodeProcess {
   versions?: { node?: string };
 }
 
-/** The bytes or response of the .wasm file at `url`. */
+/** The compiled .wasm at `url`: streamed where the server says application/wasm. */
 async function fetchWasm(url: URL): Promise<WebAssembly.Module> {
-  if (url.protocol === 'file:') {
-    // Node: fetch does not read file: URLs. The specifier is a variable so bundlers leave it alone.
-    const fsModule = 'node:fs/promises';
-    const fs = (await import(/* @vite-ignore */ fsModule)) as {
-      readFile(path: URL): Promise<Uint8Array<ArrayBuffer>>;
-    };
-    return WebAssembly.compile(await fs.readFile(url));
+  if (url.protocol !== 'file:' && typeof WebAssembly.compileStreaming === 'function') {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`normlab: could not fetch ${url.href}: HTTP ${response.status}`);
+    if (response.headers.get('content-type')?.startsWith('application/wasm')) {
+      return WebAssembly.compileStreaming(response);
+    }
+    return WebAssembly.compile(await response.arrayBuffer());
   }
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`normlab: could not fetch ${url.href}: HTTP ${response.status}`);
-  if (typeof WebAssembly.compileStreaming === 'function' &&
-      response.headers.get('content-type')?.startsWith('application/wasm')) {
-    return WebAssembly.compileStreaming(response);
-  }
-  return WebAssembly.compile(await response.arrayBuffer());
+  return WebAssembly.compile(await readAsset(url));
 }
 
 function resolveUrl(wasmUrl: string | URL): URL {

@@ -12,15 +12,27 @@ export interface LayerHandle {
   delete(): void;
 }
 
+export interface RunnerHandle {
+  create(configJson: string, data: Uint8Array | undefined): string | { error: string };
+  step(n: number): string | { error: string };
+  result(): string | { error: string };
+  timing(): string | { error: string };
+  stepsDone(): number;
+  done(): boolean;
+  delete(): void;
+}
+
 export interface RawMemoryStats {
   heapBytes: number;
   heapMaxBytes: number;
   usedBytes: number;
   liveLayers: number;
+  liveRunners: number;
 }
 
 export interface NormlabWasmModule {
   LayerHandle: new () => LayerHandle;
+  RunnerHandle: new () => RunnerHandle;
   memoryStats(): RawMemoryStats;
   methodsJson(): string;
 }

@@ -2,7 +2,7 @@
 // `import { load } from 'normlab'` works with no build tools on PATH, computes the same numbers as
 // PyTorch, and the shipped declarations type-check the README example.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -29,7 +29,9 @@ afterAll(() => {
 
 test('the tarball ships only the package files', () => {
   const files = readdirSync(join(app, 'node_modules', 'normlab', 'dist')).sort();
-  expect(files).toEqual(['index.d.ts', 'index.js', 'normlab_wasm.d.ts', 'normlab_wasm.js', 'normlab_wasm.wasm']);
+  expect(files).toEqual(['cli.d.ts', 'cli.js', 'data', 'index.d.ts', 'index.js', 'normlab_wasm.d.ts', 'normlab_wasm.js',
+    'normlab_wasm.wasm', 'presets.d.ts', 'presets.js', 'runner.d.ts', 'runner.js']);
+  expect(readdirSync(join(app, 'node_modules', 'normlab', 'dist', 'data')).sort()).toEqual(['digits.nlds', 'mnist.nlds']);
 });
 
 test('import { load } from "normlab" works in a fresh folder without build tools', () => {
@@ -83,4 +85,17 @@ test('the shipped declarations type-check the README example', () => {
   }
   expect(diagnostics).toMatch(/Property 'groups' is missing/);
   expect(diagnostics).toMatch(/Property 'setLimits' does not exist/);
+});
+
+test('the installed `normlab` command runs a comparison on the bundled digits', () => {
+  const nodeDir = dirname(process.execPath);
+  const env = { PATH: nodeDir, HOME: work };
+  const bin = join(app, 'node_modules', '.bin', 'normlab');
+  const out = execFileSync(bin, ['compare', '--dataset', 'digits', '--methods', 'bn,ln', '--steps', '60', '--batch-size', '16',
+    '--quiet', '--json', join(work, 'r.json')], { cwd: app, encoding: 'utf8', env });
+  expect(out).toMatch(/digits, mlp 128-128, batch 16 iid/);
+  expect(out).toMatch(/BatchNorm\s+\d+\.\d%/);
+  const result = JSON.parse(readFileSync(join(work, 'r.json'), 'utf8'));
+  expect(result.methods.map((m: { id: string }) => m.id)).toEqual(['bn', 'ln']);
+  expect(result.data).toEqual({ train: 1297, test: 500, classes: 10 });
 });

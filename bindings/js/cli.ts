@@ -1,0 +1,322 @@
+#!/usr/bin/env node
+// The `normlab` command: `normlab compare --preset non-iid`, `normlab compare --dataset moons
+// --methods bn,gn --batch-size 4 ...`, `normlab presets`. A progress bar on stderr, a summary
+// table on stdout; --json and --csv write the full result. Bad flags or configs: exit code 2.
+import { writeFileSync, readFileSync } from 'node:fs';
+import { load, type CompareConfig, type CompareResult, type MethodEntry } from './index.js';
+import { preset, presetConfigs, presets } from './presets.js';
+
+class UsageError extends Error {}
+
+const HELP = `normlab: compare normalization methods by training one model per method
+
+Usage:
+  normlab compare [--preset NAME] [--config FILE.json] [flags]   train and compare
+  normlab presets                                                list the presets
+  normlab --help
+
+Flags of compare (each overrides the preset and the config file):
+  --dataset circle|xor|gauss|spiral|moons|blobs|digits|mnist
+  --noise X            2-D sets' noise                --classes K      spiral/blobs classes
+  --train-size N       2-D sets' training examples    --test-size N    held-out examples
+  --model mlp|cnn      --hidden 128,128 (mlp)         --channels 8,16 (cnn)
+  --activation relu|tanh
+  --methods LIST       comma-separated: bn,brn,ln,gn,in,none (or batchnorm, batchrenorm, ...)
+  --groups G           GroupNorm's groups              --r-max R, --d-max D   Batch Renorm's limits
+  --batch-size N       --batching iid|noniid:K
+  --optimizer sgd|adam|adamw   --lr X   --momentum X   --nesterov   --weight-decay X
+  --schedule constant|step|cosine
+  --steps N            --eval-interval N               --seed N
+  --renorm-warmup F    --renorm-ramp-end F             --no-renorm-schedule
+Output:
+  --json FILE          the full result (identical for identical configurations and seeds)
+  --csv FILE           the curves: method,kind,step,loss,accuracy,lossBatchStats,accuracyBatchStats
+  --quiet              no progress bar
+`;
+
+type Flags = Map<string, string | true>;
+
+const valueFlags = new Set([
+  'preset', 'config', 'dataset', 'noise', 'classes', 'train-size', 'test-size', 'model', 'hidden', 'channels',
+  'activation', 'methods', 'groups', 'r-max', 'd-max', 'batch-size', 'batching', 'optimizer', 'lr', 'momentum',
+  'weight-decay', 'schedule', 'steps', 'eval-interval', 'seed', 'renorm-warmup', 'renorm-ramp-end', 'json', 'csv',
+]);
+const switchFlags = new Set(['nesterov', 'no-renorm-schedule', 'quiet', 'help']);
+
+function parseFlags(args: string[]): Flags {
+  const flags: Flags = new Map();
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (!arg.startsWith('--')) throw new UsageError(`unexpected argument '${arg}'`);
+    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2);
+    if (switchFlags.has(name)) {
+      if (inline !== undefined) throw new UsageError(`--${name} takes no value`);
+      flags.set(name, true);
+    } else if (valueFlags.has(name)) {
+      const value = inline ?? args[++i];
+      if (value === undefined || (inline === undefined && value.startsWith('--'))) {
+        throw new UsageError(`--${name} needs a value`);
+      }
+      flags.set(name, value);
+    } else {
+      throw new UsageError(`unknown flag --${name} (see normlab --help)`);
+    }
+  }
+  return flags;
+}
+
+function number(flags: Flags, name: string, integer = false): number | undefined {
+  const raw = flags.get(name);
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (raw === true || raw.trim() === '' || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
+    throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'}, got '${String(raw)}'`);
+  }
+  return value;
+}
+
+function list(flags: Flags, name: string): number[] | undefined {
+  const raw = flags.get(name);
+  if (typeof raw !== 'string') return undefined;
+  const values = raw.split(',').map(Number);
+  if (values.some((v) => !Number.isInteger(v) || v < 1)) {
+    throw new UsageError(`--${name} must be a comma-separated list of positive integers, got '${raw}'`);
+  }
+  return values;
+}
+
+function text(flags: Flags, name: string): string | undefined {
+  const raw = flags.get(name);
+  return typeof raw === 'string' ? raw : undefined;
+}
+
+/** The configuration from the preset, the config file, then the flags. */
+function buildConfig(flags: Flags): { config: CompareConfig; sweep?: CompareConfig[]; title?: string } {
+  let config: CompareConfig = { methods: ['bn', 'brn', 'ln', 'gn'] };
+  let sweep: CompareConfig[] | undefined;
+  let title: string | undefined;
+  const presetName = text(flags, 'preset');
+  if (presetName !== undefined) {
+    let p;
+    try {
+      p = preset(presetName);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    config = structuredClone(p.config);
+    title = p.title;
+    if (p.sweep) sweep = presetConfigs(p);
+  }
+  const file = text(flags, 'config');
+  if (file !== undefined) {
+    let fromFile: unknown;
+    try {
+      fromFile = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (error) {
+      throw new UsageError(`--config ${file}: ${(error as Error).message}`);
+    }
+    if (fromFile === null || typeof fromFile !== 'object' || Array.isArray(fromFile)) {
+      throw new UsageError(`--config ${file}: must hold a JSON object`);
+    }
+    config = { ...config, ...(fromFile as CompareConfig) };
+  }
+  const dataset = { ...config.dataset };
+  if (flags.has('dataset')) dataset.name = text(flags, 'dataset') as never;
+  if (flags.has('noise')) dataset.noise = number(flags, 'noise');
+  if (flags.has('classes')) dataset.classes = number(flags, 'classes', true);
+  if (flags.has('train-size')) dataset.trainSize = number(flags, 'train-size', true);
+  if (flags.has('test-size')) dataset.testSize = number(flags, 'test-size', true);
+  config.dataset = dataset;
+  const model = { ...config.model };
+  if (flags.has('model')) model.kind = text(flags, 'model') as never;
+  if (flags.has('hidden')) model.hidden = list(flags, 'hidden');
+  if (flags.has('channels')) model.channels = list(flags, 'channels');
+  if (flags.has('activation')) model.activation = text(flags, 'activation') as never;
+  config.model = model;
+  if (flags.has('methods')) {
+    const names = text(flags, 'methods')!.split(',').map((s) => s.trim()).filter(Boolean);
+    if (names.length === 0) throw new UsageError('--methods needs at least one method');
+    config.methods = names as CompareConfig['methods'];
+  }
+  if (flags.has('groups') || flags.has('r-max') || flags.has('d-max')) {
+    config.methods = config.methods.map((m) => {
+      const entry: MethodEntry = typeof m === 'string' ? { method: m } : { ...m, options: { ...m.options } };
+      const isGn = entry.method === 'gn' || entry.method === 'groupnorm';
+      const isBrn = entry.method === 'brn' || entry.method === 'batchrenorm';
+      if (isGn && flags.has('groups')) entry.options = { ...entry.options, groups: number(flags, 'groups', true) };
+      if (isBrn && flags.has('r-max')) entry.options = { ...entry.options, rMax: number(flags, 'r-max') };
+      if (isBrn && flags.has('d-max')) entry.options = { ...entry.options, dMax: number(flags, 'd-max') };
+      return entry;
+    });
+  }
+  if (flags.has('batch-size')) config.batchSize = number(flags, 'batch-size', true);
+  if (flags.has('batching')) config.batching = text(flags, 'batching') as never;
+  const optimizer = { ...config.optimizer };
+  if (flags.has('optimizer')) optimizer.kind = text(flags, 'optimizer') as never;
+  if (flags.has('lr')) optimizer.lr = number(flags, 'lr');
+  if (flags.has('momentum')) optimizer.momentum = number(flags, 'momentum');
+  if (flags.has('nesterov')) optimizer.nesterov = true;
+  if (flags.has('weight-decay')) optimizer.weightDecay = number(flags, 'weight-decay');
+  config.optimizer = optimizer;
+  if (flags.has('schedule')) config.schedule = { ...config.schedule, kind: text(flags, 'schedule') as never };
+  if (flags.has('steps')) config.steps = number(flags, 'steps', true);
+  if (flags.has('eval-interval')) config.evalInterval = number(flags, 'eval-interval', true);
+  if (flags.has('seed')) config.seed = number(flags, 'seed', true);
+  if (flags.has('no-renorm-schedule')) {
+    config.renormSchedule = false;
+  } else if (flags.has('renorm-warmup') || flags.has('renorm-ramp-end')) {
+    const current = config.renormSchedule || {};
+    config.renormSchedule = {
+      ...current,
+      ...(flags.has('renorm-warmup') ? { warmup: number(flags, 'renorm-warmup') } : {}),
+      ...(flags.has('renorm-ramp-end') ? { rampEnd: number(flags, 'renorm-ramp-end') } : {}),
+    };
+  }
+  if (sweep) {
+    // A sweep keeps its own batch sizes, steps and scaled learning rates; other flags apply to all.
+    sweep = sweep.map((s) => ({ ...config, batchSize: s.batchSize, steps: flags.has('steps') ? config.steps : s.steps,
+      optimizer: { ...config.optimizer, lr: flags.has('lr') ? config.optimizer!.lr : s.optimizer!.lr } }));
+  }
+  return { config, sweep, title };
+}
+
+function pct(v: number | null | undefined): string {
+  return v === null || v === undefined ? '   -  ' : `${(100 * v).toFixed(1).padStart(5)}%`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, j) => Math.max(...rows.map((r) => r[j].length)));
+  return rows
+    .map((r, i) => {
+      const line = r.map((cell, j) => (j === 0 ? cell.padEnd(widths[j]) : cell.padStart(widths[j]))).join('  ');
+      return i === 0 ? `${line}\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : line;
+    })
+    .join('\n');
+}
+
+function summary(result: CompareResult): string {
+  const rows = [['method', 'test acc (inference)', 'test acc (batch stats)', 'test loss', 'train loss', 'note']];
+  for (const m of result.methods) {
+    const f = m.final;
+    rows.push([
+      m.label,
+      pct(f?.testAccuracy),
+      pct(f?.testAccuracyBatchStats),
+      f ? f.testLoss.toFixed(3) : '-',
+      f?.trainLoss != null ? f.trainLoss.toFixed(3) : '-',
+      m.diverged ? `diverged at step ${m.diverged.step}` : '',
+    ]);
+  }
+  return table(rows);
+}
+
+function csv(results: CompareResult[]): string {
+  const lines = ['batchSize,method,kind,step,loss,accuracy,lossBatchStats,accuracyBatchStats'];
+  for (const r of results) {
+    const b = r.config.batchSize;
+    for (const m of r.methods) {
+      m.train.loss.forEach((loss, i) => lines.push(`${b},${m.id},train,${i + 1},${loss},${m.train.accuracy[i]},,`));
+      for (const e of m.eval) {
+        lines.push(`${b},${m.id},eval,${e.step},${e.testLoss},${e.testAccuracy},${e.testLossBatchStats ?? ''},${e.testAccuracyBatchStats ?? ''}`);
+      }
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+class Progress {
+  #last = -1;
+  constructor(private readonly quiet: boolean, private readonly label: string) {}
+  update(step: number, steps: number): void {
+    if (this.quiet) return;
+    const fraction = step / steps;
+    if (process.stderr.isTTY) {
+      const width = 30;
+      const filled = Math.round(fraction * width);
+      process.stderr.write(`\r${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(100 * fraction).toFixed(0).padStart(3)}% step ${step}/${steps}`);
+      if (step >= steps) process.stderr.write('\n');
+    } else {
+      const decile = Math.floor(fraction * 10);
+      if (decile > this.#last) {
+        this.#last = decile;
+        process.stderr.write(`${this.label} ${decile * 10}% (step ${step}/${steps})\n`);
+      }
+    }
+  }
+}
+
+async function compare(flags: Flags): Promise<void> {
+  const { config, sweep, title } = buildConfig(flags);
+  const nl = await load();
+  const quiet = flags.has('quiet');
+  const runs = sweep ?? [config];
+  const results: CompareResult[] = [];
+  if (title) console.log(`${title}\n`);
+  for (const [i, run] of runs.entries()) {
+    const label = runs.length > 1 ? `batch ${run.batchSize} (${i + 1}/${runs.length})` : 'training';
+    const progress = new Progress(quiet, label);
+    const t0 = performance.now();
+    let result: CompareResult;
+    try {
+      result = await nl.compare(run, { onProgress: (e) => progress.update(e.step, e.steps), chunk: 100 });
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    results.push(result);
+    const c = result.config;
+    console.log(`${c.dataset.name}, ${c.model.kind} ${c.model.kind === 'mlp' ? c.model.hidden.join('-') : c.model.channels.join('-')}, ` +
+      `batch ${c.batchSize} ${c.batching}, ${c.optimizer.kind} lr ${c.optimizer.lr}, ${c.steps} steps, seed ${c.seed} ` +
+      `(${result.data.train} train / ${result.data.test} test, ${seconds.toFixed(1)} s)`);
+    console.log(`${summary(result)}\n`);
+  }
+  if (results.length > 1) {
+    const methods = results[0].methods;
+    const rows = [['batch size', ...methods.map((m) => m.label)]];
+    for (const r of results) rows.push([String(r.config.batchSize), ...r.methods.map((m) => pct(m.final?.testAccuracy))]);
+    console.log(`Test accuracy (inference mode) against batch size\n${table(rows)}`);
+  }
+  const jsonFile = text(flags, 'json');
+  if (jsonFile) writeFileSync(jsonFile, `${JSON.stringify(results.length === 1 ? results[0] : { runs: results }, null, 1)}\n`);
+  const csvFile = text(flags, 'csv');
+  if (csvFile) writeFileSync(csvFile, csv(results));
+}
+
+function listPresets(): void {
+  for (const p of presets) {
+    console.log(`${p.name}\n  ${p.title}\n  ${p.paper.title}: ${p.paper.url}\n`);
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+      process.stdout.write(HELP);
+      return command === undefined ? 2 : 0;
+    }
+    if (command === 'presets') {
+      if (rest.length) throw new UsageError('presets takes no arguments');
+      listPresets();
+      return 0;
+    }
+    if (command === 'compare') {
+      const flags = parseFlags(rest);
+      if (flags.has('help')) {
+        process.stdout.write(HELP);
+        return 0;
+      }
+      await compare(flags);
+      return 0;
+    }
+    throw new UsageError(`unknown command '${command}' (known: compare, presets)`);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`normlab: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

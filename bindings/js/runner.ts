@@ -1,0 +1,241 @@
+/// <reference lib="esnext.disposable" preserve="true" />
+// The comparison runner's public types and the Runner class (a thin layer over RunnerHandle).
+import type { NormlabWasmModule, RunnerHandle } from './normlab_wasm.js';
+import type { Method } from './index.js';
+
+/** A method name of the layer API, `none`, or a short alias: bn, brn, ln, gn, in. */
+export type MethodName = Method | 'none' | 'bn' | 'brn' | 'ln' | 'gn' | 'in';
+
+/** One method of a comparison, with options beyond those the model fills in (channels, shapes). */
+export interface MethodEntry {
+  method: MethodName;
+  /** Layer options, e.g. `{ groups: 8 }` for groupnorm or `{ rMax: 3, dMax: 5 }` for batchrenorm. */
+  options?: Record<string, unknown>;
+  /** Name in tables and legends. */
+  label?: string;
+  /** Key of this method in results (default: bn, brn, ln, gn, in, none; -2, -3 for repeats). */
+  id?: string;
+}
+
+/** Data sets: the 2-D sets are generated from the seed; digits and mnist are real images. */
+export type DatasetName = 'circle' | 'xor' | 'gauss' | 'spiral' | 'moons' | 'blobs' | 'digits' | 'mnist';
+
+/** One comparison: every method trains its own copy of the model, same weights, same batches. */
+export interface CompareConfig {
+  dataset?: {
+    name?: DatasetName;
+    /** 2-D sets: noise level. */
+    noise?: number;
+    /** 2-D sets: examples generated for training. */
+    trainSize?: number;
+    /** Held-out test examples. */
+    testSize?: number;
+    /** spiral and blobs: number of classes. */
+    classes?: number;
+  };
+  model?: {
+    kind?: 'mlp' | 'cnn';
+    /** mlp: hidden widths (default [128, 128]); each hidden Linear is followed by the norm. */
+    hidden?: number[];
+    /** cnn: channels of the conv3x3 blocks (default [8, 16]). */
+    channels?: number[];
+    activation?: 'relu' | 'tanh';
+  };
+  methods: (MethodName | MethodEntry)[];
+  batchSize?: number;
+  /** `iid` (shuffled) or `noniid:K`: every batch drawn from K classes only. */
+  batching?: 'iid' | `noniid:${number}`;
+  optimizer?: {
+    kind?: 'sgd' | 'adam' | 'adamw';
+    lr?: number;
+    momentum?: number;
+    nesterov?: boolean;
+    weightDecay?: number;
+    beta1?: number;
+    beta2?: number;
+    eps?: number;
+  };
+  schedule?: { kind?: 'constant' | 'step' | 'cosine'; stepSize?: number; gamma?: number; minLr?: number; warmup?: number };
+  steps?: number;
+  /** Steps between evaluations on the test set (default steps / 20). */
+  evalInterval?: number;
+  seed?: number;
+  /**
+   * Batch Renorm's limits schedule (the paper's): plain BatchNorm (rMax 1, dMax 0) for the first
+   * `warmup` fraction of the steps, then linear relaxation to the layer's rMax and dMax by `rampEnd`.
+   * `false` keeps the layer's limits throughout. Default `{ warmup: 0.1, rampEnd: 0.5 }`.
+   */
+  renormSchedule?: { warmup?: number; rampEnd?: number } | false;
+}
+
+/** [min, mean, max] over channels. */
+export type Range3 = [number, number, number];
+
+export interface EvalRecord {
+  step: number;
+  /** Inference mode: running statistics. */
+  testLoss: number;
+  testAccuracy: number;
+  /** Training mode: each test batch (of the training batch size) normalized with its own statistics. */
+  testLossBatchStats: number | null;
+  testAccuracyBatchStats: number | null;
+  /**
+   * Per hidden layer, percentiles [2, 16, 50, 84, 98] of the pre-normalization activations of
+   * channel 0 over 256 test examples (the Batch Normalization paper's Figure 1).
+   */
+  activations: number[][];
+  /** Batch Renorm only: per layer, r and d of the last training step against the limits. */
+  renorm?: { r: Range3; d: Range3; rMax: number; dMax: number }[];
+}
+
+export interface FinalRecord {
+  step: number;
+  testAccuracy: number;
+  testAccuracyBatchStats: number | null;
+  testLoss: number;
+  testLossBatchStats: number | null;
+  /** Averaged over the last 10% of the steps. */
+  trainLoss: number | null;
+  trainAccuracy: number | null;
+}
+
+export interface MethodResult {
+  id: string;
+  method: Method | 'none';
+  label: string;
+  options: Record<string, unknown>;
+  /** The layers, e.g. "flatten linear batchnorm relu linear batchnorm relu linear". */
+  model: string;
+  /** Per training step (training mode, that step's batch). */
+  train: { loss: number[]; accuracy: number[] };
+  eval: EvalRecord[];
+  /** Set when the training loss became NaN or infinite; the method stopped there. */
+  diverged: { step: number; reason: string } | null;
+  final: FinalRecord | null;
+}
+
+/** A configuration with every default filled in (what the runner ran). */
+export interface ResolvedConfig {
+  dataset: Required<NonNullable<CompareConfig['dataset']>>;
+  model: Required<NonNullable<CompareConfig['model']>>;
+  methods: Required<MethodEntry>[];
+  batchSize: number;
+  batching: 'iid' | `noniid:${number}`;
+  /** sgd: momentum and nesterov; adam, adamw: beta1, beta2, eps. */
+  optimizer: NonNullable<CompareConfig['optimizer']> & { kind: 'sgd' | 'adam' | 'adamw'; lr: number; weightDecay: number };
+  schedule: Required<NonNullable<CompareConfig['schedule']>>;
+  steps: number;
+  evalInterval: number;
+  seed: number;
+  renormSchedule: { warmup: number; rampEnd: number } | false;
+}
+
+export interface CompareResult {
+  /** The configuration with every default filled in. */
+  config: ResolvedConfig;
+  data: { train: number; test: number; classes: number };
+  stepsDone: number;
+  done: boolean;
+  methods: MethodResult[];
+}
+
+/** What a `step` call adds, per method id. */
+export interface ProgressEvent {
+  step: number;
+  steps: number;
+  methods: Record<string, {
+    /** Index of the first step in `train`. */
+    firstStep: number;
+    /** [loss, accuracy] per step taken. */
+    train: [number, number][];
+    eval: EvalRecord[];
+    diverged?: { step: number; reason: string };
+  }>;
+}
+
+export interface MethodTiming {
+  trainMs: number;
+  evalMs: number;
+  msPerStep: number;
+}
+
+function parsed<T>(result: string | { error: string }): T {
+  if (typeof result !== 'string') throw new Error(result.error);
+  return JSON.parse(result) as T;
+}
+
+/**
+ * A comparison in progress, stepped by its owner (for a Web Worker, or to pause: just stop
+ * stepping). Owns WebAssembly memory: free it with `dispose()`.
+ */
+export class Runner {
+  /** The configuration with every default filled in. */
+  readonly config: CompareResult['config'];
+  #handle: RunnerHandle | null;
+
+  /** @internal Use `Normlab.createRunner`. */
+  constructor(raw: NormlabWasmModule, config: CompareConfig, data?: Uint8Array) {
+    if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+      throw new Error('config must be an object like { methods: ["bn", "gn"] }');
+    }
+    if (data !== undefined && !(data instanceof Uint8Array)) {
+      throw new Error('createRunner: data must be a Uint8Array (the data set file)');
+    }
+    const json = JSON.stringify(config, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
+    const handle = new raw.RunnerHandle();
+    try {
+      this.config = parsed(handle.create(json, data));
+    } catch (error) {
+      handle.delete();
+      throw error;
+    }
+    this.#handle = handle;
+  }
+
+  /** Runs up to `n` more steps of every method and returns what they added. */
+  step(n = 1): ProgressEvent {
+    if (!Number.isInteger(n) || n < 1 || n > 2 ** 31 - 1) {
+      throw new Error(`runner: step count must be a positive integer, got ${String(n)}`);
+    }
+    return parsed(this.#live('step').step(n));
+  }
+
+  /** Steps taken so far. */
+  get stepsDone(): number {
+    return this.#live('stepsDone').stepsDone();
+  }
+
+  /** Whether all configured steps have run. */
+  get done(): boolean {
+    return this.#live('done').done();
+  }
+
+  /** The full result so far (final once `done`). Identical for identical configurations and seeds. */
+  result(): CompareResult {
+    return parsed(this.#live('result').result());
+  }
+
+  /** Wall time per method so far (varies between runs, so it is not part of `result()`). */
+  timing(): Record<string, MethodTiming> {
+    return parsed(this.#live('timing').timing());
+  }
+
+  get disposed(): boolean {
+    return this.#handle === null;
+  }
+
+  /** Frees the runner's WebAssembly memory. Idempotent. */
+  dispose(): void {
+    this.#handle?.delete();
+    this.#handle = null;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  #live(call: string): RunnerHandle {
+    if (this.#handle === null) throw new Error(`runner: ${call}() called after dispose()`);
+    return this.#handle;
+  }
+}

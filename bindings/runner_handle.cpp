@@ -1,0 +1,80 @@
+#include "runner_handle.h"
+
+#include <new>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "normlab/error.h"
+
+using emscripten::typed_memory_view;
+using emscripten::val;
+
+namespace normlab::wasm {
+
+namespace {
+
+int g_live = 0;
+
+val error_object(const std::string& message) {
+  val out = val::object();
+  out.set("error", message);
+  return out;
+}
+
+template <typename F>
+val guarded(F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    return error_object(e.what());
+  } catch (const std::bad_alloc&) {
+    return error_object("runner: out of WebAssembly memory");
+  } catch (const nlohmann::json::exception& e) {
+    return error_object(std::string("runner: ") + e.what());
+  } catch (const std::exception& e) {
+    return error_object(std::string("runner: ") + e.what());
+  }
+}
+
+}  // namespace
+
+RunnerHandle::RunnerHandle() { ++g_live; }
+RunnerHandle::~RunnerHandle() { --g_live; }
+int RunnerHandle::live_count() { return g_live; }
+
+val RunnerHandle::create(const std::string& config_json, const val& data) {
+  return guarded([&] {
+    const nlohmann::json json = nlohmann::json::parse(config_json, nullptr, false);
+    if (json.is_discarded()) fail("config: not valid JSON");
+    std::vector<uint8_t> bytes;
+    if (!data.isUndefined() && !data.isNull()) {
+      const size_t n = data["length"].as<size_t>();
+      bytes.resize(n);
+      val(typed_memory_view(n, bytes.data())).call<void>("set", data);
+    }
+    const RunConfig config = run_config_from_json(json);
+    runner_ = std::make_unique<Runner>(config, bytes);
+    return val(run_config_to_json(config).dump());
+  });
+}
+
+val RunnerHandle::step(int n) {
+  return guarded([&] {
+    if (n < 1) fail("runner: step count must be >= 1, got ", n);
+    runner_->step(n);
+    return val(runner_->take_events().dump());
+  });
+}
+
+val RunnerHandle::result() const {
+  return guarded([&] { return val(runner_->result().dump()); });
+}
+
+val RunnerHandle::timing() const {
+  return guarded([&] { return val(runner_->timing().dump()); });
+}
+
+int RunnerHandle::steps_done() const { return static_cast<int>(runner_->steps_done()); }
+bool RunnerHandle::done() const { return runner_->done(); }
+
+}  // namespace normlab::wasm

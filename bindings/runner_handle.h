@@ -1,0 +1,39 @@
+// The JS-facing wrapper of a comparison Runner. Like LayerHandle, it never throws across the
+// boundary: each method returns its result (JSON text, parsed by the TypeScript wrapper) or
+// { error: message }.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <emscripten/val.h>
+
+#include "normlab/runner.h"
+
+namespace normlab::wasm {
+
+class RunnerHandle {
+ public:
+  RunnerHandle();
+  ~RunnerHandle();
+  RunnerHandle(const RunnerHandle&) = delete;
+  RunnerHandle& operator=(const RunnerHandle&) = delete;
+
+  // config: JSON text; data: a Uint8Array with the data set's file (digits, mnist) or undefined.
+  // Returns the normalized configuration (JSON text) or { error }.
+  emscripten::val create(const std::string& config_json, const emscripten::val& data);
+  // Runs up to n steps of every method; returns the new records (JSON text) or { error }.
+  emscripten::val step(int n);
+  // The whole result so far (JSON text).
+  emscripten::val result() const;
+  emscripten::val timing() const;
+  int steps_done() const;
+  bool done() const;
+
+  static int live_count();
+
+ private:
+  std::unique_ptr<Runner> runner_;
+};
+
+}  // namespace normlab::wasm

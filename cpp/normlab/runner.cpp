@@ -1,0 +1,525 @@
+#include "normlab/runner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <set>
+
+#include "normlab/batchrenorm.h"
+#include "normlab/error.h"
+#include "normlab/loss.h"
+#include "normlab/options.h"
+#include "normlab/registry.h"
+
+namespace normlab {
+
+namespace {
+
+// Purposes of the generators forked from the run's seed (see Rng::fork).
+enum : uint64_t { kDataStream = 1, kInitStream = 2, kOrderStream = 3, kProbeStream = 4 };
+
+constexpr int64_t kProbeSize = 256;        // test examples whose activations are summarised
+constexpr double kPercentiles[] = {2, 16, 50, 84, 98};  // about mean -+ 1 and 2 std for a Gaussian
+constexpr int64_t kEvalBatch = 250;        // inference-mode evaluation batch
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+const std::string& text(const nlohmann::json& json, const char* who, const char* key) {
+  const nlohmann::json& v = json.at(key);
+  if (!v.is_string()) fail(who, ": ", key, " must be a string, got ", v.dump());
+  return v.get_ref<const std::string&>();
+}
+
+std::string default_label(const std::string& method, const nlohmann::json& options) {
+  static const std::vector<std::pair<std::string, std::string>> names = {
+      {"none", "No normalization"}, {"batchnorm", "BatchNorm"},       {"batchrenorm", "Batch Renorm"},
+      {"layernorm", "LayerNorm"},   {"groupnorm", "GroupNorm"},       {"instancenorm", "InstanceNorm"}};
+  std::string label = method;
+  for (const auto& [m, name] : names) {
+    if (m == method) label = name;
+  }
+  if (method == "groupnorm" && options.contains("groups")) {
+    label += " (" + options.at("groups").dump() + " groups)";
+  }
+  return label;
+}
+
+MethodSpec method_spec_from_json(const nlohmann::json& json, size_t index) {
+  MethodSpec m;
+  if (json.is_string()) {
+    m.method = canonical_method(json.get<std::string>());
+  } else if (json.is_object()) {
+    OptionReader r(json, "methods[" + std::to_string(index) + "]", {"method", "options", "label", "id"});
+    if (!r.has("method")) fail("methods[", index, "]: method is required");
+    m.method = canonical_method(text(json, "methods[]", "method"));
+    if (r.has("options")) m.options = json.at("options");
+    if (r.has("label")) m.label = text(json, "methods[]", "label");
+    if (r.has("id")) m.id = text(json, "methods[]", "id");
+  } else {
+    fail("methods[", index, "] must be a method name or {method, options, label}, got ", json.dump());
+  }
+  if (m.options.is_null()) m.options = nlohmann::json::object();
+  if (!m.options.is_object()) fail("methods[", index, "]: options must be an object");
+  if (m.label.empty()) m.label = default_label(m.method, m.options);
+  return m;
+}
+
+// Short id of a method for tables and result keys.
+std::string short_id(const std::string& method) {
+  static const std::vector<std::pair<std::string, std::string>> ids = {
+      {"batchnorm", "bn"}, {"batchrenorm", "brn"}, {"layernorm", "ln"},
+      {"groupnorm", "gn"}, {"instancenorm", "in"}, {"none", "none"}};
+  for (const auto& [m, id] : ids) {
+    if (m == method) return id;
+  }
+  return method;
+}
+
+// Value at percentile q (0..100) of sorted values, with linear interpolation (numpy's default).
+double percentile(const std::vector<float>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  const double pos = q / 100.0 * static_cast<double>(sorted.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+}
+
+// Rounds to 7 significant digits for the JSON result (float32 precision; keeps files small).
+double r7(double v) {
+  if (!std::isfinite(v) || v == 0) return v;
+  const double scale = std::pow(10.0, 6 - static_cast<int>(std::floor(std::log10(std::fabs(v)))));
+  return std::round(v * scale) / scale;
+}
+
+}  // namespace
+
+std::string canonical_method(const std::string& name) {
+  static const std::vector<std::pair<std::string, std::string>> aliases = {
+      {"bn", "batchnorm"}, {"brn", "batchrenorm"}, {"ln", "layernorm"},
+      {"gn", "groupnorm"}, {"in", "instancenorm"}};
+  for (const auto& [alias, method] : aliases) {
+    if (name == alias) return method;
+  }
+  if (name == "none") return name;
+  for (const std::string& m : norm_methods()) {
+    if (name == m) return name;
+  }
+  std::string list = "none";
+  for (const std::string& m : norm_methods()) list += ", " + m;
+  fail("unknown method '", name, "' (known: ", list, "; aliases bn, brn, ln, gn, in)");
+}
+
+RunConfig run_config_from_json(const nlohmann::json& json) {
+  OptionReader r(json, "config",
+                 {"dataset", "model", "methods", "batchSize", "batching", "optimizer", "schedule",
+                  "steps", "evalInterval", "seed", "renormSchedule"});
+  RunConfig c;
+  if (r.has("dataset")) {
+    const nlohmann::json& d = json.at("dataset");
+    OptionReader dr(d, "dataset", {"name", "noise", "trainSize", "testSize", "classes"});
+    if (dr.has("name")) c.dataset.name = text(d, "dataset", "name");
+    c.dataset.noise = dr.number("noise", c.dataset.noise);
+    if (dr.has("trainSize")) c.dataset.train_size = dr.integer("trainSize");
+    if (dr.has("testSize")) c.dataset.test_size = dr.integer("testSize");
+    if (dr.has("classes")) c.dataset.classes = static_cast<int32_t>(dr.integer("classes"));
+  }
+  if (r.has("model")) c.model = model_spec_from_json(json.at("model"));
+  if (!r.has("methods")) fail("config: methods is required (e.g. [\"bn\", \"brn\", \"ln\", \"gn\"])");
+  const nlohmann::json& methods = json.at("methods");
+  if (!methods.is_array() || methods.empty()) fail("config: methods must be a non-empty array");
+  if (methods.size() > 12) fail("config: at most 12 methods, got ", methods.size());
+  std::set<std::string> ids;
+  for (size_t i = 0; i < methods.size(); ++i) {
+    MethodSpec m = method_spec_from_json(methods[i], i);
+    if (m.id.empty()) {
+      m.id = short_id(m.method);
+      for (int k = 2; ids.count(m.id); ++k) m.id = short_id(m.method) + "-" + std::to_string(k);
+    }
+    if (!ids.insert(m.id).second) fail("config: two methods have the id '", m.id, "'");
+    c.methods.push_back(std::move(m));
+  }
+  if (r.has("batchSize")) c.batch_size = r.integer("batchSize");
+  if (r.has("batching")) {
+    const nlohmann::json& b = json.at("batching");
+    const std::string& s = b.is_string() ? b.get_ref<const std::string&>() : std::string();
+    if (s == "iid") {
+      c.noniid_classes = 0;
+    } else if (s.rfind("noniid:", 0) == 0 && s.size() > 7 &&
+               s.find_first_not_of("0123456789", 7) == std::string::npos && s.size() < 10) {
+      c.noniid_classes = std::stoi(s.substr(7));
+    } else {
+      fail("config: batching must be \"iid\" or \"noniid:K\" (K classes per batch), got ", b.dump());
+    }
+  }
+  if (r.has("optimizer")) c.optimizer = optimizer_options_from_json(json.at("optimizer"));
+  if (r.has("schedule")) c.schedule = schedule_options_from_json(json.at("schedule"));
+  if (r.has("steps")) c.steps = r.integer("steps");
+  if (r.has("evalInterval")) c.eval_interval = r.integer("evalInterval");
+  if (r.has("seed")) {
+    const int64_t seed = r.integer("seed");
+    if (seed < 0) fail("config: seed must be an integer >= 0, got ", seed);
+    c.seed = static_cast<uint64_t>(seed);
+  }
+  if (r.has("renormSchedule")) {
+    const nlohmann::json& s = json.at("renormSchedule");
+    if (s.is_boolean() && !s.get<bool>()) {
+      c.renorm.enabled = false;
+    } else {
+      OptionReader sr(s, "renormSchedule", {"warmup", "rampEnd"});
+      c.renorm.warmup = sr.number("warmup", c.renorm.warmup);
+      c.renorm.ramp_end = sr.number("rampEnd", c.renorm.ramp_end);
+      if (!(c.renorm.warmup >= 0 && c.renorm.warmup <= 1)) {
+        fail("renormSchedule: warmup must be a fraction of the steps in [0, 1], got ", c.renorm.warmup);
+      }
+      if (!(c.renorm.ramp_end >= c.renorm.warmup && c.renorm.ramp_end <= 1)) {
+        fail("renormSchedule: rampEnd must be in [warmup, 1], got ", c.renorm.ramp_end);
+      }
+    }
+  }
+  if (c.batch_size < 1 || c.batch_size > 4096) fail("config: batchSize must be in [1, 4096], got ", c.batch_size);
+  if (c.steps < 1 || c.steps > 10000000) fail("config: steps must be in [1, 10000000], got ", c.steps);
+  if (!r.has("evalInterval")) c.eval_interval = std::max<int64_t>(1, c.steps / 20);
+  if (c.eval_interval < 1) fail("config: evalInterval must be an integer >= 1, got ", c.eval_interval);
+  return c;
+}
+
+nlohmann::json run_config_to_json(const RunConfig& c) {
+  nlohmann::json methods = nlohmann::json::array();
+  for (const MethodSpec& m : c.methods) {
+    methods.push_back({{"id", m.id}, {"method", m.method}, {"options", m.options}, {"label", m.label}});
+  }
+  const OptimizerOptions& o = c.optimizer;
+  nlohmann::json optimizer = {{"kind", o.kind}, {"lr", o.lr}, {"weightDecay", o.weight_decay}};
+  if (o.kind == "sgd") {
+    optimizer["momentum"] = o.momentum;
+    optimizer["nesterov"] = o.nesterov;
+  } else {
+    optimizer["beta1"] = o.beta1;
+    optimizer["beta2"] = o.beta2;
+    optimizer["eps"] = o.eps;
+  }
+  return {
+      {"dataset", {{"name", c.dataset.name}, {"noise", c.dataset.noise}, {"trainSize", c.dataset.train_size},
+                   {"testSize", c.dataset.test_size}, {"classes", c.dataset.classes}}},
+      {"model", {{"kind", c.model.kind}, {"hidden", c.model.hidden}, {"channels", c.model.channels},
+                 {"activation", c.model.activation}}},
+      {"methods", methods},
+      {"batchSize", c.batch_size},
+      {"batching", c.noniid_classes ? "noniid:" + std::to_string(c.noniid_classes) : "iid"},
+      {"optimizer", optimizer},
+      {"schedule", {{"kind", c.schedule.kind}, {"stepSize", c.schedule.step_size}, {"gamma", c.schedule.gamma},
+                    {"minLr", c.schedule.min_lr}, {"warmup", c.schedule.warmup}}},
+      {"steps", c.steps},
+      {"evalInterval", c.eval_interval},
+      {"seed", c.seed},
+      {"renormSchedule", c.renorm.enabled ? nlohmann::json{{"warmup", c.renorm.warmup}, {"rampEnd", c.renorm.ramp_end}}
+                                          : nlohmann::json(false)},
+  };
+}
+
+struct Runner::Arm {
+  MethodSpec spec;
+  Model model;
+  std::unique_ptr<Optimizer> optimizer;
+  std::vector<size_t> probes;  // model layer indices whose input is a pre-normalization activation
+  Tensor dlogits;
+  // Records.
+  std::vector<float> train_loss, train_accuracy;
+  nlohmann::json evals = nlohmann::json::array();
+  size_t reported_train = 0, reported_evals = 0;
+  bool diverged = false;
+  int64_t diverged_step = 0;
+  std::string diverged_reason;
+  double train_seconds = 0, eval_seconds = 0;
+};
+
+Runner::Runner(const RunConfig& config, const std::vector<uint8_t>& data) : config_(config) {
+  const Rng root(config_.seed);
+  const DatasetSpec& d = config_.dataset;
+  if (d.name == "digits" || d.name == "mnist") {
+    if (data.empty()) fail("runner: the ", d.name, " data set needs its data file's bytes");
+    const Dataset all = parse_digits(data.data(), data.size());
+    if (d.test_size < 1 || d.test_size >= all.x.shape[0]) {
+      fail("dataset: testSize must be in [1, ", all.x.shape[0] - 1, "] for ", d.name, ", got ", d.test_size);
+    }
+    data_ = split_fixed(all, d.test_size, config_.seed);
+  } else {
+    Rng rng = root.fork(kDataStream);
+    data_ = make_2d(d.name, d.train_size, d.test_size, d.noise, d.classes, rng);
+  }
+  const int64_t n_train = data_.train.x.shape[0];
+  if (config_.batch_size > n_train) {
+    fail("config: batchSize ", config_.batch_size, " is larger than the training set (", n_train, ")");
+  }
+  Rng order = root.fork(kOrderStream);
+  const uint64_t order_seed = (static_cast<uint64_t>(order.next_u32()) << 32) | order.next_u32();
+  sampler_ = std::make_unique<BatchSampler>(data_.train, config_.batch_size, config_.noniid_classes,
+                                            order_seed);
+  const Shape sample_shape(data_.train.x.shape.begin() + 1, data_.train.x.shape.end());
+  const bool images = sample_shape.size() == 3;
+  for (const MethodSpec& spec : config_.methods) {
+    auto arm = std::make_unique<Arm>();
+    arm->spec = spec;
+    const std::string method = spec.method == "none" ? "" : spec.method;
+    arm->model = build_model(config_.model, sample_shape, data_.train.num_classes, method, spec.options,
+                             root.fork(kInitStream));
+    // One value per channel: batch statistics of a single example of an MLP are undefined.
+    const bool batch_stats = spec.method == "batchnorm" || spec.method == "batchrenorm";
+    if (batch_stats && config_.batch_size == 1 && !(images && config_.model.kind == "cnn")) {
+      fail("config: ", spec.method, " needs batchSize >= 2 with an mlp (with one example per batch, each "
+           "channel has a single value and no batch statistics); use layernorm or groupnorm for batch size 1");
+    }
+    for (size_t i = 0; i + 1 < arm->model.size(); ++i) {
+      const std::string kind = arm->model.layer(i).kind();
+      if (kind.rfind("linear", 0) == 0 || kind.rfind("conv2d", 0) == 0) arm->probes.push_back(i + 1);
+    }
+    arm->optimizer = std::make_unique<Optimizer>(config_.optimizer, arm->model.parameters());
+    arms_.push_back(std::move(arm));
+  }
+}
+
+Runner::~Runner() = default;
+
+void Runner::apply_renorm_schedule(Arm& arm) const {
+  if (!config_.renorm.enabled) return;
+  const double t = static_cast<double>(step_) / static_cast<double>(config_.steps);
+  const double w = config_.renorm.warmup, e = config_.renorm.ramp_end;
+  const double p = t < w ? 0.0 : (e <= w ? 1.0 : std::min(1.0, (t - w) / (e - w)));
+  for (NormModule* norm : arm.model.norms()) {
+    if (auto* brn = dynamic_cast<BatchRenorm*>(&norm->layer())) {
+      // The targets are the limits the layer was made with; the schedule moves toward them.
+      const double r_target = arm.spec.options.value("rMax", 3.0);
+      const double d_target = arm.spec.options.value("dMax", 5.0);
+      brn->set_limits(1 + p * (r_target - 1), p * d_target);
+    }
+  }
+}
+
+int64_t Runner::step(int64_t n) {
+  int64_t taken = 0;
+  const int64_t K = data_.train.num_classes;
+  for (; taken < n && step_ < config_.steps; ++taken) {
+    const std::vector<int64_t> idx = sampler_->next();
+    gather(data_.train, idx, batch_x_, batch_labels_);
+    const double lr = scheduled_lr(config_.schedule, config_.optimizer.lr, step_, config_.steps);
+    for (auto& arm_ptr : arms_) {
+      Arm& arm = *arm_ptr;
+      if (arm.diverged) continue;
+      const auto t0 = std::chrono::steady_clock::now();
+      apply_renorm_schedule(arm);
+      const Tensor& logits = arm.model.forward(batch_x_, true);
+      const int64_t N = logits.shape[0];
+      arm.dlogits.resize(logits.shape);
+      const double loss = softmax_cross_entropy(arm.dlogits.ptr(), nullptr, logits.ptr(),
+                                                batch_labels_.data(), N, K);
+      const double acc = static_cast<double>(count_correct(logits.ptr(), batch_labels_.data(), N, K)) / N;
+      if (!std::isfinite(loss)) {
+        arm.diverged = true;
+        arm.diverged_step = step_;
+        arm.diverged_reason = "training loss is " + std::string(std::isnan(loss) ? "NaN" : "infinite");
+        continue;
+      }
+      arm.model.backward(arm.dlogits);
+      arm.optimizer->step(lr);
+      arm.train_loss.push_back(static_cast<float>(loss));
+      arm.train_accuracy.push_back(static_cast<float>(acc));
+      arm.train_seconds += seconds_since(t0);
+    }
+    ++step_;
+    if (step_ % config_.eval_interval == 0 || step_ == config_.steps) {
+      for (auto& arm : arms_) {
+        if (!arm->diverged) evaluate(*arm);
+      }
+    }
+  }
+  return taken;
+}
+
+void Runner::evaluate(Arm& arm) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const Dataset& test = data_.test;
+  const int64_t n = test.x.shape[0];
+  const int64_t K = test.num_classes;
+  const int64_t sample = test.x.numel() / n;
+  Tensor x;
+  std::vector<int32_t> labels;
+  std::vector<float> scratch;
+  auto take = [&](int64_t begin, int64_t count) {
+    Shape shape = test.x.shape;
+    shape[0] = count;
+    x.resize(shape);
+    std::copy(test.x.ptr() + begin * sample, test.x.ptr() + (begin + count) * sample, x.ptr());
+    labels.assign(test.labels.begin() + begin, test.labels.begin() + begin + count);
+  };
+  auto score = [&](const Tensor& logits, double& loss_sum, int64_t& correct) {
+    const int64_t N = logits.shape[0];
+    scratch.resize(static_cast<size_t>(logits.numel()));
+    loss_sum += softmax_cross_entropy(scratch.data(), nullptr, logits.ptr(), labels.data(), N, K) * N;
+    correct += count_correct(logits.ptr(), labels.data(), N, K);
+  };
+
+  // Inference mode: running statistics, the way the model would be deployed.
+  double loss_sum = 0;
+  int64_t correct = 0;
+  for (int64_t b = 0; b < n; b += kEvalBatch) {
+    take(b, std::min(kEvalBatch, n - b));
+    score(arm.model.forward(x, false), loss_sum, correct);
+  }
+  nlohmann::json e = {{"step", step_}, {"testLoss", r7(loss_sum / n)},
+                      {"testAccuracy", r7(static_cast<double>(correct) / n)}};
+
+  // Batch Renorm's corrections of the last training step, against the limits in force.
+  nlohmann::json renorm = nlohmann::json::array();
+  for (NormModule* norm : arm.model.norms()) {
+    auto* brn = dynamic_cast<BatchRenorm*>(&norm->layer());
+    if (brn == nullptr || brn->last_r().empty()) continue;
+    auto stats = [](const std::vector<float>& v) {
+      double lo = v[0], hi = v[0], sum = 0;
+      for (float f : v) {
+        lo = std::min<double>(lo, f);
+        hi = std::max<double>(hi, f);
+        sum += f;
+      }
+      return nlohmann::json{r7(lo), r7(sum / v.size()), r7(hi)};
+    };
+    renorm.push_back({{"r", stats(brn->last_r())}, {"d", stats(brn->last_d())},
+                      {"rMax", r7(brn->options().r_max)}, {"dMax", r7(brn->options().d_max)}});
+  }
+  if (!renorm.empty()) e["renorm"] = renorm;
+
+  // Batch statistics: test batches drawn the way training batches are (same size; i.i.d. or from k
+  // classes, always the same batches), each normalized with its own statistics (training-mode
+  // forward), without letting them move the running statistics.
+  std::vector<std::vector<std::vector<float>>> saved;
+  for (NormModule* norm : arm.model.norms()) {
+    std::vector<std::vector<float>> s;
+    for (const StateBuffer& b : norm->layer().state()) s.push_back(b.value);
+    saved.push_back(std::move(s));
+  }
+  const int64_t B = config_.batch_size;
+  const bool single = B == 1 && config_.model.kind != "cnn";
+  double bs_loss = 0;
+  int64_t bs_correct = 0, bs_count = 0;
+  if (!single && B <= n) {
+    BatchSampler test_batches(test, B, config_.noniid_classes, config_.seed);
+    for (int64_t b = 0; b < n / B; ++b) {
+      gather(test, test_batches.next(), x, labels);
+      score(arm.model.forward(x, true), bs_loss, bs_correct);
+      bs_count += B;
+    }
+  }
+  auto norms = arm.model.norms();
+  for (size_t k = 0; k < norms.size(); ++k) {
+    const auto& state = norms[k]->layer().state();
+    for (size_t j = 0; j < state.size(); ++j) {
+      norms[k]->layer().set_state(state[j].name, saved[k][j].data(), saved[k][j].size());
+    }
+  }
+  if (bs_count > 0) {
+    e["testLossBatchStats"] = r7(bs_loss / bs_count);
+    e["testAccuracyBatchStats"] = r7(static_cast<double>(bs_correct) / bs_count);
+  } else {
+    e["testLossBatchStats"] = nullptr;
+    e["testAccuracyBatchStats"] = nullptr;
+  }
+
+  // Pre-normalization activations of the probe examples (inference mode), channel 0 of each hidden
+  // layer's output: percentiles as in the Batch Normalization paper's Figure 1.
+  take(0, std::min(kProbeSize, n));
+  arm.model.forward(x, false);
+  nlohmann::json activations = nlohmann::json::array();
+  for (size_t i : arm.probes) {
+    const Tensor& a = arm.model.activation(i);
+    const int64_t N = a.shape[0], C = a.shape[1], S = a.numel() / (N * C);
+    std::vector<float> v;
+    for (int64_t s0 = 0; s0 < N; ++s0) {
+      for (int64_t s = 0; s < S; ++s) v.push_back(a.data[static_cast<size_t>(s0 * C * S + s)]);
+    }
+    std::sort(v.begin(), v.end());
+    nlohmann::json p = nlohmann::json::array();
+    for (double q : kPercentiles) p.push_back(r7(percentile(v, q)));
+    activations.push_back(p);
+  }
+  e["activations"] = activations;
+
+  arm.evals.push_back(std::move(e));
+  arm.eval_seconds += seconds_since(t0);
+}
+
+nlohmann::json Runner::take_events() {
+  nlohmann::json methods = nlohmann::json::object();
+  for (auto& arm : arms_) {
+    nlohmann::json train = nlohmann::json::array();
+    const size_t first_step = static_cast<size_t>(arm->reported_train);
+    for (size_t i = arm->reported_train; i < arm->train_loss.size(); ++i) {
+      train.push_back({r7(arm->train_loss[i]), r7(arm->train_accuracy[i])});
+    }
+    nlohmann::json evals = nlohmann::json::array();
+    for (size_t i = arm->reported_evals; i < arm->evals.size(); ++i) evals.push_back(arm->evals[i]);
+    arm->reported_train = arm->train_loss.size();
+    arm->reported_evals = arm->evals.size();
+    nlohmann::json m = {{"firstStep", first_step}, {"train", train}, {"eval", evals}};
+    if (arm->diverged) m["diverged"] = {{"step", arm->diverged_step}, {"reason", arm->diverged_reason}};
+    methods[arm->spec.id] = m;
+  }
+  return {{"step", step_}, {"steps", config_.steps}, {"methods", methods}};
+}
+
+nlohmann::json Runner::result() const {
+  nlohmann::json methods = nlohmann::json::array();
+  for (const auto& arm : arms_) {
+    nlohmann::json loss = nlohmann::json::array(), accuracy = nlohmann::json::array();
+    for (size_t i = 0; i < arm->train_loss.size(); ++i) {
+      loss.push_back(r7(arm->train_loss[i]));
+      accuracy.push_back(r7(arm->train_accuracy[i]));
+    }
+    nlohmann::json m = {{"id", arm->spec.id},
+                        {"method", arm->spec.method},
+                        {"label", arm->spec.label},
+                        {"options", arm->spec.options},
+                        {"model", arm->model.summary()},
+                        {"train", {{"loss", loss}, {"accuracy", accuracy}}},
+                        {"eval", arm->evals},
+                        {"diverged", nullptr}};
+    if (arm->diverged) m["diverged"] = {{"step", arm->diverged_step}, {"reason", arm->diverged_reason}};
+    nlohmann::json final = nullptr;
+    if (!arm->evals.empty()) {
+      const nlohmann::json& last = arm->evals.back();
+      // Training loss and accuracy averaged over the last 10% of the steps (single batches are noisy).
+      const size_t n = arm->train_loss.size(), tail = std::max<size_t>(1, n / 10);
+      double tl = 0, ta = 0;
+      for (size_t i = n - std::min(n, tail); i < n; ++i) {
+        tl += arm->train_loss[i];
+        ta += arm->train_accuracy[i];
+      }
+      final = {{"step", last["step"]},
+               {"testAccuracy", last["testAccuracy"]},
+               {"testAccuracyBatchStats", last["testAccuracyBatchStats"]},
+               {"testLoss", last["testLoss"]},
+               {"testLossBatchStats", last["testLossBatchStats"]},
+               {"trainLoss", n ? nlohmann::json(r7(tl / std::min(n, tail))) : nlohmann::json(nullptr)},
+               {"trainAccuracy", n ? nlohmann::json(r7(ta / std::min(n, tail))) : nlohmann::json(nullptr)}};
+    }
+    m["final"] = final;
+    methods.push_back(std::move(m));
+  }
+  return {{"config", run_config_to_json(config_)},
+          {"data", {{"train", data_.train.x.shape[0]}, {"test", data_.test.x.shape[0]},
+                    {"classes", data_.train.num_classes}}},
+          {"stepsDone", step_},
+          {"done", done()},
+          {"methods", methods}};
+}
+
+nlohmann::json Runner::timing() const {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& arm : arms_) {
+    out[arm->spec.id] = {{"trainMs", arm->train_seconds * 1000}, {"evalMs", arm->eval_seconds * 1000},
+                         {"msPerStep", arm->train_loss.empty() ? 0.0 : arm->train_seconds * 1000 / arm->train_loss.size()}};
+  }
+  return out;
+}
+
+}  // namespace normlab

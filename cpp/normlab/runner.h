@@ -1,0 +1,98 @@
+// The comparison runner: trains one model per normalization method on the same data, from the
+// same initial weights, in the same batch order (every method sees each step's batch), and records
+// what happens: training loss and accuracy per step; at every evaluation, test loss and accuracy in
+// inference mode (running statistics) and with batch statistics (the train/inference gap), Batch
+// Renorm's r and d against their limits, and percentiles of the pre-normalization activations.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "normlab/batching.h"
+#include "normlab/datasets.h"
+#include "normlab/model.h"
+#include "normlab/optim.h"
+
+namespace normlab {
+
+struct MethodSpec {
+  std::string id;          // unique within a run: "bn", "brn", "gn", "gn-2", ...
+  std::string method;      // the layer API's name, or "none"
+  nlohmann::json options;  // layer options beyond what the model fills in (channels, shapes)
+  std::string label;       // for tables and legends: "BatchNorm", "GroupNorm (4 groups)", ...
+};
+
+struct DatasetSpec {
+  std::string name = "moons";  // circle | xor | gauss | spiral | moons | blobs | digits | mnist
+  double noise = 0.15;         // 2-D sets
+  int64_t train_size = 1000;   // 2-D sets: generated; digits/mnist: all but test_size
+  int64_t test_size = 500;
+  int32_t classes = 2;         // spiral, blobs
+};
+
+struct RenormSchedule {
+  bool enabled = true;
+  double warmup = 0.1;    // fraction of the steps with rMax = 1, dMax = 0 (plain BatchNorm)
+  double ramp_end = 0.5;  // fraction of the steps by which the limits reach the layer's rMax, dMax
+};
+
+struct RunConfig {
+  DatasetSpec dataset;
+  ModelSpec model;
+  std::vector<MethodSpec> methods;
+  int64_t batch_size = 32;
+  int32_t noniid_classes = 0;  // 0: i.i.d. batches; k: each batch from k classes
+  OptimizerOptions optimizer;
+  ScheduleOptions schedule;
+  int64_t steps = 1000;
+  int64_t eval_interval = 100;
+  uint64_t seed = 1;
+  RenormSchedule renorm;
+};
+
+// Short aliases of the layer API's names: bn, brn, ln, gn, in, none.
+std::string canonical_method(const std::string& name);
+
+// Parses and validates a configuration (unknown keys rejected with the known ones listed).
+RunConfig run_config_from_json(const nlohmann::json& json);
+nlohmann::json run_config_to_json(const RunConfig& config);
+
+class Runner {
+ public:
+  // `data`: the bytes of the data set's file for digits and mnist (see datasets.h), else empty.
+  Runner(const RunConfig& config, const std::vector<uint8_t>& data);
+  ~Runner();
+
+  // Runs up to n more steps of every method (fewer at the end); returns the steps taken.
+  int64_t step(int64_t n);
+  int64_t steps_done() const { return step_; }
+  bool done() const { return step_ >= config_.steps; }
+
+  // Records since the last call to take_events(): {"step", "methods": {id: {"train": [...], "eval": [...]}}}
+  nlohmann::json take_events();
+  // Everything so far (the final result once done()).
+  nlohmann::json result() const;
+  const RunConfig& config() const { return config_; }
+  // Milliseconds of training and evaluation per method so far (not part of result(): it differs
+  // between runs, and the result must not).
+  nlohmann::json timing() const;
+
+ private:
+  struct Arm;
+  void evaluate(Arm& arm);
+  void apply_renorm_schedule(Arm& arm) const;
+
+  RunConfig config_;
+  Split data_;
+  std::unique_ptr<BatchSampler> sampler_;
+  std::vector<std::unique_ptr<Arm>> arms_;
+  int64_t step_ = 0;
+  Tensor batch_x_;
+  std::vector<int32_t> batch_labels_;
+};
+
+}  // namespace normlab

@@ -1,0 +1,77 @@
+// The `normlab` command (dist/cli.js): presets listing, a comparison with every output, identical
+// JSON across runs, and exit code 2 with a clear message for bad flags and configurations.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { root } from './helpers.js';
+
+const work = mkdtempSync(join(tmpdir(), 'normlab-cli-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, [join(root, 'dist', 'cli.js'), ...args], { encoding: 'utf8', cwd: work });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('presets lists every preset with its paper', () => {
+  const r = cli('presets');
+  expect(r.code).toBe(0);
+  for (const name of ['small-batch', 'non-iid', 'train-vs-inference', 'batch-size-sweep']) expect(r.stdout).toContain(name);
+  expect(r.stdout).toContain('https://arxiv.org/abs/1702.03275');
+});
+
+test('compare prints a summary table and writes identical JSON on two runs, and the curves as CSV', () => {
+  const args = ['compare', '--dataset', 'moons', '--noise', '0.1', '--methods', 'bn,brn,ln,gn', '--groups', '4',
+    '--hidden', '16,16', '--batch-size', '8', '--steps', '120', '--eval-interval', '40', '--lr', '0.05', '--seed', '3'];
+  const a = cli(...args, '--json', 'a.json', '--csv', 'a.csv');
+  const b = cli(...args, '--json', 'b.json', '--quiet');
+  expect(a.code, a.stderr).toBe(0);
+  expect(a.stdout).toMatch(/moons, mlp 16-16, batch 8 iid, sgd lr 0.05, 120 steps, seed 3/);
+  expect(a.stdout).toMatch(/GroupNorm \(4 groups\)/);
+  expect(a.stderr).toMatch(/training 100% \(step 120\/120\)/);
+  expect(b.stderr).toBe('');
+  const ja = readFileSync(join(work, 'a.json'), 'utf8');
+  expect(ja).toBe(readFileSync(join(work, 'b.json'), 'utf8'));
+  const result = JSON.parse(ja);
+  expect(result.methods).toHaveLength(4);
+  for (const m of result.methods) {
+    expect(m.final.testAccuracy).toBeGreaterThan(0.8);
+    expect(a.stdout).toContain(`${(100 * m.final.testAccuracy).toFixed(1)}%`);
+  }
+  const csv = readFileSync(join(work, 'a.csv'), 'utf8').trim().split('\n');
+  expect(csv[0]).toBe('batchSize,method,kind,step,loss,accuracy,lossBatchStats,accuracyBatchStats');
+  expect(csv.filter((l) => l.includes(',train,'))).toHaveLength(4 * 120);
+  expect(csv.filter((l) => l.includes(',eval,'))).toHaveLength(4 * 3);
+});
+
+test('a config file, overridden by flags', () => {
+  writeFileSync(join(work, 'c.json'), JSON.stringify({ dataset: { name: 'xor', trainSize: 200, testSize: 100 },
+    methods: ['ln'], steps: 500, model: { hidden: [8] } }));
+  const r = cli('compare', '--config', 'c.json', '--steps', '20', '--quiet', '--json', 'c-out.json');
+  expect(r.code, r.stderr).toBe(0);
+  const result = JSON.parse(readFileSync(join(work, 'c-out.json'), 'utf8'));
+  expect(result.config.steps).toBe(20);
+  expect(result.config.dataset.name).toBe('xor');
+  expect(result.methods[0].model).toBe('linear layernorm relu linear');
+});
+
+describe('bad flags and configurations exit with code 2 and say why', () => {
+  test.each([
+    [['compare', '--bogus'], /unknown flag --bogus/],
+    [['compare', '--steps'], /--steps needs a value/],
+    [['compare', '--steps', 'ten'], /--steps must be an integer, got 'ten'/],
+    [['compare', '--hidden', '16,x'], /--hidden must be a comma-separated list of positive integers/],
+    [['compare', '--preset', 'tiny'], /unknown preset 'tiny' \(known: small-batch, non-iid/],
+    [['compare', '--methods', 'bn,qn', '--steps', '5'], /unknown method 'qn'/],
+    [['compare', '--batching', 'noniid:3', '--dataset', 'moons', '--steps', '5'], /noniid|classes/],
+    [['compare', '--config', 'missing.json'], /--config missing.json: ENOENT/],
+    [['compare', '--lr', '-1', '--steps', '5'], /optimizer: lr must be a finite number > 0, got -1/],
+    [['frobnicate'], /unknown command 'frobnicate' \(known: compare, presets\)/],
+  ])('%j', (args, message) => {
+    const r = cli(...(args as string[]));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+});

@@ -1,0 +1,66 @@
+// Each preset reproduces its paper's finding for seeds 1, 2 and 3 (the thresholds leave a margin
+// below the accuracies measured when the presets were tuned; see README "Presets").
+import { beforeAll, describe, expect, test } from 'vitest';
+import { load, type Normlab } from './helpers.js';
+import { preset, presetConfigs, type CompareResult } from '../../dist/index.js';
+
+let nl: Normlab;
+beforeAll(async () => {
+  nl = await load();
+});
+
+const seeds = [1, 2, 3];
+
+async function run(name: string, seed: number): Promise<CompareResult[]> {
+  const results = [];
+  for (const config of presetConfigs(preset(name))) results.push(await nl.compare({ ...config, seed }, { chunk: 1000 }));
+  return results;
+}
+
+function acc(r: CompareResult, id: string) {
+  const m = r.methods.find((x) => x.id === id)!;
+  return { inference: m.final!.testAccuracy, batchStats: m.final!.testAccuracyBatchStats! };
+}
+
+describe.each(seeds)('seed %i', (seed) => {
+  test('small-batch: BatchNorm degrades at batch 2, Batch Renorm, GroupNorm and LayerNorm hold up', async () => {
+    const [r] = await run('small-batch', seed);
+    const bn = acc(r, 'bn').inference;
+    expect(bn).toBeLessThan(0.78);
+    expect(acc(r, 'brn').inference).toBeGreaterThan(Math.max(0.85, bn + 0.15));
+    expect(acc(r, 'gn').inference).toBeGreaterThan(0.95);
+    expect(acc(r, 'ln').inference).toBeGreaterThan(0.95);
+  });
+
+  test('non-iid: BatchNorm inference collapses, batch statistics recover part, Batch Renorm holds', async () => {
+    const [r] = await run('non-iid', seed);
+    const bn = acc(r, 'bn');
+    expect(bn.inference).toBeLessThan(0.6);
+    expect(bn.batchStats).toBeGreaterThan(bn.inference + 0.15);
+    expect(acc(r, 'brn').inference).toBeGreaterThan(0.95);
+    expect(acc(r, 'gn').inference).toBeGreaterThan(0.94);
+    expect(acc(r, 'ln').inference).toBeGreaterThan(0.95);
+  });
+
+  test('train-vs-inference: BatchNorm\'s two accuracies differ widely, Batch Renorm\'s agree', async () => {
+    const [r] = await run('train-vs-inference', seed);
+    const bn = acc(r, 'bn');
+    const brn = acc(r, 'brn');
+    expect(bn.batchStats - bn.inference).toBeGreaterThan(0.15);
+    expect(Math.abs(brn.batchStats - brn.inference)).toBeLessThan(0.02);
+  });
+
+  test('batch-size-sweep: BatchNorm needs large batches, GroupNorm and LayerNorm stay flat', async () => {
+    const runs = await run('batch-size-sweep', seed);
+    expect(runs.map((r) => r.config.batchSize)).toEqual([2, 4, 8, 16, 32]);
+    const curve = (id: string) => runs.map((r) => acc(r, id).inference);
+    const bn = curve('bn');
+    expect(bn[0]).toBeLessThan(bn[4] - 0.2);       // batch 2 vs batch 32
+    expect(curve('brn')[0]).toBeGreaterThan(bn[0] + 0.15);
+    for (const id of ['gn', 'ln']) {
+      const c = curve(id);
+      expect(Math.max(...c) - Math.min(...c), `${id} spread`).toBeLessThan(0.05);
+      expect(Math.min(...c), `${id} worst`).toBeGreaterThan(0.94);
+    }
+  });
+});

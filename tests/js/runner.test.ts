@@ -1,0 +1,173 @@
+// The comparison runner through the public API: it learns, it is deterministic, it validates its
+// configuration, and it streams what the playground and the CLI show.
+import { beforeAll, describe, expect, test } from 'vitest';
+import { load, type Normlab } from './helpers.js';
+import type { CompareConfig } from '../../dist/index.js';
+
+let nl: Normlab;
+beforeAll(async () => {
+  nl = await load();
+});
+
+const moons: CompareConfig = {
+  dataset: { name: 'moons', noise: 0.1, trainSize: 400, testSize: 200 },
+  model: { kind: 'mlp', hidden: [16, 16] },
+  methods: ['none', 'bn', 'brn', 'ln', { method: 'gn', options: { groups: 4 } }],
+  batchSize: 16,
+  optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9 },
+  steps: 300,
+  evalInterval: 100,
+  seed: 5,
+};
+
+describe('learning', () => {
+  test('every method learns a separable 2-D set to ~100% (inference mode)', async () => {
+    const result = await nl.compare({ ...moons, dataset: { ...moons.dataset, noise: 0.05 } });
+    for (const m of result.methods) {
+      expect(m.final!.testAccuracy, m.label).toBeGreaterThanOrEqual(0.98);
+      // Loss falls: the last eval is far below chance level (ln 2).
+      expect(m.final!.testLoss, m.label).toBeLessThan(0.1);
+      expect(m.train.loss[0], m.label).toBeGreaterThan(0.5);
+    }
+  });
+
+  test('adam and a cnn on digits learn too', async () => {
+    const result = await nl.compare({
+      dataset: { name: 'digits', testSize: 300 },
+      model: { kind: 'cnn', channels: [8, 16] },
+      methods: ['bn', 'gn'],
+      batchSize: 32,
+      optimizer: { kind: 'adam', lr: 0.01 },
+      schedule: { kind: 'cosine' },
+      steps: 150,
+      seed: 2,
+    });
+    expect(result.methods[0].model).toBe('conv2d batchnorm relu maxpool2d conv2d batchnorm relu maxpool2d flatten linear');
+    for (const m of result.methods) expect(m.final!.testAccuracy, m.label).toBeGreaterThan(0.9);
+  });
+});
+
+describe('determinism', () => {
+  test('the same configuration and seed give identical results; another seed does not', async () => {
+    const a = await nl.compare(moons);
+    const b = await nl.compare(moons);
+    const c = await nl.compare({ ...moons, seed: 6 });
+    expect(JSON.stringify(a)).toBe(JSON.stringify(b));
+    expect(JSON.stringify(c.methods[1].train.loss)).not.toBe(JSON.stringify(a.methods[1].train.loss));
+  });
+
+  test('every method starts from the same weights and sees the same batches', async () => {
+    // With a learning rate too small to matter, the first step's loss is the initial model's loss
+    // on the first batch: identical for methods that normalize the same way at initialization.
+    const r = await nl.compare({ ...moons, methods: ['bn', 'brn', { method: 'bn', id: 'bn2' }], steps: 1, evalInterval: 1 });
+    const [bn, brn, bn2] = r.methods;
+    expect(bn.train.loss[0]).toBe(bn2.train.loss[0]);
+    // Batch Renorm's warm-up is plain BatchNorm (rMax 1, dMax 0).
+    expect(brn.train.loss[0]).toBe(bn.train.loss[0]);
+  });
+
+  test('stepping by hand gives the same result as compare()', async () => {
+    const whole = await nl.compare(moons);
+    using runner = nl.createRunner(moons);
+    const events = [];
+    while (!runner.done) events.push(runner.step(37));
+    expect(JSON.stringify(runner.result())).toBe(JSON.stringify(whole));
+    // The streamed records add up to the result's curves.
+    const streamed = events.flatMap((e) => e.methods.bn.train.map(([loss]) => loss));
+    expect(streamed).toEqual(whole.methods.find((m) => m.id === 'bn')!.train.loss);
+    expect(events.flatMap((e) => e.methods.bn.eval).map((e) => e.step)).toEqual([100, 200, 300]);
+  });
+});
+
+describe('what it records', () => {
+  test('eval records, Batch Renorm limits following the schedule, activation percentiles', async () => {
+    // 192 test examples: the batch-statistics pass (full batches of 16) covers each exactly once.
+    const r = await nl.compare({ ...moons, dataset: { ...moons.dataset, testSize: 192 }, steps: 200, evalInterval: 10,
+      renormSchedule: { warmup: 0.25, rampEnd: 0.75 } });
+    const brn = r.methods.find((m) => m.id === 'brn')!;
+    // An eval after step s reports the limits of the last training step (0-based index s - 1, at
+    // progress t = (s-1)/200): plain BatchNorm before t = 0.25, rMax 3 and dMax 5 from t = 0.75.
+    const progress = (s: number) => Math.min(1, Math.max(0, ((s - 1) / 200 - 0.25) / 0.5));
+    for (const e of brn.eval) {
+      expect(e.renorm![0].rMax, `rMax at ${e.step}`).toBeCloseTo(1 + 2 * progress(e.step), 5);
+      expect(e.renorm![0].dMax, `dMax at ${e.step}`).toBeCloseTo(5 * progress(e.step), 5);
+    }
+    expect(brn.eval.find((e) => e.step === 40)!.renorm![0]).toMatchObject({ rMax: 1, dMax: 0 });
+    expect(brn.eval.find((e) => e.step === 160)!.renorm![0]).toMatchObject({ rMax: 3, dMax: 5 });
+    for (const e of brn.eval) {
+      const [rLo, rMean, rHi] = e.renorm![0].r;
+      expect(rLo).toBeGreaterThanOrEqual(1 / e.renorm![0].rMax - 1e-6);
+      expect(rHi).toBeLessThanOrEqual(e.renorm![0].rMax + 1e-6);
+      expect(rLo <= rMean && rMean <= rHi).toBe(true);
+    }
+    for (const m of r.methods) {
+      const e = m.eval.at(-1)!;
+      expect(e.activations).toHaveLength(2); // two hidden layers
+      for (const p of e.activations) {
+        expect(p).toHaveLength(5);
+        for (let i = 1; i < 5; i++) expect(p[i]).toBeGreaterThanOrEqual(p[i - 1]);
+      }
+      if (m.id === 'none' || m.id === 'ln' || m.id === 'gn') {
+        // Without batch statistics, both evaluations are the same computation.
+        expect(e.testAccuracyBatchStats).toBe(e.testAccuracy);
+      }
+    }
+  });
+
+  test('a diverging method is marked and the others keep training', async () => {
+    const r = await nl.compare({ ...moons, methods: ['none', 'ln'], optimizer: { kind: 'sgd', lr: 1e6 }, steps: 50, evalInterval: 10 });
+    const none = r.methods[0];
+    expect(none.diverged).not.toBeNull();
+    expect(none.diverged!.reason).toMatch(/training loss is (NaN|infinite)/);
+    expect(none.train.loss.length).toBe(none.diverged!.step);
+    expect(r.methods[1].train.loss.length).toBeGreaterThan(none.train.loss.length);
+  });
+});
+
+describe('configuration errors', () => {
+  const cases: [string, CompareConfig, RegExp][] = [
+    ['no methods', { methods: [] }, /config: methods must be a non-empty array/],
+    ['unknown method', { methods: ['bn', 'xn' as never] }, /unknown method 'xn' \(known: none, batchnorm/],
+    ['unknown key', { methods: ['bn'], batchsize: 4 } as never, /config: unknown option 'batchsize' \(known: dataset, model, methods, batchSize/],
+    ['unknown dataset', { methods: ['bn'], dataset: { name: 'cifar' as never } }, /unknown/],
+    ['batch size 1 with batchnorm in an mlp', { methods: ['bn'], batchSize: 1 }, /batchnorm needs batchSize >= 2 with an mlp/],
+    ['batching', { methods: ['bn'], batching: 'noniid' as never }, /batching must be "iid" or "noniid:K"/],
+    ['lr NaN', { methods: ['bn'], optimizer: { lr: NaN } }, /optimizer: lr must be a finite number > 0, got NaN/],
+    ['momentum with adam', { methods: ['bn'], optimizer: { kind: 'adam', momentum: 0.9 } }, /momentum and nesterov are sgd options/],
+    ['steps 0', { methods: ['bn'], steps: 0 }, /config: steps must be in \[1, 10000000\], got 0/],
+    ['bad layer option', { methods: [{ method: 'gn', options: { groups: 7 } }] }, /groupnorm: groups \(7\) must divide channels \(128\)/],
+    ['instancenorm in an mlp', { methods: ['in'] }, /instancenorm: input shape \[1,128\] must have at least 3 dims/],
+    ['batch larger than the data', { methods: ['ln'], dataset: { name: 'moons', trainSize: 10 }, batchSize: 32 }, /batchSize 32 is larger than the training set \(10\)/],
+  ];
+  test.each(cases)('%s', (_label, config, message) => {
+    expect(() => nl.createRunner(config)).toThrow(message);
+    expect(nl.memory().liveRunners).toBe(0);
+  });
+
+  test('digits without its data file', () => {
+    expect(() => nl.createRunner({ methods: ['bn'], dataset: { name: 'digits' } })).toThrow(/the digits data set needs its data file's bytes/);
+  });
+
+  test('use after dispose', () => {
+    const r = nl.createRunner(moons);
+    r.dispose();
+    r.dispose();
+    expect(() => r.step()).toThrow('runner: step() called after dispose()');
+  });
+
+  test('1,000 runners created and disposed leave the heap flat', () => {
+    const small = { ...moons, dataset: { ...moons.dataset, trainSize: 64, testSize: 32 }, steps: 2 };
+    const churn = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        using r = nl.createRunner(small);
+        r.step(2);
+      }
+    };
+    churn(20);
+    const before = nl.memory();
+    churn(1000);
+    const after = nl.memory();
+    expect(after.liveRunners).toBe(0);
+    expect(after.usedBytes).toBe(before.usedBytes);
+  });
+});
