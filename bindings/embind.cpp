@@ -23,6 +23,8 @@ EMSCRIPTEN_BINDINGS(normlab) {
       .function("step", &RunnerHandle::step)
       .function("result", &RunnerHandle::result)
       .function("timing", &RunnerHandle::timing)
+      .function("predict", &RunnerHandle::predict)
+      .function("dataInfo", &RunnerHandle::data_info)
       .function("stepsDone", &RunnerHandle::steps_done)
       .function("done", &RunnerHandle::done);
   emscripten::function("memoryStats", &normlab::wasm::memory_stats);

@@ -74,6 +74,30 @@ val RunnerHandle::timing() const {
   return guarded([&] { return val(runner_->timing().dump()); });
 }
 
+val RunnerHandle::predict(const std::string& id, const val& x) {
+  return guarded([&] {
+    const size_t len = x["length"].as<size_t>();
+    const int64_t per = numel(runner_->sample_shape());
+    if (len == 0 || len % static_cast<size_t>(per) != 0) {
+      fail("runner: predict needs a multiple of ", per, " values (samples of shape ",
+           to_string(runner_->sample_shape()), "), got ", len);
+    }
+    std::vector<float> input(len);
+    val(typed_memory_view(len, input.data())).call<void>("set", x);
+    const std::vector<float> probs = runner_->predict(id, input.data(), static_cast<int64_t>(len) / per);
+    return val(typed_memory_view(probs.size(), probs.data())).call<val>("slice");
+  });
+}
+
+val RunnerHandle::data_info() const {
+  val out = val::object();
+  val shape = val::array();
+  for (int64_t d : runner_->sample_shape()) shape.call<void>("push", static_cast<double>(d));
+  out.set("sampleShape", shape);
+  out.set("classes", runner_->classes());
+  return out;
+}
+
 int RunnerHandle::steps_done() const { return static_cast<int>(runner_->steps_done()); }
 bool RunnerHandle::done() const { return runner_->done(); }
 

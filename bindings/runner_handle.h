@@ -27,6 +27,11 @@ class RunnerHandle {
   // The whole result so far (JSON text).
   emscripten::val result() const;
   emscripten::val timing() const;
+  // Class probabilities (Float32Array, n x classes) of one method's model for a Float32Array of n
+  // samples of the data set's sample shape, or { error }.
+  emscripten::val predict(const std::string& id, const emscripten::val& x);
+  // { sampleShape: number[], classes: number }
+  emscripten::val data_info() const;
   int steps_done() const;
   bool done() const;
 

@@ -1,7 +1,8 @@
 // `npm test`: installs what is missing, builds, and runs every suite, then prints one summary.
 //   native  GoogleTest through ctest (the C++ core against PyTorch fixtures, gradient checks, ...)
 //   js      Vitest in Node against the built package (fixtures through the API, bad input, leaks,
-//           the packed tarball in a fresh folder)
+//           the runner and its presets, the CLI, native-vs-WebAssembly agreement, the packed
+//           tarball in a fresh folder)
 //   types   the TypeScript example against the shipped declarations (tsc --noEmit)
 // `node scripts/test.mjs native js` runs only those suites.
 import { join } from 'node:path';
@@ -41,6 +42,8 @@ async function main() {
     await buildWasm();
     await buildJs();
   }
+  // The JS suites compare the WebAssembly runner with the native one (build/native/run_native).
+  if (wanted.includes('js') && !wanted.includes('native')) await buildNative();
   const results = [];
   for (const name of wanted) {
     const t0 = Date.now();

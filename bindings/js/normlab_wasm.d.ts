@@ -17,6 +17,8 @@ export interface RunnerHandle {
   step(n: number): string | { error: string };
   result(): string | { error: string };
   timing(): string | { error: string };
+  predict(id: string, x: Float32Array): Float32Array | { error: string };
+  dataInfo(): { sampleShape: number[]; classes: number };
   stepsDone(): number;
   done(): boolean;
   delete(): void;

@@ -116,7 +116,8 @@ export interface MethodResult {
 
 /** A configuration with every default filled in (what the runner ran). */
 export interface ResolvedConfig {
-  dataset: Required<NonNullable<CompareConfig['dataset']>>;
+  /** noise, trainSize and classes only for the generated 2-D sets. */
+  dataset: NonNullable<CompareConfig['dataset']> & { name: DatasetName; testSize: number };
   model: Required<NonNullable<CompareConfig['model']>>;
   methods: Required<MethodEntry>[];
   batchSize: number;
@@ -198,6 +199,23 @@ export class Runner {
       throw new Error(`runner: step count must be a positive integer, got ${String(n)}`);
     }
     return parsed(this.#live('step').step(n));
+  }
+
+  /** The shape of one sample (`[2]` for 2-D sets, `[1, H, W]` for images) and the class count. */
+  dataInfo(): { sampleShape: number[]; classes: number } {
+    return this.#live('dataInfo').dataInfo();
+  }
+
+  /**
+   * Class probabilities (n x classes, row-major) of method `id`'s current model in inference mode
+   * for n samples of the data set's sample shape, e.g. a grid of 2-D points for a decision map.
+   */
+  predict(id: string, samples: Float32Array): Float32Array {
+    const handle = this.#live('predict');
+    if (!(samples instanceof Float32Array)) throw new Error('runner: predict takes a Float32Array of samples');
+    const result = handle.predict(String(id), samples);
+    if (!(result instanceof Float32Array)) throw new Error(result.error);
+    return result;
   }
 
   /** Steps taken so far. */

@@ -266,7 +266,16 @@ Split make_2d(const std::string& kind, int64_t n_train, int64_t n_test, double n
   return split;
 }
 
-Dataset parse_digits(const uint8_t* bytes, size_t n, const std::string& name) {
+namespace {
+
+// A validated NLDS buffer: its header fields, and where its labels and pixels start.
+struct NldsView {
+  uint32_t count, height, width, num_classes, max_value;
+  const uint8_t* labels;
+  const uint8_t* pixels;
+};
+
+NldsView read_nlds(const uint8_t* bytes, size_t n, const std::string& name) {
   constexpr size_t kHeader = 28;
   if (bytes == nullptr && n > 0) fail(name, ": no buffer (null pointer with ", n, " bytes)");
   if (n < kHeader) {
@@ -307,43 +316,79 @@ Dataset parse_digits(const uint8_t* bytes, size_t n, const std::string& name) {
          " images of ", height, "x", width, " take");
   }
 
-  Dataset data;
-  data.name = name;
-  data.num_classes = static_cast<int32_t>(num_classes);
-  data.labels.resize(count);
   const uint8_t* labels = bytes + kHeader;
   for (uint32_t i = 0; i < count; ++i) {
     if (labels[i] >= num_classes) {
       fail(name, ": label of image ", i, " is ", static_cast<int>(labels[i]),
            ", not below num_classes ", num_classes);
     }
-    data.labels[i] = labels[i];
   }
-  data.x = Tensor(Shape{count, 1, height, width});
   const uint8_t* px = labels + count;
-  const float scale = 1.0f / static_cast<float>(max_value);
   for (size_t i = 0; i < static_cast<size_t>(pixels); ++i) {  // pixels <= kMaxElements
     if (px[i] > max_value) {
       fail(name, ": pixel ", i % pixels_per_image, " of image ", i / pixels_per_image, " is ",
            static_cast<int>(px[i]), ", above max_value ", max_value);
     }
-    data.x.data[i] = static_cast<float>(px[i]) * scale;
+  }
+  return NldsView{count, height, width, num_classes, max_value, labels, px};
+}
+
+// The images `rows` of a validated buffer (in that order), pixels scaled to [0, 1].
+Dataset decode_rows(const NldsView& f, const std::string& name, const std::vector<int64_t>& rows) {
+  Dataset data;
+  data.name = name;
+  data.num_classes = static_cast<int32_t>(f.num_classes);
+  const size_t per = static_cast<size_t>(f.height) * f.width;
+  data.x = Tensor(Shape{static_cast<int64_t>(rows.size()), 1, f.height, f.width});
+  data.labels.resize(rows.size());
+  const float scale = 1.0f / static_cast<float>(f.max_value);
+  for (size_t j = 0; j < rows.size(); ++j) {
+    const size_t r = static_cast<size_t>(rows[j]);
+    data.labels[j] = f.labels[r];
+    const uint8_t* src = f.pixels + r * per;
+    float* dst = data.x.ptr() + j * per;
+    for (size_t i = 0; i < per; ++i) dst[i] = static_cast<float>(src[i]) * scale;
   }
   return data;
 }
 
-Split split_fixed(const Dataset& all, int64_t n_test, uint64_t seed) {
-  const int64_t n = check_dataset(all, "split_fixed");
-  if (n < 2) fail("split_fixed: ", all.name, ": needs at least 2 examples, has ", n);
+// Train and test indices of a fixed, seeded split stratified by class (largest remainder).
+std::pair<std::vector<int64_t>, std::vector<int64_t>> split_indices(const std::vector<int32_t>& labels,
+                                                                    int32_t num_classes, int64_t n_test,
+                                                                    uint64_t seed, const std::string& name);
+
+}  // namespace
+
+Dataset parse_digits(const uint8_t* bytes, size_t n, const std::string& name) {
+  const NldsView f = read_nlds(bytes, n, name);
+  std::vector<int64_t> all(f.count);
+  std::iota(all.begin(), all.end(), int64_t{0});
+  return decode_rows(f, name, all);
+}
+
+Split parse_digits_split(const uint8_t* bytes, size_t n, const std::string& name, int64_t n_test,
+                         uint64_t seed) {
+  const NldsView f = read_nlds(bytes, n, name);
+  const std::vector<int32_t> labels(f.labels, f.labels + f.count);
+  const auto [train, test] = split_indices(labels, static_cast<int32_t>(f.num_classes), n_test, seed, name);
+  return Split{decode_rows(f, name, train), decode_rows(f, name, test)};
+}
+
+namespace {
+
+std::pair<std::vector<int64_t>, std::vector<int64_t>> split_indices(const std::vector<int32_t>& labels,
+                                                                    int32_t num_classes, int64_t n_test,
+                                                                    uint64_t seed, const std::string& name) {
+  const int64_t n = static_cast<int64_t>(labels.size());
+  if (n < 2) fail("split_fixed: ", name, ": needs at least 2 examples, has ", n);
   if (n_test < 1 || n_test >= n) {
-    fail("split_fixed: ", all.name, ": n_test must be in [1, ", n - 1, "] (", n, " examples), got ",
-         n_test);
+    fail(name, ": the test split must hold 1 to ", n - 1, " of the ", n, " examples, got ", n_test);
   }
   // Examples of each class, and each class's share of the test set by largest remainder.
-  const size_t classes = static_cast<size_t>(all.num_classes);
+  const size_t classes = static_cast<size_t>(num_classes);
   std::vector<std::vector<int64_t>> members(classes);
   for (int64_t i = 0; i < n; ++i) {
-    members[static_cast<size_t>(all.labels[static_cast<size_t>(i)])].push_back(i);
+    members[static_cast<size_t>(labels[static_cast<size_t>(i)])].push_back(i);
   }
   std::vector<int64_t> quota(classes);
   std::vector<int64_t> remainder(classes);  // of n_test * n_c / n, in units of 1/n
@@ -372,6 +417,14 @@ Split split_fixed(const Dataset& all, int64_t n_test, uint64_t seed) {
   }
   rng.shuffle(train);
   rng.shuffle(test);
+  return {std::move(train), std::move(test)};
+}
+
+}  // namespace
+
+Split split_fixed(const Dataset& all, int64_t n_test, uint64_t seed) {
+  check_dataset(all, "split_fixed");
+  const auto [train, test] = split_indices(all.labels, all.num_classes, n_test, seed, all.name);
   return Split{subset(all, train), subset(all, test)};
 }
 

@@ -112,4 +112,9 @@ Dataset parse_digits(const uint8_t* bytes, size_t n, const std::string& name = "
 // 1,297 / 500.
 Split split_fixed(const Dataset& all, int64_t n_test, uint64_t seed);
 
+// parse_digits followed by split_fixed, decoding each image once, straight into the split (the
+// whole set is never held as floats twice: MNIST's 10,000 images are 31 MB as float32).
+Split parse_digits_split(const uint8_t* bytes, size_t n, const std::string& name, int64_t n_test,
+                         uint64_t seed);
+
 }  // namespace normlab

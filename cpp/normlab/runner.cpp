@@ -20,7 +20,7 @@ enum : uint64_t { kDataStream = 1, kInitStream = 2, kOrderStream = 3, kProbeStre
 
 constexpr int64_t kProbeSize = 256;        // test examples whose activations are summarised
 constexpr double kPercentiles[] = {2, 16, 50, 84, 98};  // about mean -+ 1 and 2 std for a Gaussian
-constexpr int64_t kEvalBatch = 250;        // inference-mode evaluation batch
+constexpr int64_t kEvalBatch = 100;        // inference-mode evaluation batch (bounds its buffers)
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -200,9 +200,16 @@ nlohmann::json run_config_to_json(const RunConfig& c) {
     optimizer["beta2"] = o.beta2;
     optimizer["eps"] = o.eps;
   }
+  // The image sets have a fixed size and classes: only the generated 2-D sets have the others.
+  const bool images = c.dataset.name == "digits" || c.dataset.name == "mnist";
+  nlohmann::json dataset = {{"name", c.dataset.name}, {"testSize", c.dataset.test_size}};
+  if (!images) {
+    dataset["noise"] = c.dataset.noise;
+    dataset["trainSize"] = c.dataset.train_size;
+    dataset["classes"] = c.dataset.classes;
+  }
   return {
-      {"dataset", {{"name", c.dataset.name}, {"noise", c.dataset.noise}, {"trainSize", c.dataset.train_size},
-                   {"testSize", c.dataset.test_size}, {"classes", c.dataset.classes}}},
+      {"dataset", dataset},
       {"model", {{"kind", c.model.kind}, {"hidden", c.model.hidden}, {"channels", c.model.channels},
                  {"activation", c.model.activation}}},
       {"methods", methods},
@@ -240,11 +247,7 @@ Runner::Runner(const RunConfig& config, const std::vector<uint8_t>& data) : conf
   const DatasetSpec& d = config_.dataset;
   if (d.name == "digits" || d.name == "mnist") {
     if (data.empty()) fail("runner: the ", d.name, " data set needs its data file's bytes");
-    const Dataset all = parse_digits(data.data(), data.size());
-    if (d.test_size < 1 || d.test_size >= all.x.shape[0]) {
-      fail("dataset: testSize must be in [1, ", all.x.shape[0] - 1, "] for ", d.name, ", got ", d.test_size);
-    }
-    data_ = split_fixed(all, d.test_size, config_.seed);
+    data_ = parse_digits_split(data.data(), data.size(), d.name, d.test_size, config_.seed);
   } else {
     Rng rng = root.fork(kDataStream);
     data_ = make_2d(d.name, d.train_size, d.test_size, d.noise, d.classes, rng);
@@ -446,6 +449,47 @@ void Runner::evaluate(Arm& arm) {
 
   arm.evals.push_back(std::move(e));
   arm.eval_seconds += seconds_since(t0);
+}
+
+Shape Runner::sample_shape() const {
+  return Shape(data_.train.x.shape.begin() + 1, data_.train.x.shape.end());
+}
+
+std::vector<float> Runner::predict(const std::string& id, const float* x, int64_t n) {
+  Arm* arm = nullptr;
+  for (auto& a : arms_) {
+    if (a->spec.id == id) arm = a.get();
+  }
+  if (arm == nullptr) {
+    std::string ids;
+    for (auto& a : arms_) ids += (ids.empty() ? "" : ", ") + a->spec.id;
+    fail("runner: no method '", id, "' (methods: ", ids, ")");
+  }
+  if (n < 1 || n > 1 << 20) fail("runner: predict takes 1 to 1048576 samples, got ", n);
+  const int64_t K = data_.train.num_classes;
+  Shape shape = {n};
+  const Shape sample = sample_shape();
+  shape.insert(shape.end(), sample.begin(), sample.end());
+  Tensor input(shape);
+  std::copy(x, x + input.numel(), input.ptr());
+  std::vector<float> probs(static_cast<size_t>(n * K));
+  for (int64_t b = 0; b < n; b += kEvalBatch) {
+    const int64_t count = std::min(kEvalBatch, n - b);
+    Shape part = shape;
+    part[0] = count;
+    Tensor chunk(part);
+    std::copy(input.ptr() + b * (input.numel() / n), input.ptr() + (b + count) * (input.numel() / n), chunk.ptr());
+    const Tensor& logits = arm->model.forward(chunk, false);
+    for (int64_t i = 0; i < count; ++i) {
+      const float* z = logits.ptr() + i * K;
+      float* p = probs.data() + (b + i) * K;
+      const float top = *std::max_element(z, z + K);
+      double sum = 0;
+      for (int64_t k = 0; k < K; ++k) sum += (p[k] = std::exp(z[k] - top));
+      for (int64_t k = 0; k < K; ++k) p[k] = static_cast<float>(p[k] / sum);
+    }
+  }
+  return probs;
 }
 
 nlohmann::json Runner::take_events() {

@@ -77,6 +77,12 @@ class Runner {
   // Everything so far (the final result once done()).
   nlohmann::json result() const;
   const RunConfig& config() const { return config_; }
+  // Class probabilities (n, classes) of method `id`'s model in inference mode for n samples of the
+  // data set's sample shape (e.g. points of a 2-D set on a grid, for decision-boundary maps).
+  std::vector<float> predict(const std::string& id, const float* x, int64_t n);
+  // The shape of one sample ([2] for 2-D sets, [1,H,W] for images) and the number of classes.
+  Shape sample_shape() const;
+  int32_t classes() const { return data_.train.num_classes; }
   // Milliseconds of training and evaluation per method so far (not part of result(): it differs
   // between runs, and the result must not).
   nlohmann::json timing() const;

@@ -742,4 +742,17 @@ TEST(Gather, BatchesFeedStraightFromTheSampler) {
   EXPECT_EQ(std::count(labels.begin(), labels.end(), 0), 8);
 }
 
+// parse_digits_split decodes each image once, straight into the split: the same split, bit for bit.
+TEST(SplitFixed, ParseDigitsSplitEqualsParseThenSplit) {
+  const std::vector<uint8_t> bytes = read_file(std::string(NORMLAB_DATA_DIR) + "/digits.nlds");
+  const Split a = normlab::parse_digits_split(bytes.data(), bytes.size(), "digits", 500, 3);
+  const Split b = normlab::split_fixed(normlab::parse_digits(bytes.data(), bytes.size()), 500, 3);
+  EXPECT_EQ(a.train.x.shape, b.train.x.shape);
+  EXPECT_EQ(a.train.x.data, b.train.x.data);
+  EXPECT_EQ(a.train.labels, b.train.labels);
+  EXPECT_EQ(a.test.x.data, b.test.x.data);
+  EXPECT_EQ(a.test.labels, b.test.labels);
+  EXPECT_THROW(normlab::parse_digits_split(bytes.data(), bytes.size(), "digits", 1797, 3), Error);
+}
+
 }  // namespace

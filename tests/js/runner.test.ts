@@ -155,6 +155,19 @@ describe('configuration errors', () => {
     expect(() => r.step()).toThrow('runner: step() called after dispose()');
   });
 
+  test('a comparison of 4 methods on MNIST stays under 64 MB of WebAssembly heap', async () => {
+    // A fresh module instance, so the heap's high-water mark is this comparison's alone.
+    const fresh = await load({ wasmUrl: new URL('../../dist/normlab_wasm.wasm', import.meta.url) });
+    const data = await fresh.loadDataset('mnist');
+    using r = fresh.createRunner({ dataset: { name: 'mnist' }, methods: ['bn', 'brn', 'ln', 'gn'], batchSize: 32,
+      steps: 100, evalInterval: 50, optimizer: { lr: 0.05, momentum: 0.9 } }, data);
+    r.step(100);
+    const result = r.result();
+    expect(result.data).toEqual({ train: 9500, test: 500, classes: 10 });
+    for (const m of result.methods) expect(m.final!.testAccuracy, m.label).toBeGreaterThan(0.8);
+    expect(fresh.memory().heapBytes).toBeLessThan(64 * 2 ** 20);
+  });
+
   test('1,000 runners created and disposed leave the heap flat', () => {
     const small = { ...moons, dataset: { ...moons.dataset, trainSize: 64, testSize: 32 }, steps: 2 };
     const churn = (n: number) => {
