@@ -20,6 +20,7 @@ Flags of compare (each overrides the preset and the config file):
   --noise X            2-D sets' noise                --classes K      spiral/blobs classes
   --train-size N       2-D sets' training examples    --test-size N    held-out examples
   --model mlp|cnn      --hidden 128,128 (mlp)         --channels 8,16 (cnn)
+  --width W --depth D  mlp: D hidden layers of W units (same as --hidden W,W,...)
   --activation relu|tanh
   --methods LIST       comma-separated: bn,brn,ln,gn,in,none (or batchnorm, batchrenorm, ...)
   --groups G           GroupNorm's groups              --r-max R, --d-max D   Batch Renorm's limits
@@ -37,7 +38,7 @@ Output:
 type Flags = Map<string, string | true>;
 
 const valueFlags = new Set([
-  'preset', 'config', 'dataset', 'noise', 'classes', 'train-size', 'test-size', 'model', 'hidden', 'channels',
+  'preset', 'config', 'dataset', 'noise', 'width', 'depth', 'classes', 'train-size', 'test-size', 'model', 'hidden', 'channels',
   'activation', 'methods', 'groups', 'r-max', 'd-max', 'batch-size', 'batching', 'optimizer', 'lr', 'momentum',
   'weight-decay', 'schedule', 'steps', 'eval-interval', 'seed', 'renorm-warmup', 'renorm-ramp-end', 'json', 'csv',
 ]);
@@ -130,6 +131,13 @@ function buildConfig(flags: Flags): { config: CompareConfig; sweep?: CompareConf
   const model = { ...config.model };
   if (flags.has('model')) model.kind = text(flags, 'model') as never;
   if (flags.has('hidden')) model.hidden = list(flags, 'hidden');
+  if (flags.has('width') || flags.has('depth')) {
+    if (flags.has('hidden')) throw new UsageError('give either --hidden or --width/--depth, not both');
+    const width = number(flags, 'width', true) ?? model.hidden?.[0] ?? 128;
+    const depth = number(flags, 'depth', true) ?? model.hidden?.length ?? 2;
+    if (width < 1 || depth < 1) throw new UsageError('--width and --depth must be positive integers');
+    model.hidden = Array.from({ length: depth }, () => width);
+  }
   if (flags.has('channels')) model.channels = list(flags, 'channels');
   if (flags.has('activation')) model.activation = text(flags, 'activation') as never;
   config.model = model;

@@ -46,6 +46,15 @@ test('compare prints a summary table and writes identical JSON on two runs, and 
   expect(csv.filter((l) => l.includes(',eval,'))).toHaveLength(4 * 3);
 });
 
+test('--width and --depth make the mlp', () => {
+  const r = cli('compare', '--dataset', 'xor', '--methods', 'ln', '--width', '12', '--depth', '3', '--steps', '5', '--quiet',
+    '--json', 'wd.json');
+  expect(r.code, r.stderr).toBe(0);
+  const result = JSON.parse(readFileSync(join(work, 'wd.json'), 'utf8'));
+  expect(result.config.model.hidden).toEqual([12, 12, 12]);
+  expect(result.methods[0].model).toBe('linear layernorm relu linear layernorm relu linear layernorm relu linear');
+});
+
 test('a config file, overridden by flags', () => {
   writeFileSync(join(work, 'c.json'), JSON.stringify({ dataset: { name: 'xor', trainSize: 200, testSize: 100 },
     methods: ['ln'], steps: 500, model: { hidden: [8] } }));
