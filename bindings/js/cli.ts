@@ -29,6 +29,8 @@ Flags of compare (each overrides the preset and the config file):
   --schedule constant|step|cosine
   --steps N            --eval-interval N               --seed N
   --renorm-warmup F    --renorm-ramp-end F             --no-renorm-schedule
+  --domain-shift KIND[:AMOUNT]   AdaBN: invert, shift, scale or noise the test inputs and report
+                       accuracy there before and after re-estimating BatchNorm's statistics
 Output:
   --json FILE          the full result (identical for identical configurations and seeds)
   --csv FILE           the curves: method,kind,step,loss,accuracy,lossBatchStats,accuracyBatchStats
@@ -41,6 +43,7 @@ const valueFlags = new Set([
   'preset', 'config', 'dataset', 'noise', 'width', 'depth', 'classes', 'train-size', 'test-size', 'model', 'hidden', 'channels',
   'activation', 'methods', 'groups', 'r-max', 'd-max', 'batch-size', 'batching', 'optimizer', 'lr', 'momentum',
   'weight-decay', 'schedule', 'steps', 'eval-interval', 'seed', 'renorm-warmup', 'renorm-ramp-end', 'json', 'csv',
+  'domain-shift',
 ]);
 const switchFlags = new Set(['nesterov', 'no-renorm-schedule', 'quiet', 'help']);
 
@@ -180,6 +183,14 @@ function buildConfig(flags: Flags): { config: CompareConfig; sweep?: CompareConf
       ...(flags.has('renorm-ramp-end') ? { rampEnd: number(flags, 'renorm-ramp-end') } : {}),
     };
   }
+  if (flags.has('domain-shift')) {
+    const [kind, amount] = text(flags, 'domain-shift')!.split(':');
+    const value = amount === undefined ? undefined : Number(amount);
+    if (amount !== undefined && (amount.trim() === '' || !Number.isFinite(value))) {
+      throw new UsageError(`--domain-shift: the amount after ':' must be a number, got '${amount}'`);
+    }
+    config.domainShift = { kind: kind as never, ...(value === undefined ? {} : { amount: value }) };
+  }
   if (sweep) {
     // A sweep keeps its own batch sizes, steps and scaled learning rates; other flags apply to all.
     sweep = sweep.map((s) => ({ ...config, batchSize: s.batchSize, steps: flags.has('steps') ? config.steps : s.steps,
@@ -203,7 +214,9 @@ function table(rows: string[][]): string {
 }
 
 function summary(result: CompareResult): string {
-  const rows = [['method', 'test acc (inference)', 'test acc (batch stats)', 'test loss', 'train loss', 'note']];
+  const shift = result.config.domainShift;
+  const rows = [['method', 'test acc (inference)', 'test acc (batch stats)', 'test loss', 'train loss',
+    ...(shift ? [`${shift.kind} ${shift.amount}: before AdaBN`, 'after AdaBN'] : []), 'note']];
   for (const m of result.methods) {
     const f = m.final;
     rows.push([
@@ -212,6 +225,7 @@ function summary(result: CompareResult): string {
       pct(f?.testAccuracyBatchStats),
       f ? f.testLoss.toFixed(3) : '-',
       f?.trainLoss != null ? f.trainLoss.toFixed(3) : '-',
+      ...(shift ? [pct(f?.target?.accuracy), pct(f?.target?.accuracyAdapted)] : []),
       m.diverged ? `diverged at step ${m.diverged.step}` : '',
     ]);
   }

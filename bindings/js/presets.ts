@@ -87,6 +87,26 @@ export const presets: readonly Preset[] = [
     },
   },
   {
+    name: 'domain-shift',
+    title: 'AdaBN: re-estimating BatchNorm\'s statistics on a shifted domain recovers its accuracy',
+    explanation:
+      'After training, every test digit is made brighter (+0.5 on each pixel): a new domain. The ' +
+      'population statistics that BatchNorm and Batch Renorm learned no longer fit it, and their ' +
+      'accuracy drops. AdaBN re-estimates those statistics on the new domain\'s (unlabeled) inputs, ' +
+      'changing no weight, and gets the accuracy back. LayerNorm and GroupNorm normalize each example ' +
+      'by itself, so a brightness shift hardly moves them and there is nothing to adapt.',
+    paper: { title: 'Revisiting Batch Normalization for Practical Domain Adaptation (Li et al. 2016)', url: 'https://arxiv.org/abs/1603.04779' },
+    config: {
+      ...digitsMlp,
+      methods: fourMethods,
+      batchSize: 32,
+      optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9 },
+      steps: 400,
+      domainShift: { kind: 'shift', amount: 0.5 },
+      seed: 1,
+    },
+  },
+  {
     name: 'batch-size-sweep',
     title: 'Accuracy against batch size: BatchNorm needs large batches, the others do not',
     explanation:

@@ -66,6 +66,13 @@ export interface CompareConfig {
    * `false` keeps the layer's limits throughout. Default `{ warmup: 0.1, rampEnd: 0.5 }`.
    */
   renormSchedule?: { warmup?: number; rampEnd?: number } | false;
+  /**
+   * AdaBN (Li et al. 2016): shift the test inputs to a target domain and report, at the end, each
+   * method's accuracy there before and after re-estimating its population statistics on the
+   * (unlabeled) shifted inputs. `invert` blends x toward 1 - x by `amount` (default 1), `shift` adds
+   * `amount` (0.5), `scale` multiplies by it (2), `noise` adds Gaussian noise of std `amount` (0.5).
+   */
+  domainShift?: { kind: 'invert' | 'shift' | 'scale' | 'noise'; amount?: number } | null;
 }
 
 /** [min, mean, max] over channels. */
@@ -86,6 +93,8 @@ export interface EvalRecord {
   activations: number[][];
   /** Batch Renorm only: per layer, r and d of the last training step against the limits. */
   renorm?: { r: Range3; d: Range3; rMax: number; dMax: number }[];
+  /** With a domainShift, at the last step: accuracy on the shifted test set before and after AdaBN. */
+  target?: { accuracy: number; accuracyAdapted: number };
 }
 
 export interface FinalRecord {
@@ -94,6 +103,8 @@ export interface FinalRecord {
   testAccuracyBatchStats: number | null;
   testLoss: number;
   testLossBatchStats: number | null;
+  /** With a domainShift: accuracy on the shifted test set before and after AdaBN. */
+  target: { accuracy: number; accuracyAdapted: number } | null;
   /** Averaged over the last 10% of the steps. */
   trainLoss: number | null;
   trainAccuracy: number | null;
@@ -129,6 +140,7 @@ export interface ResolvedConfig {
   evalInterval: number;
   seed: number;
   renormSchedule: { warmup: number; rampEnd: number } | false;
+  domainShift: { kind: 'invert' | 'shift' | 'scale' | 'noise'; amount: number } | null;
 }
 
 export interface CompareResult {

@@ -152,6 +152,20 @@ void BatchNorm::backward_impl(const float* dy, const Shape& shape, float* dx) {
   }
 }
 
+bool BatchNorm::set_population_statistics(const float* x, const Shape& shape) {
+  if (!options_.track_running_stats) return false;  // inference already uses batch statistics
+  check_shape(shape);
+  const int64_t N = shape[0], C = shape[1], S = spatial_size(shape);
+  std::vector<double> mean(static_cast<size_t>(C)), var(static_cast<size_t>(C));
+  moments(mean.data(), var.data(), x, N, C, S);
+  const double M = static_cast<double>(N) * static_cast<double>(S);
+  for (int64_t c = 0; c < C; ++c) {
+    state_[0].value[c] = static_cast<float>(mean[c]);
+    state_[1].value[c] = static_cast<float>(M > 1 ? var[c] * M / (M - 1) : var[c]);
+  }
+  return true;
+}
+
 void BatchNorm::check_state_values(const std::string& name, const float* values, size_t n) const {
   NormLayer::check_state_values(name, values, n);
   for (size_t i = 0; i < n; ++i) {

@@ -45,6 +45,9 @@ class BatchNorm : public NormLayer {
  public:
   explicit BatchNorm(const BatchNormOptions& options);
   const BatchNormOptions& options() const { return options_; }
+  // runningMean = the mean, runningVar = the unbiased variance of x per channel (as a running
+  // average of many batches would estimate them).
+  bool set_population_statistics(const float* x, const Shape& shape) override;
 
  protected:
   void check_shape(const Shape& shape) const override;

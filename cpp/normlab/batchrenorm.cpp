@@ -100,6 +100,18 @@ void BatchRenorm::backward_impl(const float* dy, const Shape& shape, float* dx) 
   }
 }
 
+bool BatchRenorm::set_population_statistics(const float* x, const Shape& shape) {
+  check_shape(shape);
+  const int64_t N = shape[0], C = shape[1], S = spatial_size(shape);
+  std::vector<double> mean(static_cast<size_t>(C)), var(static_cast<size_t>(C));
+  moments(mean.data(), var.data(), x, N, C, S);
+  for (int64_t c = 0; c < C; ++c) {
+    state_[0].value[c] = static_cast<float>(mean[c]);
+    state_[1].value[c] = static_cast<float>(std::sqrt(var[c] + options_.eps));
+  }
+  return true;
+}
+
 void BatchRenorm::check_state_values(const std::string& name, const float* values, size_t n) const {
   NormLayer::check_state_values(name, values, n);
   if (name != "runningStd") return;

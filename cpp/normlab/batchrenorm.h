@@ -27,6 +27,9 @@ class BatchRenorm : public NormLayer {
   explicit BatchRenorm(const BatchRenormOptions& options);
   const BatchRenormOptions& options() const { return options_; }
 
+  // runningMean = the mean, runningStd = sqrt(var + eps) of x per channel (what the moving
+  // averages of muB and sigmaB estimate).
+  bool set_population_statistics(const float* x, const Shape& shape) override;
   // Changes rMax and dMax between steps (the paper relaxes them from 1 and 0 during training).
   void set_limits(double r_max, double d_max);
   // r and d (C) of the last training forward; empty before the first one.

@@ -47,6 +47,11 @@ class NormLayer {
   // batch-size check, more than one value per channel for batch statistics, is forward's).
   void check_input_shape(const Shape& shape) const { check_shape(shape); }
 
+  // AdaBN (Li et al. 2016, arXiv 1603.04779): replaces the running (population) statistics with
+  // those of `x`, all the inputs this layer receives on a target domain at once. Returns false,
+  // changing nothing, for methods that keep no population statistics (they need no adaptation).
+  virtual bool set_population_statistics(const float* /*x*/, const Shape& /*shape*/) { return false; }
+
   // Shape of the last training forward's input (empty if none); backward's dy has its size.
   const Shape& cached_shape() const { return cached_shape_; }
 

@@ -16,11 +16,39 @@ namespace normlab {
 namespace {
 
 // Purposes of the generators forked from the run's seed (see Rng::fork).
-enum : uint64_t { kDataStream = 1, kInitStream = 2, kOrderStream = 3, kProbeStream = 4 };
+enum : uint64_t { kDataStream = 1, kInitStream = 2, kOrderStream = 3, kProbeStream = 4, kShiftStream = 5 };
 
 constexpr int64_t kProbeSize = 256;        // test examples whose activations are summarised
 constexpr double kPercentiles[] = {2, 16, 50, 84, 98};  // about mean -+ 1 and 2 std for a Gaussian
 constexpr int64_t kEvalBatch = 100;        // inference-mode evaluation batch (bounds its buffers)
+
+// Rows [begin, begin + count) of a data set.
+void slice(const Dataset& data, int64_t begin, int64_t count, Tensor& x, std::vector<int32_t>& labels) {
+  const int64_t sample = data.x.numel() / data.x.shape[0];
+  Shape shape = data.x.shape;
+  shape[0] = count;
+  x.resize(shape);
+  std::copy(data.x.ptr() + begin * sample, data.x.ptr() + (begin + count) * sample, x.ptr());
+  labels.assign(data.labels.begin() + begin, data.labels.begin() + begin + count);
+}
+
+// The data set's inputs moved to the target domain of `shift`.
+Dataset shifted(const Dataset& data, const DomainShift& shift, Rng rng) {
+  Dataset out = data;
+  const float a = static_cast<float>(shift.amount);
+  for (float& v : out.x.data) {
+    if (shift.kind == "invert") {
+      v += a * (1 - 2 * v);
+    } else if (shift.kind == "shift") {
+      v += a;
+    } else if (shift.kind == "scale") {
+      v *= a;
+    } else {
+      v += static_cast<float>(shift.amount * rng.normal());
+    }
+  }
+  return out;
+}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -114,7 +142,7 @@ std::string canonical_method(const std::string& name) {
 RunConfig run_config_from_json(const nlohmann::json& json) {
   OptionReader r(json, "config",
                  {"dataset", "model", "methods", "batchSize", "batching", "optimizer", "schedule",
-                  "steps", "evalInterval", "seed", "renormSchedule"});
+                  "steps", "evalInterval", "seed", "renormSchedule", "domainShift"});
   RunConfig c;
   if (r.has("dataset")) {
     const nlohmann::json& d = json.at("dataset");
@@ -178,6 +206,22 @@ RunConfig run_config_from_json(const nlohmann::json& json) {
       }
     }
   }
+  if (r.has("domainShift") && !json.at("domainShift").is_null()) {
+    const nlohmann::json& d = json.at("domainShift");
+    OptionReader dr(d, "domainShift", {"kind", "amount"});
+    if (!dr.has("kind")) fail("domainShift: kind is required (invert, shift, scale, noise)");
+    c.shift.kind = text(d, "domainShift", "kind");
+    const std::string& k = c.shift.kind;
+    if (k != "invert" && k != "shift" && k != "scale" && k != "noise") {
+      fail("domainShift: unknown kind '", k, "' (known: invert, shift, scale, noise)");
+    }
+    c.shift.amount = dr.number("amount", k == "invert" ? 1.0 : k == "scale" ? 2.0 : 0.5);
+    const double a = c.shift.amount;
+    if (!std::isfinite(a)) fail("domainShift: amount must be a finite number, got ", a);
+    if (k == "invert" && !(a >= 0 && a <= 1)) fail("domainShift: invert's amount must be in [0, 1], got ", a);
+    if (k == "scale" && !(a > 0)) fail("domainShift: scale's amount must be > 0, got ", a);
+    if (k == "noise" && !(a >= 0)) fail("domainShift: noise's amount must be >= 0, got ", a);
+  }
   if (c.batch_size < 1 || c.batch_size > 4096) fail("config: batchSize must be in [1, 4096], got ", c.batch_size);
   if (c.steps < 1 || c.steps > 10000000) fail("config: steps must be in [1, 10000000], got ", c.steps);
   if (!r.has("evalInterval")) c.eval_interval = std::max<int64_t>(1, c.steps / 20);
@@ -221,6 +265,8 @@ nlohmann::json run_config_to_json(const RunConfig& c) {
       {"steps", c.steps},
       {"evalInterval", c.eval_interval},
       {"seed", c.seed},
+      {"domainShift", c.shift.kind.empty() ? nlohmann::json(nullptr)
+                                           : nlohmann::json{{"kind", c.shift.kind}, {"amount", c.shift.amount}}},
       {"renormSchedule", c.renorm.enabled ? nlohmann::json{{"warmup", c.renorm.warmup}, {"rampEnd", c.renorm.ramp_end}}
                                           : nlohmann::json(false)},
   };
@@ -252,6 +298,7 @@ Runner::Runner(const RunConfig& config, const std::vector<uint8_t>& data) : conf
     Rng rng = root.fork(kDataStream);
     data_ = make_2d(d.name, d.train_size, d.test_size, d.noise, d.classes, rng);
   }
+  if (!config_.shift.kind.empty()) target_ = shifted(data_.test, config_.shift, root.fork(kShiftStream));
   const int64_t n_train = data_.train.x.shape[0];
   if (config_.batch_size > n_train) {
     fail("config: batchSize ", config_.batch_size, " is larger than the training set (", n_train, ")");
@@ -364,14 +411,8 @@ void Runner::evaluate(Arm& arm) {
   };
 
   // Inference mode: running statistics, the way the model would be deployed.
-  double loss_sum = 0;
-  int64_t correct = 0;
-  for (int64_t b = 0; b < n; b += kEvalBatch) {
-    take(b, std::min(kEvalBatch, n - b));
-    score(arm.model.forward(x, false), loss_sum, correct);
-  }
-  nlohmann::json e = {{"step", step_}, {"testLoss", r7(loss_sum / n)},
-                      {"testAccuracy", r7(static_cast<double>(correct) / n)}};
+  const auto [test_loss, test_accuracy] = infer(arm, test);
+  nlohmann::json e = {{"step", step_}, {"testLoss", r7(test_loss)}, {"testAccuracy", r7(test_accuracy)}};
 
   // Batch Renorm's corrections of the last training step, against the limits in force.
   nlohmann::json renorm = nlohmann::json::array();
@@ -391,6 +432,28 @@ void Runner::evaluate(Arm& arm) {
                       {"rMax", r7(brn->options().r_max)}, {"dMax", r7(brn->options().d_max)}});
   }
   if (!renorm.empty()) e["renorm"] = renorm;
+
+  // AdaBN at the end: target-domain accuracy before and after re-estimating the population
+  // statistics on the (unlabeled) shifted test inputs, the paper's protocol; the model is restored.
+  if (!target_.labels.empty() && step_ == config_.steps) {
+    std::vector<std::vector<std::vector<float>>> before;
+    for (NormModule* norm : arm.model.norms()) {
+      std::vector<std::vector<float>> s;
+      for (const StateBuffer& b : norm->layer().state()) s.push_back(b.value);
+      before.push_back(std::move(s));
+    }
+    const double accuracy = infer(arm, target_).second;
+    adapt(arm, target_);
+    const double adapted = infer(arm, target_).second;
+    auto norms = arm.model.norms();
+    for (size_t k = 0; k < norms.size(); ++k) {
+      const auto& state = norms[k]->layer().state();
+      for (size_t j = 0; j < state.size(); ++j) {
+        norms[k]->layer().set_state(state[j].name, before[k][j].data(), before[k][j].size());
+      }
+    }
+    e["target"] = {{"accuracy", r7(accuracy)}, {"accuracyAdapted", r7(adapted)}};
+  }
 
   // Batch statistics: test batches drawn the way training batches are (same size; i.i.d. or from k
   // classes, always the same batches), each normalized with its own statistics (training-mode
@@ -492,6 +555,47 @@ std::vector<float> Runner::predict(const std::string& id, const float* x, int64_
   return probs;
 }
 
+std::pair<double, double> Runner::infer(Arm& arm, const Dataset& data) {
+  const int64_t n = data.x.shape[0], K = data.num_classes;
+  Tensor x;
+  std::vector<int32_t> labels;
+  std::vector<float> scratch;
+  double loss_sum = 0;
+  int64_t correct = 0;
+  for (int64_t b = 0; b < n; b += kEvalBatch) {
+    const int64_t count = std::min(kEvalBatch, n - b);
+    slice(data, b, count, x, labels);
+    const Tensor& logits = arm.model.forward(x, false);
+    scratch.resize(static_cast<size_t>(logits.numel()));
+    loss_sum += softmax_cross_entropy(scratch.data(), nullptr, logits.ptr(), labels.data(), count, K) * count;
+    correct += count_correct(logits.ptr(), labels.data(), count, K);
+  }
+  return {loss_sum / n, static_cast<double>(correct) / n};
+}
+
+void Runner::adapt(Arm& arm, const Dataset& target) {
+  const int64_t n = target.x.shape[0];
+  Tensor x, inputs;
+  std::vector<int32_t> labels;
+  auto norms = arm.model.norms();
+  // Layer by layer: each layer's target inputs come through the layers before it, already adapted.
+  for (size_t k = 0; k < norms.size(); ++k) {
+    for (int64_t b = 0; b < n; b += kEvalBatch) {
+      const int64_t count = std::min(kEvalBatch, n - b);
+      slice(target, b, count, x, labels);
+      arm.model.forward(x, false);
+      const Tensor& in = arm.model.norm_input(k);
+      if (b == 0) {
+        Shape shape = in.shape;
+        shape[0] = n;
+        inputs.resize(shape);
+      }
+      std::copy(in.data.begin(), in.data.end(), inputs.ptr() + b * (in.numel() / count));
+    }
+    norms[k]->layer().set_population_statistics(inputs.ptr(), inputs.shape);
+  }
+}
+
 nlohmann::json Runner::take_events() {
   nlohmann::json methods = nlohmann::json::object();
   for (auto& arm : arms_) {
@@ -543,6 +647,7 @@ nlohmann::json Runner::result() const {
                {"testAccuracyBatchStats", last["testAccuracyBatchStats"]},
                {"testLoss", last["testLoss"]},
                {"testLossBatchStats", last["testLossBatchStats"]},
+               {"target", last.contains("target") ? last["target"] : nlohmann::json(nullptr)},
                {"trainLoss", n ? nlohmann::json(r7(tl / std::min(n, tail))) : nlohmann::json(nullptr)},
                {"trainAccuracy", n ? nlohmann::json(r7(ta / std::min(n, tail))) : nlohmann::json(nullptr)}};
     }

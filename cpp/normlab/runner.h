@@ -40,6 +40,13 @@ struct RenormSchedule {
   double ramp_end = 0.5;  // fraction of the steps by which the limits reach the layer's rMax, dMax
 };
 
+// A shift of the test inputs to a "target domain", for AdaBN: the runner reports each method's
+// accuracy on the shifted test set before and after re-estimating its population statistics there.
+struct DomainShift {
+  std::string kind;     // "" (none) | "invert" | "shift" | "scale" | "noise"
+  double amount = 0;    // invert: blend toward 1 - x in [0, 1]; shift: added; scale: factor; noise: std
+};
+
 struct RunConfig {
   DatasetSpec dataset;
   ModelSpec model;
@@ -52,6 +59,7 @@ struct RunConfig {
   int64_t eval_interval = 100;
   uint64_t seed = 1;
   RenormSchedule renorm;
+  DomainShift shift;
 };
 
 // Short aliases of the layer API's names: bn, brn, ln, gn, in, none.
@@ -90,10 +98,15 @@ class Runner {
  private:
   struct Arm;
   void evaluate(Arm& arm);
+  // Inference-mode mean loss and accuracy of the arm's model on a data set.
+  std::pair<double, double> infer(Arm& arm, const Dataset& data);
+  // AdaBN: each normalization layer's population statistics from the target inputs, in order.
+  void adapt(Arm& arm, const Dataset& target);
   void apply_renorm_schedule(Arm& arm) const;
 
   RunConfig config_;
   Split data_;
+  Dataset target_;  // the test set under config_.shift (empty without a shift)
   std::unique_ptr<BatchSampler> sampler_;
   std::vector<std::unique_ptr<Arm>> arms_;
   int64_t step_ = 0;

@@ -18,7 +18,7 @@ function cli(...args: string[]) {
 test('presets lists every preset with its paper', () => {
   const r = cli('presets');
   expect(r.code).toBe(0);
-  for (const name of ['small-batch', 'non-iid', 'train-vs-inference', 'batch-size-sweep']) expect(r.stdout).toContain(name);
+  for (const name of ['small-batch', 'non-iid', 'train-vs-inference', 'domain-shift', 'batch-size-sweep']) expect(r.stdout).toContain(name);
   expect(r.stdout).toContain('https://arxiv.org/abs/1702.03275');
 });
 
@@ -77,6 +77,7 @@ describe('bad flags and configurations exit with code 2 and say why', () => {
     [['compare', '--batching', 'noniid:3', '--dataset', 'moons', '--steps', '5'], /noniid|classes/],
     [['compare', '--config', 'missing.json'], /--config missing.json: ENOENT/],
     [['compare', '--lr', '-1', '--steps', '5'], /optimizer: lr must be a finite number > 0, got -1/],
+    [['compare', '--domain-shift', 'shift:much', '--steps', '5'], /--domain-shift: the amount after ':' must be a number, got 'much'/],
     [['frobnicate'], /unknown command 'frobnicate' \(known: compare, presets\)/],
   ])('%j', (args, message) => {
     const r = cli(...(args as string[]));

@@ -27,7 +27,7 @@ type Case = [label: string, run: () => unknown, message: RegExp];
 
 const creation: Case[] = [
   ['unknown method', () => nl.createLayer('batchnrom' as never, { channels: 3 } as never),
-    /unknown normalization method 'batchnrom' \(known: batchnorm, batchrenorm, layernorm, groupnorm, instancenorm\)/],
+    /unknown normalization method 'batchnrom' \(known: batchnorm, batchrenorm, layernorm, groupnorm, instancenorm[,)]/],
   ['method not a string', () => nl.createLayer(3 as never, {} as never), /method must be a string/],
   ['options not an object', () => nl.createLayer('batchnorm', 3 as never), /batchnorm: options must be an object, got number/],
   ['options null', () => nl.createLayer('batchnorm', null as never), /batchnorm: options must be an object, got null/],

@@ -1,10 +1,17 @@
 // Every PyTorch fixture case (tests/fixtures/generate.py) through the public API of the built
 // package: training steps (y, dx, parameter gradients, running state, Batch Renorm's r and d),
 // then an inference forward.
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { expectClose, f32, fixture, load, type Normlab } from './helpers.js';
+import { expectClose, f32, fixture, load, root, type Method, type Normlab } from './helpers.js';
 
-const methods = ['batchnorm', 'batchrenorm', 'layernorm', 'groupnorm', 'instancenorm'] as const;
+// Every method file the generator writes: tests/fixtures/<method>.json with "method": "<method>".
+const methods = readdirSync(join(root, 'tests', 'fixtures'))
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => f.slice(0, -'.json'.length))
+  .filter((name) => (fixture(name) as { method?: string }).method === name)
+  .sort() as Method[];
 let nl: Normlab;
 
 beforeAll(async () => {
@@ -15,14 +22,21 @@ afterAll(() => {
   expect(nl.memory().liveLayers).toBe(0);
 });
 
+test('every method of the layer API has a fixture file', () => {
+  expect([...nl.methods].sort()).toEqual(methods);
+});
+
 for (const method of methods) {
   describe(method, () => {
     for (const c of fixture(method).cases) {
       test(c.name, () => {
         const layer = nl.createLayer(method, c.options as never);
         try {
-          if (c.params) layer.setParams({ gamma: f32(c.params.gamma), beta: f32(c.params.beta) });
-          else expect(layer.getParams()).toEqual({});
+          if (c.params) {
+            layer.setParams(Object.fromEntries(Object.entries(c.params).map(([k, v]) => [k, f32(v)])));
+          } else {
+            expect(layer.getParams()).toEqual({});
+          }
           if (c.initialState) {
             layer.setState(Object.fromEntries(
               Object.entries(c.initialState).map(([k, v]) => [k, f32(v)])) as never);
@@ -32,9 +46,14 @@ for (const method of methods) {
             if (step.limits) (layer as ReturnType<Normlab['createLayer']> & { setLimits: (l: object) => void }).setLimits(step.limits);
             expectClose(`${at} y`, layer.forward(f32(step.x), c.shape, { training: true }), step.y);
             expectClose(`${at} dx`, layer.backward(f32(step.dy)), step.dx);
-            const grads = layer.grads();
-            if (step.dgamma) expectClose(`${at} dgamma`, grads.gamma!, step.dgamma, 1e-4, 1e-4);
-            if (step.dbeta) expectClose(`${at} dbeta`, grads.beta!, step.dbeta, 1e-4, 1e-4);
+            // Every parameter's gradient: dgamma, dbeta, and e.g. Switchable Norm's dmeanWeight.
+            const grads = layer.grads() as Record<string, Float32Array>;
+            expect(Object.keys(grads).sort(), `${at} parameters`).toEqual(Object.keys(c.params ?? {}).sort());
+            for (const [name, got] of Object.entries(grads)) {
+              const want = (step as unknown as Record<string, number[] | undefined>)[`d${name}`];
+              expect(want, `${at} fixture has d${name}`).toBeDefined();
+              expectClose(`${at} d${name}`, got, want!, 1e-4, 1e-4);
+            }
             const state = layer.getState() as Record<string, Float32Array | number>;
             for (const [name, want] of Object.entries(step.state ?? {})) {
               if (typeof want === 'number') expect(state[name], `${at} ${name}`).toBe(want);

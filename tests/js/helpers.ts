@@ -26,7 +26,8 @@ export interface FixtureCase {
   name: string;
   options: Record<string, unknown>;
   shape: number[];
-  params?: { gamma: number[]; beta: number[] };
+  /** gamma and beta (when affine) and any other parameters of the method, e.g. meanWeight. */
+  params?: { gamma: number[]; beta: number[] } & Record<string, number[]>;
   initialState?: Record<string, number[]>;
   steps: FixtureStep[];
   inference: { x: number[]; y: number[] };

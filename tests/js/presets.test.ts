@@ -50,6 +50,21 @@ describe.each(seeds)('seed %i', (seed) => {
     expect(Math.abs(brn.batchStats - brn.inference)).toBeLessThan(0.02);
   });
 
+  test('domain-shift: AdaBN recovers BatchNorm and Batch Renorm on brighter digits; LN and GN need nothing', async () => {
+    const [r] = await run('domain-shift', seed);
+    const target = (id: string) => r.methods.find((m) => m.id === id)!.final!.target!;
+    for (const id of ['bn', 'brn']) {
+      const t = target(id);
+      expect(t.accuracy, `${id} before`).toBeLessThan(0.93);
+      expect(t.accuracyAdapted, `${id} after`).toBeGreaterThan(Math.max(0.95, t.accuracy + 0.05));
+    }
+    for (const id of ['gn', 'ln']) {
+      // No population statistics: adaptation changes nothing.
+      expect(target(id).accuracyAdapted).toBe(target(id).accuracy);
+      expect(target(id).accuracy).toBeGreaterThan(0.9);
+    }
+  });
+
   test('batch-size-sweep: BatchNorm needs large batches, GroupNorm and LayerNorm stay flat', async () => {
     const runs = await run('batch-size-sweep', seed);
     expect(runs.map((r) => r.config.batchSize)).toEqual([2, 4, 8, 16, 32]);

@@ -114,6 +114,22 @@ describe('what it records', () => {
     }
   });
 
+  test('AdaBN reports target accuracy and leaves the trained model as it was', async () => {
+    const base = { ...moons, methods: ['bn'], steps: 60, evalInterval: 60 } as CompareConfig;
+    const plain = await nl.compare(base);
+    const shifted = await nl.compare({ ...base, domainShift: { kind: 'scale', amount: 3 } });
+    expect(shifted.methods[0].final!.testAccuracy).toBe(plain.methods[0].final!.testAccuracy);
+    expect(shifted.methods[0].final!.target!.accuracyAdapted).toBeGreaterThanOrEqual(0);
+    expect(plain.methods[0].final!.target).toBeNull();
+    // The model is restored after adapting: its predictions afterwards are the unadapted model's.
+    using a = nl.createRunner(base);
+    using b = nl.createRunner({ ...base, domainShift: { kind: 'scale', amount: 3 } });
+    a.step(60);
+    b.step(60);
+    const grid = Float32Array.from({ length: 200 }, (_, i) => (i % 20) / 10 - 1);
+    expect(b.predict('bn', grid)).toEqual(a.predict('bn', grid));
+  });
+
   test('a diverging method is marked and the others keep training', async () => {
     const r = await nl.compare({ ...moons, methods: ['none', 'ln'], optimizer: { kind: 'sgd', lr: 1e6 }, steps: 50, evalInterval: 10 });
     const none = r.methods[0];
@@ -137,6 +153,8 @@ describe('configuration errors', () => {
     ['steps 0', { methods: ['bn'], steps: 0 }, /config: steps must be in \[1, 10000000\], got 0/],
     ['bad layer option', { methods: [{ method: 'gn', options: { groups: 7 } }] }, /groupnorm: groups \(7\) must divide channels \(128\)/],
     ['instancenorm in an mlp', { methods: ['in'] }, /instancenorm: input shape \[1,128\] must have at least 3 dims/],
+    ['unknown domain shift', { methods: ['bn'], domainShift: { kind: 'rotate' as never } }, /domainShift: unknown kind 'rotate' \(known: invert, shift, scale, noise\)/],
+    ['invert amount', { methods: ['bn'], domainShift: { kind: 'invert', amount: 2 } }, /domainShift: invert's amount must be in \[0, 1\], got 2/],
     ['batch larger than the data', { methods: ['ln'], dataset: { name: 'moons', trainSize: 10 }, batchSize: 32 }, /batchSize 32 is larger than the training set \(10\)/],
   ];
   test.each(cases)('%s', (_label, config, message) => {
