@@ -1,5 +1,5 @@
 // Installs what building and testing normlab needs and a fresh machine lacks:
-//   system: g++, cmake, Emscripten, Eigen, nlohmann-json, GoogleTest (Debian/Ubuntu: apt-get)
+//   system: g++, cmake, Emscripten, Eigen, nlohmann-json, GoogleTest, Chromium (Debian/Ubuntu: apt-get)
 //   npm:    the devDependencies (npm ci), when node_modules is missing or older than the lockfile.
 // Elsewhere it prints what to install. Idempotent: does nothing when everything is there.
 import { statSync } from 'node:fs';
@@ -14,6 +14,7 @@ const requirements = [
   { pkg: 'libeigen3-dev', what: 'Eigen 3.4 headers', found: () => has('/usr/include/eigen3/Eigen/Core') },
   { pkg: 'nlohmann-json3-dev', what: 'nlohmann/json headers', found: () => has('/usr/include/nlohmann/json.hpp') },
   { pkg: 'libgtest-dev', what: 'GoogleTest', found: () => has('/usr/include/gtest/gtest.h') },
+  { pkg: 'chromium', what: "Debian's Chromium (the playground's browser tests)", found: () => has('/usr/bin/chromium') },
 ];
 
 function onPath(cmd) {

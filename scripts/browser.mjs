@@ -1,0 +1,42 @@
+// `npm run test:browser`: the playground's browser tests in Debian's headless Chromium.
+//   1. installs Debian's `chromium` with apt-get when /usr/bin/chromium is missing (never a
+//      downloaded browser build),
+//   2. builds the package (dist/) and the playground (web/dist) unless --no-build,
+//   3. runs tests/browser/playground.test.mjs, which ends with 'N passed, M failed'.
+// Extra arguments filter the tests by name: `node scripts/browser.mjs --no-build sweep`.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildJs, buildWasm } from './build.mjs';
+import { nodeBin, root, run } from './lib.mjs';
+import { installSystemPackages } from './setup.mjs';
+
+export async function ensureChromium() {
+  if (!existsSync('/usr/bin/chromium')) await installSystemPackages(['chromium']);
+  if (!existsSync('/usr/bin/chromium')) throw new Error('Debian\'s chromium is needed: apt-get install -y chromium');
+}
+
+export async function buildWeb() {
+  await run(nodeBin('vite'), ['build', join(root, 'web'), '--logLevel', 'warn']);
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  const noBuild = args.includes('--no-build');
+  const filters = args.filter((a) => !a.startsWith('--'));
+  await ensureChromium();
+  if (!noBuild) {
+    await buildWasm();
+    await buildJs();
+    await buildWeb();
+  }
+  const { code } = await run('node', [join(root, 'tests', 'browser', 'playground.test.mjs'), ...filters], { allowFailure: true });
+  process.exitCode = code;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((error) => {
+    console.error(`test:browser: ${error.message}`);
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  });
+}

@@ -1,0 +1,631 @@
+// The playground's glue: settings (URL hash <-> controls), presets, the training worker, the
+// charts worker (which draws every chart on an OffscreenCanvas) and the tables. The main thread
+// only keeps the records, forwards them and updates a few texts, so it stays free while training.
+import { presets, type Preset } from 'normlab';
+import { configsFromState, extentFor, isPointSet, stateFromPreset } from './config.js';
+import { Controls } from './controls.js';
+import { download, fileName } from './export.js';
+import { CHART_IDS, type ChartId, type FromCharts, type FromWorker, type ToCharts, type ToWorker, type WorkerStatus } from './protocol.js';
+import { resultsCsv, resultsJson, summaryTable, sweepRows, type Row } from './results.js';
+import { finishedResults, layerCount, smoothingWindow } from './series.js';
+import { parseHash, sameSettings, toHash, type State } from './state.js';
+import { RunTrace } from './store.js';
+
+const GRID_N = 48;
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+
+const initial = parseHash(location.hash);
+let state: State = initial.state;
+const controls = new Controls($<HTMLFormElement>('settings'), state, (next, notices) => {
+  state = next;
+  writeHash();
+  showNotices(notices);
+  settingsChanged();
+});
+
+function writeHash(): void {
+  const hash = toHash(state);
+  if (location.hash !== hash) history.replaceState(null, '', hash);
+}
+
+function showNotices(notices: string[]): void {
+  const box = $('notice');
+  const list = $('notice-list');
+  list.replaceChildren(...notices.map((n) => {
+    const li = document.createElement('li');
+    li.textContent = n;
+    return li;
+  }));
+  box.hidden = notices.length === 0;
+}
+$('notice-close').addEventListener('click', () => ($('notice').hidden = true));
+
+window.addEventListener('hashchange', () => {
+  if (location.hash === toHash(state)) return;
+  const parsed = parseHash(location.hash);
+  state = parsed.state;
+  controls.set(state);
+  showNotices(parsed.notices);
+  writeHash();
+  settingsChanged();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Presets
+
+function presetByName(name: string): Preset | undefined {
+  return presets.find((p) => p.name === name);
+}
+
+const presetList = $('preset-list');
+for (const p of presets) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'preset';
+  button.dataset.preset = p.name;
+  const name = document.createElement('strong');
+  name.textContent = p.name;
+  const title = document.createElement('span');
+  title.textContent = p.title;
+  button.append(name, title);
+  button.addEventListener('click', () => {
+    state = stateFromPreset(p);
+    controls.set(state);
+    writeHash();
+    showNotices([]);
+    settingsChanged();
+    start();
+  });
+  presetList.append(button);
+}
+
+function renderPresetInfo(): void {
+  const p = presetByName(state.preset);
+  const box = $('preset-info');
+  box.hidden = !p;
+  for (const b of presetList.querySelectorAll<HTMLButtonElement>('button')) {
+    b.setAttribute('aria-pressed', String(b.dataset.preset === state.preset));
+  }
+  if (!p) return;
+  $('preset-title').textContent = p.title;
+  $('preset-explanation').textContent = p.explanation;
+  const link = $<HTMLAnchorElement>('preset-paper');
+  link.href = p.paper.url;
+  link.textContent = p.paper.title;
+  $('preset-modified').hidden = sameSettings(state, stateFromPreset(p));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Charts: canvases handed to the charts worker, which draws them (see charts-worker.ts)
+
+const charts = new Worker(new URL('./charts-worker.ts', import.meta.url), { type: 'module', name: 'normlab-charts' });
+const toCharts = (message: ToCharts, transfer: Transferable[] = []) => charts.postMessage(message, transfer);
+let staleCharts = 0;
+let pngRequests = 0;
+const pngWaiting = new Map<number, (blob: Blob | null) => void>();
+
+interface Card {
+  id: ChartId;
+  section: HTMLElement;
+  canvas: HTMLCanvasElement;
+  desc: HTMLElement;
+  onScreen: boolean;
+}
+const cards = new Map<ChartId, Card>();
+
+const DESCRIPTIONS: Record<ChartId, [string, string]> = {
+  sweep: ['Test accuracy against batch size',
+    'Final test accuracy (inference mode) of each method after the same number of epochs at each batch size, learning rate scaled with the batch size, as in the Group Normalization paper\'s Figure 1.'],
+  maps: ['Decision maps',
+    'Each method\'s prediction over the plane in inference mode: the colour of the most likely class, stronger where the model is surer.'],
+  test: ['Test accuracy: inference mode vs batch statistics',
+    'Solid: inference mode (running statistics), as the model is used after training. Dashed: test batches drawn like the training batches and normalized with their own statistics. The distance between them is the train/inference gap.'],
+  loss: ['Training loss', 'Cross-entropy on each step\'s batch in training mode, as a moving average.'],
+  'train-accuracy': ['Training accuracy', 'Accuracy on each step\'s batch in training mode, as a moving average.'],
+  activations: ['Pre-normalization activations',
+    'Percentiles of one unit\'s input to the normalization layer (channel 0, 256 test examples) over training, as in the Batch Normalization paper\'s Figure 1. Each panel has its own scale.'],
+  'renorm-r': ['Batch Renorm: r against its limits',
+    'r = σ_batch / σ_running per channel (band: min to max over channels, line: mean). It is clipped to [1/rMax, rMax]; the limits start at 1 (plain BatchNorm) and relax during training.'],
+  'renorm-d': ['Batch Renorm: d against its limits',
+    'd = (μ_batch − μ_running) / σ_running per channel, clipped to [−dMax, dMax]; the limits start at 0 and relax during training. Same hidden layer as the r chart.'],
+};
+const LINE_HEIGHT = 260;
+
+function layerSelect(which: 'activations' | 'renorm'): HTMLSelectElement {
+  const select = document.createElement('select');
+  select.id = `layer-${which}`;
+  select.setAttribute('aria-label', 'Hidden layer');
+  select.addEventListener('change', () => toCharts({ type: 'layer', which, layer: Number(select.value) || 0 }));
+  return select;
+}
+const actLayer = layerSelect('activations');
+const renormLayer = layerSelect('renorm');
+
+const onScreen = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    const c = [...cards.values()].find((x) => x.section === e.target);
+    if (c) {
+      c.onScreen = e.isIntersecting;
+      sendVisibility(c);
+    }
+  }
+}, { rootMargin: '300px 0px' });
+
+const sizes = new ResizeObserver((entries) => {
+  for (const e of entries) {
+    const c = [...cards.values()].find((x) => x.canvas === e.target);
+    if (c) toCharts({ type: 'size', id: c.id, width: Math.round(e.contentRect.width), dpr: window.devicePixelRatio || 1 });
+  }
+});
+
+function sendVisibility(c: Card): void {
+  toCharts({ type: 'visible', id: c.id, shown: !c.section.hidden, onScreen: c.onScreen && !c.section.hidden });
+}
+
+for (const id of CHART_IDS) {
+  const [title, description] = DESCRIPTIONS[id];
+  const section = document.createElement('section');
+  section.className = 'card chart';
+  section.id = `chart-${id}`;
+  const head = document.createElement('div');
+  head.className = 'card-head';
+  const h = document.createElement('h3');
+  h.textContent = title;
+  h.id = `chart-${id}-title`;
+  section.setAttribute('aria-labelledby', h.id);
+  const tools = document.createElement('div');
+  tools.className = 'tools';
+  if (id === 'activations') tools.append(actLayer);
+  if (id === 'renorm-r') tools.append(renormLayer);
+  const png = document.createElement('button');
+  png.type = 'button';
+  png.className = 'small';
+  png.textContent = 'PNG';
+  png.setAttribute('aria-label', `Download "${title}" as PNG`);
+  tools.append(png);
+  head.append(h, tools);
+  const desc = document.createElement('p');
+  desc.className = 'desc';
+  desc.textContent = description;
+  const canvas = document.createElement('canvas');
+  canvas.setAttribute('role', 'img');
+  canvas.setAttribute('aria-label', `${title}. The numbers are in the results table.`);
+  canvas.style.height = `${id === 'activations' || id === 'maps' ? 160 : LINE_HEIGHT}px`;
+  const host = document.createElement('div');
+  host.className = 'plot';
+  host.append(canvas);
+  section.append(head, desc, host);
+  $('charts').append(section);
+  const card: Card = { id, section, canvas, desc, onScreen: false };
+  cards.set(id, card);
+  png.addEventListener('click', async () => {
+    const request = ++pngRequests;
+    const blob = await new Promise<Blob | null>((resolve) => {
+      pngWaiting.set(request, resolve);
+      toCharts({ type: 'png', id, title, request });
+    });
+    if (blob) download(blob, fileName(title, 'png'));
+  });
+  const offscreen = canvas.transferControlToOffscreen();
+  toCharts({ type: 'canvas', id, canvas: offscreen }, [offscreen]);
+  sizes.observe(canvas);
+  onScreen.observe(section);
+}
+
+charts.onmessage = (e: MessageEvent<FromCharts>) => {
+  const msg = e.data;
+  if (msg.type === 'height') {
+    const c = cards.get(msg.id);
+    if (c && msg.height > 0) c.canvas.style.height = `${msg.height}px`;
+  } else if (msg.type === 'stale') {
+    staleCharts = msg.count;
+  } else if (msg.type === 'png') {
+    pngWaiting.get(msg.request)?.(msg.blob);
+    pngWaiting.delete(msg.request);
+  }
+};
+charts.onerror = (e) => {
+  status = 'error';
+  error = `The charts worker failed: ${e.message || 'unknown error'}`;
+  markDirty();
+};
+
+// ---------------------------------------------------------------------------------------------
+// Runs
+
+let status: WorkerStatus | 'error' = 'idle';
+let gen = 0;
+let traces: RunTrace[] = [];
+let runsPlanned = 0;
+let viewRun = -1;  // -1: follow the current run
+let stepAfterStart = false;
+let startedAt = 0;
+let elapsedMs = 0;
+let error = '';
+let changedSinceRun = false;
+
+const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module', name: 'normlab-trainer' });
+const send = (message: ToWorker) => worker.postMessage(message);
+
+worker.onmessage = (e: MessageEvent<FromWorker>) => {
+  const msg = e.data;
+  if (msg.gen !== gen) return;
+  switch (msg.type) {
+    case 'status':
+      if (status === 'error') break;  // the worker goes idle after an error: keep showing it
+      if (status === 'running' && msg.status !== 'running') elapsedMs += performance.now() - startedAt;
+      if (msg.status === 'running' && status !== 'running') startedAt = performance.now();
+      status = msg.status;
+      toCharts({ type: 'status', status });
+      if (msg.status === 'paused' && stepAfterStart) {
+        stepAfterStart = false;
+        stepOnce();
+      }
+      break;
+    case 'run-start':
+      traces[msg.run] = new RunTrace(msg.config, msg.classes);
+      runsPlanned = msg.runs;
+      toCharts({ type: 'train', message: msg });
+      break;
+    case 'progress':
+      traces[msg.run]?.apply(msg.event);
+      toCharts({ type: 'train', message: msg });
+      break;
+    case 'grid':
+      // Only the charts need the maps: handed over, not copied.
+      toCharts({ type: 'train', message: msg }, Object.values(msg.probs).map((p) => p.buffer));
+      break;
+    case 'run-done': {
+      traces[msg.run]?.finish(msg.result, msg.timing);
+      // The charts worker has every step already: the final records suffice.
+      const light = { ...msg.result, methods: msg.result.methods.map((m) => ({ ...m, train: undefined, eval: undefined })) };
+      toCharts({ type: 'train', message: { ...msg, result: light as unknown as typeof msg.result } });
+      renderTables();
+      break;
+    }
+    case 'error':
+      status = 'error';
+      error = msg.message;
+      toCharts({ type: 'status', status });
+      break;
+  }
+  markDirty();
+};
+worker.onerror = (e) => {
+  status = 'error';
+  error = `The training worker failed: ${e.message || 'unknown error'}`;
+  markDirty();
+};
+
+function start(paused = false): void {
+  gen += 1;
+  traces = [];
+  viewRun = -1;
+  error = '';
+  elapsedMs = 0;
+  startedAt = performance.now();
+  changedSinceRun = false;
+  const runs = configsFromState(state);
+  runsPlanned = runs.length;
+  status = 'loading';
+  const grid = isPointSet(state.dataset) ? { ...extentFor(state.dataset), n: GRID_N } : null;
+  send({ type: 'start', gen, runs, grid, paused });
+  resetCharts();
+  toCharts({ type: 'status', status });
+  renderTables();
+  markDirty();
+}
+
+function stepOnce(): void {
+  const t = current();
+  const every = t?.config.evalInterval ?? 1;
+  const done = t?.stepsDone ?? 0;
+  send({ type: 'step', steps: Math.max(1, every - (done % every)) });
+}
+
+function current(): RunTrace | undefined {
+  return traces[viewRun >= 0 ? viewRun : traces.length - 1];
+}
+
+const runButton = $<HTMLButtonElement>('run');
+const stepButton = $<HTMLButtonElement>('step');
+const resetButton = $<HTMLButtonElement>('reset');
+
+runButton.addEventListener('click', () => {
+  if (status === 'running') send({ type: 'pause' });
+  else if (status === 'paused') send({ type: 'resume' });
+  else if (status !== 'loading') start();
+});
+stepButton.addEventListener('click', () => {
+  if (status === 'paused') stepOnce();
+  else if (status === 'idle' || status === 'done' || status === 'error') {
+    stepAfterStart = true;
+    start(true);
+  }
+});
+resetButton.addEventListener('click', () => {
+  gen += 1;
+  send({ type: 'reset' });
+  status = 'idle';
+  toCharts({ type: 'status', status });
+  traces = [];
+  error = '';
+  elapsedMs = 0;
+  resetCharts();
+  renderTables();
+  markDirty();
+});
+
+function settingsChanged(): void {
+  changedSinceRun = traces.length > 0;
+  renderPresetInfo();
+  layoutCharts();
+  markDirty();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering of the status and tables (the charts worker draws the charts)
+
+/** Updates the status and tables at most this often while training. */
+const RENDER_EVERY_MS = 250;
+let dirty = false;
+let lastRender = 0;
+function markDirty(): void {
+  if (dirty) return;
+  dirty = true;
+  const every = status === 'running' ? RENDER_EVERY_MS : 0;
+  const wait = Math.max(0, lastRender + every - performance.now());
+  setTimeout(() => requestAnimationFrame(() => {
+    dirty = false;
+    lastRender = performance.now();
+    render();
+    performance.measure('normlab:render', { start: lastRender });
+  }), wait);
+}
+
+/** Clears the charts (the charts worker draws their placeholders) and the tables. */
+function resetCharts(): void {
+  summaryDrawn = '';
+  toCharts({ type: 'reset' });
+  markDirty();
+}
+
+/** Shows the charts that apply to the settings of the run on view (or the current settings). */
+function layoutCharts(): void {
+  const t = current();
+  const methods = t ? t.methods.map((m) => m.method) : state.methods.map((m) => ({ bn: 'batchnorm', brn: 'batchrenorm' } as Record<string, string>)[m] ?? m);
+  const dataset = t?.config.dataset.name ?? state.dataset;
+  const sweep = t ? runsPlanned > 1 : state.sweep.length > 0;
+  const hidden: Record<ChartId, boolean> = {
+    sweep: !sweep,
+    maps: !isPointSet(dataset),
+    test: false,
+    loss: false,
+    'train-accuracy': false,
+    activations: false,
+    'renorm-r': !methods.includes('batchrenorm'),
+    'renorm-d': !methods.includes('batchrenorm'),
+  };
+  for (const c of cards.values()) {
+    if (c.section.hidden !== hidden[c.id]) {
+      c.section.hidden = hidden[c.id];
+      sendVisibility(c);
+    }
+  }
+  const layers = t ? layerCount(t) : state.model === 'cnn' ? state.channels.length : state.depth;
+  fillLayers(actLayer, layers, 'activations');
+  fillLayers(renormLayer, layers, 'renorm');
+  if (t) {
+    const w = smoothingWindow(t.steps);
+    const average = `averaged over the last ${w} step${w > 1 ? 's' : ''}`;
+    cards.get('loss')!.desc.textContent = `Cross-entropy on each step's batch in training mode, ${average}.`;
+    cards.get('train-accuracy')!.desc.textContent = `Accuracy on each step's batch in training mode, ${average}.`;
+  }
+}
+
+function fillLayers(select: HTMLSelectElement, count: number, which: 'activations' | 'renorm'): void {
+  if (count < 1 || select.options.length === count) return;
+  const keep = Number(select.value) || 0;
+  select.replaceChildren(...Array.from({ length: count }, (_, i) => new Option(`hidden layer ${i + 1}`, String(i))));
+  const layer = keep < count ? keep : 0;
+  select.value = String(layer);
+  toCharts({ type: 'layer', which, layer });
+}
+
+let summaryDrawn = '';
+
+function render(): void {
+  layoutCharts();
+  renderStatus();
+  const t = current();
+  const summaryKey = t ? `${gen}:${traces.indexOf(t)}:${Boolean(t.result)}:${t.methods.reduce((n, m) => n + m.evals.length, 0)}` : `${gen}:empty`;
+  if (summaryKey !== summaryDrawn) {
+    summaryDrawn = summaryKey;
+    renderSummary();
+  }
+}
+
+/** 6485 -> '6,485' (without Intl, whose first use is slow). */
+function grouped(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+function describe(t: RunTrace): string {
+  const c = t.config;
+  const model = c.model.kind === 'mlp' ? `MLP ${c.model.hidden.join('-')}` : `CNN ${c.model.channels.join('-')}`;
+  const opt = c.optimizer.kind === 'sgd' && c.optimizer.momentum ? `SGD lr ${c.optimizer.lr} momentum ${c.optimizer.momentum}` : `${c.optimizer.kind} lr ${c.optimizer.lr}`;
+  return `${c.dataset.name}, ${model} ${c.model.activation}, batch ${c.batchSize} ${c.batching}, ${opt}, ${c.steps} steps, seed ${c.seed}`;
+}
+
+function renderStatus(): void {
+  const t = traces[traces.length - 1];
+  const running = status === 'running';
+  runButton.textContent = running ? 'Pause' : status === 'paused' ? 'Resume' : 'Run';
+  runButton.setAttribute('aria-pressed', String(running));
+  runButton.disabled = status === 'loading';
+  stepButton.disabled = status === 'running' || status === 'loading';
+  resetButton.disabled = status === 'idle' && traces.length === 0;
+  const progress = $<HTMLProgressElement>('progress');
+  const totalSteps = t ? t.steps : 1;
+  const runPart = runsPlanned > 1 ? (traces.length - 1 + (t ? t.stepsDone / totalSteps : 0)) / runsPlanned : t ? t.stepsDone / totalSteps : 0;
+  progress.value = status === 'done' ? 1 : runPart;
+  const words: Record<string, string> = {
+    idle: 'Ready', loading: 'Loading…', running: 'Training', paused: 'Paused', done: 'Finished', error: 'Stopped by an error',
+  };
+  let text = words[status];
+  if (t) {
+    text += ` · step ${grouped(t.stepsDone)} of ${grouped(t.steps)}`;
+    if (runsPlanned > 1) text += ` · run ${traces.length} of ${runsPlanned} (batch ${t.config.batchSize})`;
+    const ms = elapsedMs + (running ? performance.now() - startedAt : 0);
+    if (ms > 0) text += ` · ${(ms / 1000).toFixed(1)} s`;
+  }
+  if (changedSinceRun && status !== 'running') text += ' · settings changed: Run starts over with them';
+  $('status').textContent = text;
+  $('status').dataset.status = status;
+  $('run-description').textContent = t ? describe(t) : '';
+  const err = $('error');
+  err.hidden = status !== 'error';
+  err.textContent = status === 'error' ? `Could not train with these settings: ${error}` : '';
+  // Which run to view (a sweep).
+  const view = $<HTMLSelectElement>('view-run');
+  $('view-run-field').hidden = runsPlanned <= 1 || traces.length === 0;
+  if (view.options.length !== traces.length + 1) {
+    view.replaceChildren(new Option('the current run', '-1'), ...traces.map((r, i) => new Option(`batch size ${r.config.batchSize}`, String(i))));
+    view.value = String(viewRun);
+  }
+}
+
+const viewSelect = $<HTMLSelectElement>('view-run');
+viewSelect.addEventListener('change', () => {
+  viewRun = Number(viewSelect.value);
+  toCharts({ type: 'view', run: viewRun });
+  markDirty();
+});
+
+function tableOf(columns: string[], rows: Row[], caption: string): HTMLTableElement {
+  const table = document.createElement('table');
+  const cap = document.createElement('caption');
+  cap.textContent = caption;
+  const head = document.createElement('tr');
+  for (const c of columns) {
+    const th = document.createElement('th');
+    th.scope = 'col';
+    th.textContent = c;
+    head.append(th);
+  }
+  const thead = document.createElement('thead');
+  thead.append(head);
+  const tbody = document.createElement('tbody');
+  for (const r of rows) {
+    const tr = document.createElement('tr');
+    tr.dataset.id = r.id;
+    r.cells.forEach((cell, i) => {
+      const td = document.createElement(i === 0 ? 'th' : 'td');
+      if (i === 0) (td as HTMLTableCellElement).scope = 'row';
+      td.textContent = cell.text;
+      if (cell.value !== undefined && cell.value !== null) td.dataset.value = String(cell.value);
+      tr.append(td);
+    });
+    tbody.append(tr);
+  }
+  table.append(cap, thead, tbody);
+  return table;
+}
+
+function renderSummary(): void {
+  const t = current();
+  const host = $('summary');
+  if (!t) {
+    host.replaceChildren();
+    return;
+  }
+  const caption = t.result
+    ? `Final results (${t.config.dataset.name}, batch ${t.config.batchSize}, step ${t.stepsDone}). Gap: batch-statistics minus inference accuracy.`
+    : `Latest evaluation (step ${t.methods[0]?.evals.at(-1)?.step ?? 0}); training loss appears when the run ends.`;
+  const { columns, rows } = summaryTable(t);
+  const old = host.querySelector<HTMLTableElement>('#results-table');
+  const same = old && old.tHead?.rows[0].cells.length === columns.length && old.tBodies[0].rows.length === rows.length &&
+    rows.every((r, i) => old.tBodies[0].rows[i].dataset.id === r.id);
+  if (old && same) {
+    // Same shape: only the texts change (cheaper for the page's layout while training).
+    old.caption!.textContent = caption;
+    rows.forEach((r, i) => r.cells.forEach((cell, j) => {
+      const td = old.tBodies[0].rows[i].cells[j];
+      if (td.textContent !== cell.text) td.textContent = cell.text;
+      if (cell.value !== undefined && cell.value !== null) td.dataset.value = String(cell.value);
+      else delete td.dataset.value;
+    }));
+    old.dataset.final = String(Boolean(t.result));
+    return;
+  }
+  const table = tableOf(columns, rows, caption);
+  table.id = 'results-table';
+  table.dataset.final = String(Boolean(t.result));
+  host.replaceChildren(table);
+}
+
+function renderTables(): void {
+  const results = finishedResults(traces);
+  $<HTMLButtonElement>('export-json').disabled = results.length === 0;
+  $<HTMLButtonElement>('export-csv').disabled = results.length === 0;
+  const host = $('sweep-summary');
+  if (runsPlanned > 1 && traces.length) {
+    const { columns, rows } = sweepRows(traces);
+    const table = tableOf(columns, rows, 'Test accuracy (inference mode) against batch size');
+    table.id = 'sweep-table';
+    host.replaceChildren(table);
+  } else {
+    host.replaceChildren();
+  }
+  renderSummary();
+}
+
+$('export-json').addEventListener('click', () => download(resultsJson(finishedResults(traces)), 'normlab-results.json', 'application/json'));
+$('export-config').addEventListener('click', () => {
+  const configs = configsFromState(state);
+  download(`${JSON.stringify(configs.length === 1 ? configs[0] : configs, null, 2)}\n`, 'normlab-config.json', 'application/json');
+});
+$('export-csv').addEventListener('click', () => download(resultsCsv(finishedResults(traces)), 'normlab-results.csv', 'text/csv'));
+
+$('copy-link').addEventListener('click', async () => {
+  const out = $<HTMLInputElement>('share-url');
+  out.value = location.href;
+  out.hidden = false;
+  try {
+    await navigator.clipboard.writeText(location.href);
+    $('copy-status').textContent = 'Link copied.';
+  } catch {
+    out.select();
+    $('copy-status').textContent = 'Copy the link from the box.';
+  }
+});
+
+// A steady clock for the elapsed time while training.
+setInterval(() => {
+  if (status === 'running') renderStatus();
+}, 500);
+
+// On a phone the settings start folded, so the run controls and charts come first.
+if (window.matchMedia('(max-width: 860px)').matches) $<HTMLDetailsElement>('settings-box').open = false;
+
+writeHash();
+showNotices(initial.notices);
+renderPresetInfo();
+layoutCharts();
+resetCharts();
+renderTables();
+renderStatus();
+
+// For the browser tests and the curious: the runs on view (read-only use).
+Object.defineProperty(globalThis, '__normlab', {
+  value: Object.freeze({
+    traces: () => traces,
+    status: () => status,
+    /** Shown charts not yet showing the latest data (0 once all are up to date). */
+    stale: () => staleCharts,
+  }),
+});

@@ -1,0 +1,52 @@
+// Messages between the page and the training worker. Every message from the worker carries the
+// generation of the `start` it belongs to, so the page drops what a reset or a new start outdated.
+import type { CompareConfig, CompareResult, MethodTiming, ProgressEvent, ResolvedConfig } from 'normlab';
+import type { Extent } from './config.js';
+
+export interface GridSpec extends Extent {
+  /** Points per side. */
+  n: number;
+}
+
+export type ToWorker =
+  | { type: 'start'; gen: number; runs: CompareConfig[]; grid: GridSpec | null; paused?: boolean }
+  | { type: 'pause' }
+  | { type: 'resume' }
+  /** One chunk of `steps` steps while paused. */
+  | { type: 'step'; steps: number }
+  | { type: 'reset' };
+
+export type WorkerStatus = 'idle' | 'loading' | 'running' | 'paused' | 'done';
+
+export type FromWorker =
+  | { type: 'status'; gen: number; status: WorkerStatus }
+  | { type: 'run-start'; gen: number; run: number; runs: number; config: ResolvedConfig; classes: number }
+  | { type: 'progress'; gen: number; run: number; event: ProgressEvent }
+  /** Class probabilities on the grid per method id (n * n * classes, row-major from the top-left). */
+  | { type: 'grid'; gen: number; run: number; step: number; n: number; classes: number; probs: Record<string, Float32Array> }
+  | { type: 'run-done'; gen: number; run: number; result: CompareResult; timing: Record<string, MethodTiming> }
+  | { type: 'error'; gen: number; message: string };
+
+/** The charts on the page (each an OffscreenCanvas drawn by the charts worker). */
+export const CHART_IDS = ['sweep', 'maps', 'test', 'loss', 'train-accuracy', 'activations', 'renorm-r', 'renorm-d'] as const;
+export type ChartId = (typeof CHART_IDS)[number];
+
+export type ToCharts =
+  | { type: 'canvas'; id: ChartId; canvas: OffscreenCanvas }
+  | { type: 'size'; id: ChartId; width: number; dpr: number }
+  /** Whether the chart is shown and on screen (while training only those are redrawn). */
+  | { type: 'visible'; id: ChartId; shown: boolean; onScreen: boolean }
+  | { type: 'layer'; which: 'activations' | 'renorm'; layer: number }
+  /** Which run's curves to show (-1: the latest). */
+  | { type: 'view'; run: number }
+  | { type: 'reset' }
+  | { type: 'status'; status: WorkerStatus | 'error' }
+  /** A message of the training worker (run-done without the per-step arrays the charts already have). */
+  | { type: 'train'; message: FromWorker }
+  | { type: 'png'; id: ChartId; title: string; request: number };
+
+export type FromCharts =
+  | { type: 'height'; id: ChartId; height: number }
+  /** Shown charts not yet showing the latest data. */
+  | { type: 'stale'; count: number }
+  | { type: 'png'; request: number; blob: Blob | null };

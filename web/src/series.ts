@@ -1,0 +1,272 @@
+// Chart data shaping, free of the DOM: from run traces to the lines, bands and panels the charts
+// draw. Every function here is pure (unit-tested in tests/js/web-series.test.ts).
+import type { CompareResult } from 'normlab';
+import { methodColor, OKABE_ITO } from './palette.js';
+import type { MethodTrace, RunTrace } from './store.js';
+
+export interface Line {
+  label: string;
+  color: string;
+  /** Canvas dash pattern; solid when absent. */
+  dash?: number[];
+  xs: number[];
+  ys: number[];
+  /** Dots at the points (few points, e.g. a sweep). */
+  markers?: boolean;
+  /** Line width in CSS pixels (default 2). */
+  width?: number;
+}
+
+export interface Band {
+  color: string;
+  /** Fill opacity. */
+  alpha: number;
+  xs: number[];
+  lo: number[];
+  hi: number[];
+}
+
+export interface LegendItem {
+  label: string;
+  color: string;
+  dash?: number[];
+  /** Drawn as a filled swatch (a band) instead of a line. */
+  fill?: number;
+}
+
+export interface LineChartData {
+  lines: Line[];
+  bands: Band[];
+  legend: LegendItem[];
+  /** Right end of the x axis (e.g. the configured steps, so curves grow across the chart). */
+  xMax?: number;
+  xMin?: number;
+}
+
+export interface Panel {
+  title: string;
+  data: LineChartData;
+}
+
+export const DASH_BATCH_STATS = [6, 4];
+const DASH_LIMIT = [3, 3];
+
+/** Steps in the training curves' moving average: about 2% of the run, at least 1, at most 500. */
+export function smoothingWindow(steps: number): number {
+  return Math.max(1, Math.min(500, Math.round(steps / 50)));
+}
+
+/** Trailing moving average over `window` values; non-finite values are skipped. */
+export function movingAverage(values: ArrayLike<number>, window: number): number[] {
+  const out = new Array<number>(values.length);
+  let sum = 0;
+  let count = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (Number.isFinite(v)) {
+      sum += v;
+      count++;
+    }
+    if (i >= window) {
+      const old = values[i - window];
+      if (Number.isFinite(old)) {
+        sum -= old;
+        count--;
+      }
+    }
+    out[i] = count > 0 ? sum / count : Number.NaN;
+  }
+  return out;
+}
+
+/** At most `maxPoints` of the points, evenly spaced, always with the last one. */
+export function thin(xs: number[], ys: number[], maxPoints: number): { xs: number[]; ys: number[] } {
+  const n = xs.length;
+  if (n <= maxPoints) return { xs, ys };
+  const stride = Math.ceil(n / maxPoints);
+  const ox: number[] = [];
+  const oy: number[] = [];
+  for (let i = 0; i < n; i += stride) {
+    ox.push(xs[i]);
+    oy.push(ys[i]);
+  }
+  if (ox[ox.length - 1] !== xs[n - 1]) {
+    ox.push(xs[n - 1]);
+    oy.push(ys[n - 1]);
+  }
+  return { xs: ox, ys: oy };
+}
+
+function colorOf(trace: RunTrace, m: MethodTrace): string {
+  return methodColor(m.method, trace.methods.indexOf(m));
+}
+
+function methodLegend(trace: RunTrace, methods: MethodTrace[] = trace.methods): LegendItem[] {
+  return methods.map((m) => ({ label: m.label, color: colorOf(trace, m) }));
+}
+
+/** Training loss or accuracy per step (training mode, each step's batch), smoothed and thinned. */
+export function trainChart(trace: RunTrace, which: 'loss' | 'accuracy', maxPoints = 400): LineChartData {
+  const window = smoothingWindow(trace.steps);
+  const lines = trace.methods.map((m): Line => {
+    const values = which === 'loss' ? m.loss : m.accuracy;
+    const smooth = movingAverage(values, window);
+    const steps = smooth.map((_, i) => i + 1);
+    const scaled = which === 'accuracy' ? smooth.map((v) => 100 * v) : smooth;
+    return { label: m.label, color: colorOf(trace, m), ...thin(steps, scaled, maxPoints) };
+  });
+  return { lines, bands: [], legend: methodLegend(trace), xMin: 0, xMax: trace.steps };
+}
+
+/**
+ * Test accuracy per evaluation: inference mode (running statistics, solid) and with batch
+ * statistics (dashed), so the train/inference gap shows as the distance between the two.
+ */
+export function testAccuracyChart(trace: RunTrace): LineChartData {
+  const lines: Line[] = [];
+  for (const m of trace.methods) {
+    const color = colorOf(trace, m);
+    lines.push({ label: m.label, color, xs: m.evals.map((e) => e.step), ys: m.evals.map((e) => 100 * e.testAccuracy) });
+    const withStats = m.evals.filter((e) => e.testAccuracyBatchStats !== null);
+    if (withStats.length && (m.method === 'batchnorm' || m.method === 'batchrenorm')) {
+      lines.push({
+        label: `${m.label} (batch statistics)`, color, dash: DASH_BATCH_STATS,
+        xs: withStats.map((e) => e.step), ys: withStats.map((e) => 100 * (e.testAccuracyBatchStats as number)),
+      });
+    }
+  }
+  const legend: LegendItem[] = [
+    ...methodLegend(trace),
+    { label: 'inference mode', color: '#555555' },
+    { label: 'batch statistics', color: '#555555', dash: DASH_BATCH_STATS },
+  ];
+  return { lines, bands: [], legend, xMin: 0, xMax: trace.steps };
+}
+
+/** Hidden layers with activation records. */
+export function layerCount(trace: RunTrace): number {
+  return Math.max(0, ...trace.methods.map((m) => m.evals[0]?.activations.length ?? 0));
+}
+
+/**
+ * Percentile bands (p2-p98, p16-p84, median) of the pre-normalization activations of one hidden
+ * layer over training, one panel per method (the Batch Normalization paper's Figure 1).
+ */
+export function activationPanels(trace: RunTrace, layer: number): Panel[] {
+  return trace.methods.map((m) => {
+    const color = colorOf(trace, m);
+    const rec = m.evals.filter((e) => e.activations[layer]?.length === 5);
+    const xs = rec.map((e) => e.step);
+    const p = (k: number) => rec.map((e) => e.activations[layer][k]);
+    return {
+      title: m.label,
+      data: {
+        lines: [{ label: 'median', color, xs, ys: p(2) }],
+        bands: [
+          { color, alpha: 0.16, xs, lo: p(0), hi: p(4) },
+          { color, alpha: 0.34, xs, lo: p(1), hi: p(3) },
+        ],
+        legend: [],
+        xMin: 0,
+        xMax: trace.steps,
+      },
+    };
+  });
+}
+
+export const ACTIVATION_LEGEND: LegendItem[] = [
+  { label: '2nd-98th percentile', color: '#555555', fill: 0.16 },
+  { label: '16th-84th percentile', color: '#555555', fill: 0.34 },
+  { label: 'median', color: '#555555' },
+];
+
+/**
+ * Batch Renorm's corrections of one layer against their limits: r or d over the channels
+ * (band: min to max, line: mean) and the current limits (dashed), per Batch Renorm method.
+ */
+export function renormChart(trace: RunTrace, which: 'r' | 'd', layer: number): LineChartData {
+  const lines: Line[] = [];
+  const bands: Band[] = [];
+  const legend: LegendItem[] = [];
+  const brn = trace.methods.filter((m) => m.method === 'batchrenorm');
+  for (const m of brn) {
+    const color = colorOf(trace, m);
+    const rec = m.evals.filter((e) => e.renorm?.[layer]);
+    const xs = rec.map((e) => e.step);
+    const c = rec.map((e) => e.renorm![layer]);
+    const v = (k: 0 | 1 | 2) => c.map((x) => x[which][k]);
+    bands.push({ color, alpha: 0.25, xs, lo: v(0), hi: v(2) });
+    lines.push({ label: `${m.label}: mean ${which}`, color, xs, ys: v(1) });
+    const limit = c.map((x) => (which === 'r' ? x.rMax : x.dMax));
+    lines.push({ label: `${which}max`, color: '#444444', dash: DASH_LIMIT, width: 1.5, xs, ys: limit });
+    lines.push({
+      label: which === 'r' ? '1/rmax' : '-dmax', color: '#444444', dash: DASH_LIMIT, width: 1.5, xs,
+      ys: limit.map((l) => (which === 'r' ? 1 / l : -l)),
+    });
+    legend.push({ label: `${m.label}: mean`, color }, { label: 'min-max over channels', color, fill: 0.25 });
+  }
+  legend.push({ label: which === 'r' ? 'limits 1/rMax, rMax' : 'limits -dMax, dMax', color: '#444444', dash: DASH_LIMIT });
+  return { lines, bands, legend, xMin: 0, xMax: trace.steps };
+}
+
+/** Final test accuracy against batch size, one line per method (the Group Norm paper's Figure 1). */
+export function sweepChart(traces: RunTrace[]): LineChartData {
+  const done = traces.filter((t) => t.result);
+  if (done.length === 0) return { lines: [], bands: [], legend: [] };
+  const first = traces[0];
+  const lines: Line[] = first.methods.map((m, i) => {
+    const pts = done
+      .map((t) => ({ b: t.config.batchSize, f: t.result!.methods.find((r) => r.id === m.id)?.final }))
+      .filter((p) => p.f)
+      .sort((a, b) => a.b - b.b);
+    return {
+      label: m.label, color: methodColor(m.method, i), markers: true,
+      xs: pts.map((p) => p.b), ys: pts.map((p) => 100 * p.f!.testAccuracy),
+    };
+  });
+  const sizes = traces.map((t) => t.config.batchSize);
+  return {
+    lines, bands: [], legend: first.methods.map((m, i) => ({ label: m.label, color: methodColor(m.method, i) })),
+    xMin: Math.min(...sizes), xMax: Math.max(...sizes),
+  };
+}
+
+/** Colour used for limits and reference lines. */
+export const REFERENCE_COLOR = OKABE_ITO.black;
+
+/** Tick values for [min, max]: about `count` round numbers (1, 2, 5 x 10^k steps). */
+export function niceTicks(min: number, max: number, count = 5): number[] {
+  if (!Number.isFinite(min) || !Number.isFinite(max)) return [];
+  if (max <= min) return [min];
+  const raw = (max - min) / Math.max(1, count);
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((f) => f * mag).find((s) => s >= raw) ?? 10 * mag;
+  const ticks: number[] = [];
+  for (let v = Math.ceil(min / step - 1e-9) * step; v <= max + step * 1e-9; v += step) {
+    ticks.push(Math.abs(v) < step * 1e-9 ? 0 : Number(v.toPrecision(12)));
+  }
+  return ticks;
+}
+
+/** The y range of lines and bands (finite values only), or null when there is nothing. */
+export function dataRange(data: LineChartData): [number, number] | null {
+  let lo = Infinity;
+  let hi = -Infinity;
+  const see = (v: number) => {
+    if (Number.isFinite(v)) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+  };
+  for (const l of data.lines) l.ys.forEach(see);
+  for (const b of data.bands) {
+    b.lo.forEach(see);
+    b.hi.forEach(see);
+  }
+  return lo <= hi ? [lo, hi] : null;
+}
+
+/** The results the exports and tables use: finished runs only. */
+export function finishedResults(traces: RunTrace[]): CompareResult[] {
+  return traces.filter((t) => t.result).map((t) => t.result!);
+}

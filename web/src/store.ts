@@ -1,0 +1,82 @@
+// What the page knows about a comparison: one RunTrace per run (a sweep has several), built from
+// the worker's ProgressEvents and replaced by the runner's full result when the run ends.
+import type { CompareResult, EvalRecord, MethodTiming, ProgressEvent, ResolvedConfig } from 'normlab';
+
+export interface MethodTrace {
+  id: string;
+  /** The layer name (`batchnorm`, ...) or `none`. */
+  method: string;
+  label: string;
+  /** Per training step (index = step - 1). */
+  loss: number[];
+  accuracy: number[];
+  evals: EvalRecord[];
+  diverged: { step: number; reason: string } | null;
+}
+
+export interface GridMap {
+  step: number;
+  n: number;
+  classes: number;
+  probs: Record<string, Float32Array>;
+}
+
+export class RunTrace {
+  readonly config: ResolvedConfig;
+  readonly classes: number;
+  readonly methods: MethodTrace[];
+  stepsDone = 0;
+  /** The runner's result once the run is done (the numbers of the final table and the exports). */
+  result: CompareResult | null = null;
+  timing: Record<string, MethodTiming> | null = null;
+  grid: GridMap | null = null;
+
+  constructor(config: ResolvedConfig, classes: number) {
+    this.config = config;
+    this.classes = classes;
+    this.methods = config.methods.map((m) => ({
+      id: m.id, method: m.method, label: m.label, loss: [], accuracy: [], evals: [], diverged: null,
+    }));
+  }
+
+  get steps(): number {
+    return this.config.steps;
+  }
+
+  method(id: string): MethodTrace | undefined {
+    return this.methods.find((m) => m.id === id);
+  }
+
+  /** Adds a chunk of records. */
+  apply(event: ProgressEvent): void {
+    this.stepsDone = event.step;
+    for (const m of this.methods) {
+      const part = event.methods[m.id];
+      if (!part) continue;
+      part.train.forEach(([loss, accuracy], i) => {
+        m.loss[part.firstStep + i] = loss;
+        m.accuracy[part.firstStep + i] = accuracy;
+      });
+      m.evals.push(...part.eval);
+      if (part.diverged) m.diverged = part.diverged;
+    }
+  }
+
+  /** Takes the runner's full result (identical numbers; the final records). */
+  finish(result: CompareResult, timing: Record<string, MethodTiming>): void {
+    this.result = result;
+    this.timing = timing;
+    this.stepsDone = result.stepsDone;
+    for (const r of result.methods) {
+      const m = this.method(r.id);
+      if (!m) continue;
+      // A result passed on without its per-step arrays keeps the streamed ones (identical).
+      if (r.train) {
+        m.loss = r.train.loss;
+        m.accuracy = r.train.accuracy;
+      }
+      if (r.eval) m.evals = r.eval;
+      m.diverged = r.diverged;
+    }
+  }
+}
