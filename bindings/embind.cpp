@@ -2,6 +2,7 @@
 #include <emscripten/bind.h>
 
 #include "layer_handle.h"
+#include "preprocess_handle.h"
 #include "runner_handle.h"
 
 EMSCRIPTEN_BINDINGS(normlab) {
@@ -27,6 +28,13 @@ EMSCRIPTEN_BINDINGS(normlab) {
       .function("dataInfo", &RunnerHandle::data_info)
       .function("stepsDone", &RunnerHandle::steps_done)
       .function("done", &RunnerHandle::done);
+  using normlab::wasm::PreprocessHandle;
+  emscripten::class_<PreprocessHandle>("PreprocessHandle")
+      .constructor<>()
+      .function("fit", &PreprocessHandle::fit)
+      .function("transform", &PreprocessHandle::transform)
+      .function("inverse", &PreprocessHandle::inverse)
+      .function("features", &PreprocessHandle::features);
   emscripten::function("memoryStats", &normlab::wasm::memory_stats);
   emscripten::function("methodsJson", &normlab::wasm::methods_json);
 }

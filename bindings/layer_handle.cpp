@@ -9,6 +9,7 @@
 #include "normlab/batchrenorm.h"
 #include "normlab/error.h"
 #include "normlab/registry.h"
+#include "preprocess_handle.h"
 #include "runner_handle.h"
 
 using emscripten::typed_memory_view;
@@ -177,6 +178,7 @@ val memory_stats() {
   out.set("usedBytes", static_cast<double>(info.uordblks));
   out.set("liveLayers", LayerHandle::live_count());
   out.set("liveRunners", RunnerHandle::live_count());
+  out.set("livePreprocessors", PreprocessHandle::live_count());
   return out;
 }
 

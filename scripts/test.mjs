@@ -3,10 +3,12 @@
 //   js      Vitest in Node against the built package (fixtures through the API, bad input, leaks,
 //           the runner and its presets, the CLI, native-vs-WebAssembly agreement, the packed
 //           tarball in a fresh folder)
-//   types   the TypeScript example against the shipped declarations (tsc --noEmit)
+//   types   the TypeScript example against the shipped declarations, and the playground (tsc --noEmit)
+//   browser the playground in headless Chromium (playwright-core driving Debian's chromium)
 // `node scripts/test.mjs native js` runs only those suites.
 import { join } from 'node:path';
 import { buildJs, buildNative, buildWasm } from './build.mjs';
+import { buildWeb, ensureChromium } from './browser.mjs';
 import { nodeBin, root, run } from './lib.mjs';
 
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
@@ -19,6 +21,16 @@ const suites = {
     if (!m) return { passed: 0, failed: 1, code };
     return { passed: Number(m[3]) - Number(m[2]), failed: Number(m[2]), code };
   },
+  // Not in the default set (npm run test:sanitize): the native suite built with AddressSanitizer and
+  // UndefinedBehaviorSanitizer (any report fails the run: -fno-sanitize-recover).
+  async sanitize() {
+    const dir = await buildNative({ sanitize: true });
+    const env = { ...process.env, ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=1', UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1' };
+    const { code, output } = await run('ctest', ['--test-dir', dir, '--output-on-failure', '-j2'], { allowFailure: true, env });
+    const m = strip(output).match(/(\d+)% tests passed, (\d+) tests failed out of (\d+)/);
+    if (!m) return { passed: 0, failed: 1, code };
+    return { passed: Number(m[3]) - Number(m[2]), failed: Number(m[2]), code };
+  },
   async js() {
     const { code, output } = await run(nodeBin('vitest'), ['run'], { allowFailure: true });
     const line = strip(output).split('\n').find((l) => /^\s*Tests\s/.test(l)) ?? '';
@@ -27,18 +39,33 @@ const suites = {
     return { passed, failed, code };
   },
   async types() {
-    const { code } = await run(nodeBin('tsc'), ['-p', join(root, 'examples', 'tsconfig.json')], { allowFailure: true });
-    return { passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1, code };
+    let passed = 0;
+    let failed = 0;
+    for (const project of [join(root, 'examples', 'tsconfig.json'), join(root, 'web', 'tsconfig.json')]) {
+      const { code } = await run(nodeBin('tsc'), ['-p', project], { allowFailure: true });
+      if (code === 0) passed++;
+      else failed++;
+    }
+    return { passed, failed, code: failed ? 1 : 0 };
+  },
+  // The playground in headless Chromium (tests/browser), against the static build of web/.
+  async browser() {
+    await ensureChromium();
+    await buildWeb();
+    const { code, output } = await run('node', [join(root, 'tests', 'browser', 'playground.test.mjs')], { allowFailure: true });
+    const m = strip(output).match(/^(\d+) passed, (\d+) failed$/m);
+    if (!m) return { passed: 0, failed: 1, code };
+    return { passed: Number(m[1]), failed: Number(m[2]), code };
   },
 };
 
 async function main() {
-  const wanted = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(suites);
+  const wanted = process.argv.slice(2).length ? process.argv.slice(2) : ['native', 'js', 'types', 'browser'];
   for (const name of wanted) {
     if (!suites[name]) throw new Error(`unknown suite '${name}' (known: ${Object.keys(suites).join(', ')})`);
   }
   await run('node', [join(root, 'scripts', 'setup.mjs')]);
-  if (wanted.some((s) => s !== 'native')) {
+  if (wanted.some((s) => s !== 'native' && s !== 'sanitize')) {
     await buildWasm();
     await buildJs();
   }

@@ -22,13 +22,15 @@ Flags of compare (each overrides the preset and the config file):
   --model mlp|cnn      --hidden 128,128 (mlp)         --channels 8,16 (cnn)
   --width W --depth D  mlp: D hidden layers of W units (same as --hidden W,W,...)
   --activation relu|tanh
-  --methods LIST       comma-separated: bn,brn,ln,gn,in,none (or batchnorm, batchrenorm, ...)
+  --methods LIST       comma-separated: bn,brn,ln,gn,in,lrn,rms,frn,l1bn,gbn,sn,none (or batchnorm, ...)
+  --lrn-size N         LRN's window (required for lrn) --frn-learnable-eps  FRN learns eps (mlp)
   --groups G           GroupNorm's groups              --r-max R, --d-max D   Batch Renorm's limits
   --batch-size N       --batching iid|noniid:K
   --optimizer sgd|adam|adamw   --lr X   --momentum X   --nesterov   --weight-decay X
   --schedule constant|step|cosine
   --steps N            --eval-interval N               --seed N
   --renorm-warmup F    --renorm-ramp-end F             --no-renorm-schedule
+  --preprocess minmax|standardize|pca|zca   data normalization fitted on the training inputs
   --domain-shift KIND[:AMOUNT]   AdaBN: invert, shift, scale or noise the test inputs and report
                        accuracy there before and after re-estimating BatchNorm's statistics
 Output:
@@ -41,11 +43,11 @@ type Flags = Map<string, string | true>;
 
 const valueFlags = new Set([
   'preset', 'config', 'dataset', 'noise', 'width', 'depth', 'classes', 'train-size', 'test-size', 'model', 'hidden', 'channels',
-  'activation', 'methods', 'groups', 'r-max', 'd-max', 'batch-size', 'batching', 'optimizer', 'lr', 'momentum',
+  'activation', 'methods', 'groups', 'lrn-size', 'r-max', 'd-max', 'batch-size', 'batching', 'optimizer', 'lr', 'momentum',
   'weight-decay', 'schedule', 'steps', 'eval-interval', 'seed', 'renorm-warmup', 'renorm-ramp-end', 'json', 'csv',
-  'domain-shift',
+  'domain-shift', 'preprocess',
 ]);
-const switchFlags = new Set(['nesterov', 'no-renorm-schedule', 'quiet', 'help']);
+const switchFlags = new Set(['frn-learnable-eps', 'nesterov', 'no-renorm-schedule', 'quiet', 'help']);
 
 function parseFlags(args: string[]): Flags {
   const flags: Flags = new Map();
@@ -149,7 +151,8 @@ function buildConfig(flags: Flags): { config: CompareConfig; sweep?: CompareConf
     if (names.length === 0) throw new UsageError('--methods needs at least one method');
     config.methods = names as CompareConfig['methods'];
   }
-  if (flags.has('groups') || flags.has('r-max') || flags.has('d-max')) {
+  if (flags.has('groups') || flags.has('r-max') || flags.has('d-max') || flags.has('lrn-size') ||
+      flags.has('frn-learnable-eps')) {
     config.methods = config.methods.map((m) => {
       const entry: MethodEntry = typeof m === 'string' ? { method: m } : { ...m, options: { ...m.options } };
       const isGn = entry.method === 'gn' || entry.method === 'groupnorm';
@@ -157,6 +160,8 @@ function buildConfig(flags: Flags): { config: CompareConfig; sweep?: CompareConf
       if (isGn && flags.has('groups')) entry.options = { ...entry.options, groups: number(flags, 'groups', true) };
       if (isBrn && flags.has('r-max')) entry.options = { ...entry.options, rMax: number(flags, 'r-max') };
       if (isBrn && flags.has('d-max')) entry.options = { ...entry.options, dMax: number(flags, 'd-max') };
+      if (entry.method === 'lrn' && flags.has('lrn-size')) entry.options = { ...entry.options, size: number(flags, 'lrn-size', true) };
+      if (entry.method === 'frn' && flags.has('frn-learnable-eps')) entry.options = { ...entry.options, learnableEps: true };
       return entry;
     });
   }
@@ -183,6 +188,7 @@ function buildConfig(flags: Flags): { config: CompareConfig; sweep?: CompareConf
       ...(flags.has('renorm-ramp-end') ? { rampEnd: number(flags, 'renorm-ramp-end') } : {}),
     };
   }
+  if (flags.has('preprocess')) config.preprocess = text(flags, 'preprocess') as never;
   if (flags.has('domain-shift')) {
     const [kind, amount] = text(flags, 'domain-shift')!.split(':');
     const value = amount === undefined ? undefined : Number(amount);

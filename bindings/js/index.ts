@@ -2,7 +2,9 @@
 /// <reference lib="esnext.disposable" preserve="true" />
 /**
  * normlab: normalization layers (BatchNorm, Batch Renormalization, LayerNorm, GroupNorm,
- * InstanceNorm) compiled to WebAssembly, for Node >= 20 and browsers.
+ * InstanceNorm, LRN, RMSNorm, FRN + TLU, L1-norm BatchNorm, Generalized BatchNorm, Switchable
+ * Normalization, ...) compiled to WebAssembly, for
+ * Node >= 20 and browsers.
  *
  * ```js
  * import { load } from 'normlab';
@@ -20,12 +22,15 @@
 import createNormlabModule from './normlab_wasm.js';
 import type { LayerHandle, NormlabWasmModule } from './normlab_wasm.js';
 import { Runner, type CompareConfig, type CompareResult, type ProgressEvent } from './runner.js';
+import { Preprocessor, type PreprocessKind } from './preprocess.js';
 
 export * from './runner.js';
 export * from './presets.js';
+export * from './preprocess.js';
 
 /** The layer API's method names. */
-export type Method = 'batchnorm' | 'batchrenorm' | 'layernorm' | 'groupnorm' | 'instancenorm';
+export type Method = 'batchnorm' | 'batchrenorm' | 'layernorm' | 'groupnorm' | 'instancenorm'
+  | 'lrn' | 'rmsnorm' | 'frn' | 'l1batchnorm' | 'generalizedbatchnorm' | 'switchablenorm';
 
 /** PyTorch `BatchNorm1d/2d`: per-channel statistics over N and the spatial dims. */
 export interface BatchNormOptions {
@@ -89,6 +94,128 @@ export interface InstanceNormOptions {
   affine?: boolean;
 }
 
+/**
+ * PyTorch `LocalResponseNorm` (Krizhevsky et al. 2012): across channels at every position,
+ * `y_c = x_c * (k + a * sum of x_c'^2 over the window)^(-beta)`, the window `c - floor(size/2) ..
+ * c + floor((size-1)/2)` zero-padded. No parameters, no state; input rank >= 3 ([N, C, L, ...]).
+ */
+export interface LrnOptions {
+  /** Window size in channels, an integer >= 1. Required. */
+  size: number;
+  /** Default 1e-4; >= 0. */
+  alpha?: number;
+  /** The exponent; default 0.75, >= 0. */
+  beta?: number;
+  /** Additive constant; default 1, > 0. */
+  k?: number;
+  /**
+   * `'size'` (default): a = alpha/size, as PyTorch and Caffe. `'none'`: a = alpha, the AlexNet
+   * paper's formula and TensorFlow's `tf.nn.local_response_normalization(depth_radius: r, bias,
+   * alpha, beta)`, which is `{ size: 2r + 1, k: bias, alpha, beta, alphaScaling: 'none' }`.
+   */
+  alphaScaling?: 'size' | 'none';
+}
+
+/**
+ * RMSNorm (Zhang & Sennrich 2019), PyTorch 2.4 `RMSNorm`: `y = x / sqrt(mean(x^2) + eps) * gamma`
+ * over the trailing `normalizedShape` dims; no mean subtraction, no beta.
+ */
+export interface RmsNormOptions {
+  /** The trailing dims to normalize over; gamma has this shape. */
+  normalizedShape: number[];
+  /** Default 1.1920928955078125e-7, float32's machine epsilon (PyTorch's `eps=None`). */
+  eps?: number;
+  /** Learnable elementwise gamma (PyTorch's `elementwise_affine`). Default true. */
+  affine?: boolean;
+}
+
+/**
+ * Filter Response Normalization + TLU (Singh & Krishnan 2019): per sample and channel,
+ * `z = max(gamma * x / sqrt(mean_spatial(x^2) + e) + beta, tau)`, with learnable per-channel
+ * gamma (1), beta (0) and tau (0). Independent of the batch; no state.
+ */
+export interface FrnOptions {
+  channels: number;
+  /** `e` when constant; the lower bound of `e = eps + |eps_learned|` with `learnableEps`. Default 1e-6. */
+  eps?: number;
+  /**
+   * Learn eps (a scalar parameter `eps`, initially 1e-2), as the paper recommends for 1x1 maps.
+   * Required for inputs with one value per sample and channel (`[N, C]`, or all spatial dims 1),
+   * which are an error otherwise. Default false.
+   */
+  learnableEps?: boolean;
+}
+
+/**
+ * L1-norm BatchNorm (Wu et al. 2018): per channel over N and the spatial dims,
+ * `y = gamma * (x - mean) / (s + eps) + beta` with `s = k * mean(|x - mean|)`; running mean and
+ * running deviation as BatchNorm's, used in inference.
+ */
+export interface L1BatchNormOptions {
+  channels: number;
+  /** Added to s (not under a root). Default 1e-5. */
+  eps?: number;
+  /** `running = (1 - momentum) * running + momentum * batch`, in [0, 1]. Default 0.1. */
+  momentum?: number;
+  /** Default true. */
+  affine?: boolean;
+  /** k = sqrt(pi/2), so that s estimates the standard deviation of Gaussian data (the paper); false: k = 1. Default true. */
+  scaleSqrtPiOver2?: boolean;
+}
+
+/**
+ * Generalized Batch Normalization (Yuan et al. 2019, arXiv 1812.03271): per channel over N and
+ * the spatial dims, `y = gamma * (x - S(x)) / (D(x) + eps) + beta`, with a centering statistic S
+ * and the deviation measure D it belongs to (the paper's Table 1):
+ * - `mean` / `std`: BatchNorm's statistics, but eps is added to the standard deviation (BatchNorm:
+ *   `sqrt(var + eps)`);
+ * - `median` / `mad`: the lower median and the mean absolute deviation from it;
+ * - `quantile` / `superquantile`: the lower `level`-quantile q and the superquantile (CVaR)
+ *   deviation `qbar - mean`, `qbar = q + mean([x - q]+) / (1 - level)`; at level 0.5 this equals
+ *   median / mad.
+ * Running estimates of S and D (momentum update as BatchNorm's) are used in inference.
+ */
+export interface GeneralizedBatchNormOptions {
+  channels: number;
+  /** The centering statistic. Default: the partner of `deviation`, or `'mean'`. */
+  center?: 'mean' | 'median' | 'quantile';
+  /** The deviation measure; must be `center`'s partner. Default: the partner of `center`, or `'std'`. */
+  deviation?: 'std' | 'mad' | 'superquantile';
+  /** alpha of the quantile / superquantile, in (0, 1); unused by the other pairs. Default 0.5. */
+  level?: number;
+  /** Added to D (not under a root). Default 1e-5. */
+  eps?: number;
+  /** `running = (1 - momentum) * running + momentum * batch`, in [0, 1]. Default 0.1. */
+  momentum?: number;
+  /** Default true. */
+  affine?: boolean;
+}
+
+/**
+ * Switchable Normalization (Luo et al. 2019, arXiv 1806.10779): `y = gamma * (x - mu) /
+ * sqrt(var + eps) + beta` with mu and var softmax-weighted mixtures of InstanceNorm's (per sample
+ * and channel), LayerNorm's (per sample) and BatchNorm's (per channel) statistics, all computed
+ * from the same per-(n, c) moments. Learnable `meanWeight` and `varWeight` (order IN, LN, BN; ones
+ * at first, i.e. equal weights) besides gamma and beta. The BN part uses running statistics in
+ * inference; IN and LN always use the sample's own.
+ */
+export interface SwitchableNormOptions {
+  channels: number;
+  /** Default 1e-5. */
+  eps?: number;
+  /** For the BN part's running mean and (biased) variance, in [0, 1]. Default 0.1. */
+  momentum?: number;
+  /** Per-channel gamma and beta. Default true. */
+  affine?: boolean;
+  /**
+   * Include InstanceNorm's statistics. Inputs with one spatial element (`[N, C]`) have none and
+   * need `false` (models set it so for MLPs). Default true.
+   */
+  useIN?: boolean;
+  /** Include BatchNorm's statistics (and the running state, and the batch dependence). Default true. */
+  useBN?: boolean;
+}
+
 /** Options of each method. */
 export interface MethodOptions {
   batchnorm: BatchNormOptions;
@@ -96,6 +223,12 @@ export interface MethodOptions {
   layernorm: LayerNormOptions;
   groupnorm: GroupNormOptions;
   instancenorm: InstanceNormOptions;
+  lrn: LrnOptions;
+  rmsnorm: RmsNormOptions;
+  frn: FrnOptions;
+  l1batchnorm: L1BatchNormOptions;
+  generalizedbatchnorm: GeneralizedBatchNormOptions;
+  switchablenorm: SwitchableNormOptions;
 }
 
 /** Running state of each method (what `getState` returns and `setState` takes). */
@@ -110,12 +243,32 @@ export interface MethodState {
   layernorm: Record<string, never>;
   groupnorm: Record<string, never>;
   instancenorm: Record<string, never>;
+  lrn: Record<string, never>;
+  rmsnorm: Record<string, never>;
+  frn: Record<string, never>;
+  /** runningDev: the running s (k included), initially 1. */
+  l1batchnorm: { runningMean: Float32Array; runningDev: Float32Array };
+  /** Running S (initially 0) and D (initially 1). */
+  generalizedbatchnorm: { runningCenter: Float32Array; runningDeviation: Float32Array };
+  /** The BN part's running mean (0) and biased variance (1); absent with `useBN: false`. */
+  switchablenorm: { runningMean?: Float32Array; runningVar?: Float32Array };
 }
 
-/** Learnable parameters (absent when `affine` is false). */
+/**
+ * Learnable parameters (gamma and beta absent when `affine` is false; RMSNorm has gamma only, LRN
+ * none; FRN also has tau and, with `learnableEps`, eps).
+ */
 export interface NormParams {
   gamma: Float32Array;
   beta: Float32Array;
+  /** FRN: the TLU's per-channel threshold. */
+  tau?: Float32Array;
+  /** FRN with `learnableEps`: the learned eps (one value; the layer uses `eps + |value|`). */
+  eps?: Float32Array;
+  /** Switchable Norm: logits of the mean's mixture weights (IN, LN, BN; dropped ones left out). */
+  meanWeight?: Float32Array;
+  /** Switchable Norm: logits of the variance's mixture weights. */
+  varWeight?: Float32Array;
 }
 
 export interface ForwardOptions {
@@ -140,6 +293,8 @@ export interface MemoryInfo {
   liveLayers: number;
   /** Runners created and not yet disposed. */
   liveRunners: number;
+  /** Preprocessors created and not yet disposed. */
+  livePreprocessors: number;
   /** Bytes allocated on the WebAssembly heap. */
   usedBytes: number;
   /** Current size of the WebAssembly memory. */
@@ -174,6 +329,11 @@ export interface Normlab {
    * each chunk's records. Rejects with an AbortError when `signal` aborts (between steps).
    */
   compare(config: CompareConfig, options?: CompareOptions): Promise<CompareResult>;
+  /**
+   * Fits a data normalization on training samples `x` of `shape` [N, ...features] (seed 004 §2):
+   * min-max, standardization, or PCA / ZCA whitening with `eps` added to the eigenvalues.
+   */
+  fitPreprocessor(kind: PreprocessKind, x: Float32Array, shape: readonly number[], options?: { eps?: number }): Preprocessor;
   /** The bytes of a bundled data set file (digits: 1,797 8x8 UCI digits; mnist: 10,000 MNIST digits). */
   loadDataset(name: 'digits' | 'mnist'): Promise<Uint8Array>;
 }
@@ -455,6 +615,10 @@ class NormlabInstance implements Normlab {
 
   memory(): MemoryInfo {
     return this.#raw.memoryStats();
+  }
+
+  fitPreprocessor(kind: PreprocessKind, x: Float32Array, shape: readonly number[], options: { eps?: number } = {}): Preprocessor {
+    return new Preprocessor(this.#raw, kind, x, shape, options?.eps ?? 1e-5);
   }
 
   createRunner(config: CompareConfig, data?: Uint8Array): Runner {

@@ -24,17 +24,27 @@ export interface RunnerHandle {
   delete(): void;
 }
 
+export interface PreprocessHandle {
+  fit(kind: string, eps: number, x: Float32Array, n: number, f: number): string | undefined;
+  transform(x: Float32Array, n: number): Float32Array | string;
+  inverse(y: Float32Array, n: number): Float32Array | string;
+  features(): number;
+  delete(): void;
+}
+
 export interface RawMemoryStats {
   heapBytes: number;
   heapMaxBytes: number;
   usedBytes: number;
   liveLayers: number;
   liveRunners: number;
+  livePreprocessors: number;
 }
 
 export interface NormlabWasmModule {
   LayerHandle: new () => LayerHandle;
   RunnerHandle: new () => RunnerHandle;
+  PreprocessHandle: new () => PreprocessHandle;
   memoryStats(): RawMemoryStats;
   methodsJson(): string;
 }

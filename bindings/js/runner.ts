@@ -3,8 +3,8 @@
 import type { NormlabWasmModule, RunnerHandle } from './normlab_wasm.js';
 import type { Method } from './index.js';
 
-/** A method name of the layer API, `none`, or a short alias: bn, brn, ln, gn, in. */
-export type MethodName = Method | 'none' | 'bn' | 'brn' | 'ln' | 'gn' | 'in';
+/** A method name of the layer API, `none`, or a short alias: bn, brn, ln, gn, in, rms, l1bn, gbn, sn. */
+export type MethodName = Method | 'none' | 'bn' | 'brn' | 'ln' | 'gn' | 'in' | 'rms' | 'l1bn' | 'gbn' | 'sn';
 
 /** One method of a comparison, with options beyond those the model fills in (channels, shapes). */
 export interface MethodEntry {
@@ -73,6 +73,11 @@ export interface CompareConfig {
    * `amount` (0.5), `scale` multiplies by it (2), `noise` adds Gaussian noise of std `amount` (0.5).
    */
   domainShift?: { kind: 'invert' | 'shift' | 'scale' | 'noise'; amount?: number } | null;
+  /**
+   * Data normalization fitted on the training inputs and applied to all data: `minmax`,
+   * `standardize`, `pca` or `zca` whitening (with `eps`, default 1e-5). Default: none.
+   */
+  preprocess?: 'minmax' | 'standardize' | 'pca' | 'zca' | { kind: 'minmax' | 'standardize' | 'pca' | 'zca'; eps?: number } | null;
 }
 
 /** [min, mean, max] over channels. */
@@ -141,6 +146,7 @@ export interface ResolvedConfig {
   seed: number;
   renormSchedule: { warmup: number; rampEnd: number } | false;
   domainShift: { kind: 'invert' | 'shift' | 'scale' | 'noise'; amount: number } | null;
+  preprocess: { kind: 'minmax' | 'standardize' | 'pca' | 'zca'; eps: number } | null;
 }
 
 export interface CompareResult {

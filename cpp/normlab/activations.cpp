@@ -18,12 +18,20 @@ void check_dy(const char* who, bool cached, const Tensor& y, const Tensor& dy) {
 
 }  // namespace
 
+// Both loops read every operand unconditionally and select, so they compile to vector compares and
+// blends (a conditional load, `y > 0 ? dy[i] : 0`, keeps them scalar and branchy).
 void relu_forward(float* y, const float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] < 0.0f ? 0.0f : x[i];
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    y[i] = v < 0.0f ? 0.0f : v;
+  }
 }
 
 void relu_backward(float* dx, const float* dy, const float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = dy[i];
+    dx[i] = y[i] > 0.0f ? g : 0.0f;
+  }
 }
 
 void tanh_forward(float* y, const float* x, int64_t n) {

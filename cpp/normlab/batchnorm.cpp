@@ -29,13 +29,22 @@ void channel_norm_backward(float* dx, double* sum_dy, double* sum_dy_xhat, const
     for (int64_t n = 0; n < N; ++n) {
       const float* dyp = dy + (n * C + c) * S;
       const float* xp = x + (n * C + c) * S;
-      float fa = 0, fb = 0;  // per-row partial sums in float, folded into double per row
-      for (int64_t s = 0; s < S; ++s) {
-        fa += dyp[s];
-        fb += dyp[s] * ((xp[s] - m) * r);
+      // Per-row partial sums in float, four independent lanes (so the loop vectorises), folded
+      // into double per row.
+      float fa[4] = {0, 0, 0, 0}, fb[4] = {0, 0, 0, 0};
+      int64_t s = 0;
+      for (; s + 4 <= S; s += 4) {
+        for (int j = 0; j < 4; ++j) {
+          fa[j] += dyp[s + j];
+          fb[j] += dyp[s + j] * ((xp[s + j] - m) * r);
+        }
       }
-      a += fa;
-      b += fb;
+      for (; s < S; ++s) {
+        fa[0] += dyp[s];
+        fb[0] += dyp[s] * ((xp[s] - m) * r);
+      }
+      a += (fa[0] + fa[1]) + (fa[2] + fa[3]);
+      b += (fb[0] + fb[1]) + (fb[2] + fb[3]);
     }
     sum_dy[c] = a;
     sum_dy_xhat[c] = b;

@@ -1,18 +1,26 @@
 #include "normlab/conv2d.h"
 
+#include <algorithm>
 #include <cstring>
 
-#include <Eigen/Core>
-
 #include "normlab/error.h"
+#include "normlab/gemm.h"
 #include "normlab/linear.h"
 
 namespace normlab {
 
 namespace {
 
-using MatRM = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using Vec = Eigen::Matrix<float, Eigen::Dynamic, 1>;
+// The output columns ow whose input column iw = ow*stride - padding + kj lies in [0, W):
+// [lo, hi) (empty when lo >= hi).
+inline void valid_columns(int64_t W, int64_t kj, int64_t stride, int64_t padding, int64_t Wo,
+                          int64_t& lo, int64_t& hi) {
+  const int64_t first = padding - kj;  // ow*stride >= first
+  lo = first <= 0 ? 0 : (first + stride - 1) / stride;
+  const int64_t last = W - 1 + padding - kj;  // ow*stride <= last
+  hi = last < 0 ? 0 : std::min(Wo, last / stride + 1);
+  if (lo > hi) lo = hi;
+}
 
 }  // namespace
 
@@ -24,18 +32,26 @@ void im2col(float* col, const float* x, int64_t C, int64_t H, int64_t W, int64_t
     for (int64_t ki = 0; ki < K; ++ki) {
       for (int64_t kj = 0; kj < K; ++kj) {
         float* row = col + ((c * K + ki) * K + kj) * L;
+        int64_t lo, hi;
+        valid_columns(W, kj, stride, padding, Wo, lo, hi);
         for (int64_t oh = 0; oh < Ho; ++oh) {
           const int64_t ih = oh * stride - padding + ki;
           float* out = row + oh * Wo;
           if (ih < 0 || ih >= H) {
-            std::memset(out, 0, static_cast<size_t>(Wo) * sizeof(float));
+            for (int64_t ow = 0; ow < Wo; ++ow) out[ow] = 0.0f;
             continue;
           }
+          // Zeros left and right of the input, the input's row in between (no per-element test;
+          // plain loops, as rows are short and a memcpy call per row costs more than the copy).
           const float* xr = xc + ih * W;
-          for (int64_t ow = 0; ow < Wo; ++ow) {
-            const int64_t iw = ow * stride - padding + kj;
-            out[ow] = (iw >= 0 && iw < W) ? xr[iw] : 0.0f;
+          const int64_t shift = kj - padding;  // iw = ow*stride + shift, >= 0 for ow >= lo
+          for (int64_t ow = 0; ow < lo; ++ow) out[ow] = 0.0f;
+          if (stride == 1) {
+            for (int64_t ow = lo; ow < hi; ++ow) out[ow] = xr[ow + shift];
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) out[ow] = xr[ow * stride + shift];
           }
+          for (int64_t ow = hi; ow < Wo; ++ow) out[ow] = 0.0f;
         }
       }
     }
@@ -50,14 +66,22 @@ void col2im(float* dx, const float* dcol, int64_t C, int64_t H, int64_t W, int64
     for (int64_t ki = 0; ki < K; ++ki) {
       for (int64_t kj = 0; kj < K; ++kj) {
         const float* row = dcol + ((c * K + ki) * K + kj) * L;
+        int64_t lo, hi;
+        valid_columns(W, kj, stride, padding, Wo, lo, hi);
         for (int64_t oh = 0; oh < Ho; ++oh) {
           const int64_t ih = oh * stride - padding + ki;
           if (ih < 0 || ih >= H) continue;
           const float* in = row + oh * Wo;
           float* dxr = dxc + ih * W;
-          for (int64_t ow = 0; ow < Wo; ++ow) {
-            const int64_t iw = ow * stride - padding + kj;
-            if (iw >= 0 && iw < W) dxr[iw] += in[ow];
+          const int64_t shift = kj - padding;  // iw = ow*stride + shift, >= 0 for ow >= lo
+          if (stride == 1) {
+            if (hi > lo) {
+              float* d = dxr + lo + shift;
+              const float* g = in + lo;
+              for (int64_t t = 0; t < hi - lo; ++t) d[t] += g[t];
+            }
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) dxr[ow * stride + shift] += in[ow];
           }
         }
       }
@@ -71,14 +95,17 @@ void conv2d_forward(float* y, float* col, const float* x, const float* weight, c
   const int64_t Ho = conv_out_size(H, K, stride, padding), Wo = conv_out_size(W, K, stride, padding);
   const int64_t L = Ho * Wo, CKK = C * K * K;
   const bool direct = K == 1 && stride == 1 && padding == 0;
-  Eigen::Map<const MatRM> Wm(weight, O, CKK);
   for (int64_t n = 0; n < N; ++n) {
     const float* xn = x + n * C * H * W;
     if (!direct) im2col(col, xn, C, H, W, K, stride, padding, Ho, Wo);
-    Eigen::Map<const MatRM> Col(direct ? xn : col, CKK, L);
-    Eigen::Map<MatRM> Y(y + n * O * L, O, L);
-    Y.noalias() = Wm * Col;
-    if (bias != nullptr) Y.colwise() += Eigen::Map<const Vec>(bias, O);
+    float* yn = y + n * O * L;
+    gemm(false, Trans::N, Trans::N, O, L, CKK, weight, CKK, direct ? xn : col, L, yn, L);  // Wm Col
+    if (bias == nullptr) continue;
+    for (int64_t o = 0; o < O; ++o) {
+      const float b = bias[o];
+      float* row = yn + o * L;
+      for (int64_t l = 0; l < L; ++l) row[l] += b;
+    }
   }
 }
 
@@ -88,23 +115,34 @@ void conv2d_backward(float* dx, float* dweight, float* dbias, float* col, float*
   const int64_t Ho = conv_out_size(H, K, stride, padding), Wo = conv_out_size(W, K, stride, padding);
   const int64_t L = Ho * Wo, CKK = C * K * K;
   const bool direct = K == 1 && stride == 1 && padding == 0;
-  Eigen::Map<const MatRM> Wm(weight, O, CKK);
-  Eigen::Map<MatRM> dWm(dweight, O, CKK);
-  dWm.setZero();
-  if (dbias != nullptr) Eigen::Map<Vec>(dbias, O).setZero();
+  if (dbias != nullptr) std::memset(dbias, 0, static_cast<size_t>(O) * sizeof(float));
   for (int64_t n = 0; n < N; ++n) {
     const float* xn = x + n * C * H * W;
-    Eigen::Map<const MatRM> dY(dy + n * O * L, O, L);
+    const float* dyn = dy + n * O * L;
     if (!direct) im2col(col, xn, C, H, W, K, stride, padding, Ho, Wo);
-    Eigen::Map<const MatRM> Col(direct ? xn : col, CKK, L);
-    dWm.noalias() += dY * Col.transpose();
-    if (dbias != nullptr) Eigen::Map<Vec>(dbias, O) += dY.rowwise().sum();
+    const float* coln = direct ? xn : col;
+    gemm(n > 0, Trans::N, Trans::T, O, CKK, L, dyn, L, coln, L, dweight, CKK);  // dWm += dY Col^T
+    if (dbias != nullptr) {
+      for (int64_t o = 0; o < O; ++o) {
+        const float* row = dyn + o * L;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;  // four partial sums: vectorisable
+        int64_t l = 0;
+        for (; l + 4 <= L; l += 4) {
+          s0 += row[l];
+          s1 += row[l + 1];
+          s2 += row[l + 2];
+          s3 += row[l + 3];
+        }
+        for (; l < L; ++l) s0 += row[l];
+        dbias[o] += (s0 + s1) + (s2 + s3);
+      }
+    }
     if (dx == nullptr) continue;
     float* dxn = dx + n * C * H * W;
     if (direct) {
-      Eigen::Map<MatRM>(dxn, CKK, L).noalias() = Wm.transpose() * dY;
+      gemm(false, Trans::T, Trans::N, CKK, L, O, weight, CKK, dyn, L, dxn, L);  // Wm^T dY
     } else {
-      Eigen::Map<MatRM>(dcol, CKK, L).noalias() = Wm.transpose() * dY;
+      gemm(false, Trans::T, Trans::N, CKK, L, O, weight, CKK, dyn, L, dcol, L);
       std::memset(dxn, 0, static_cast<size_t>(C * H * W) * sizeof(float));
       col2im(dxn, dcol, C, H, W, K, stride, padding, Ho, Wo);
     }

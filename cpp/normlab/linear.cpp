@@ -2,16 +2,12 @@
 
 #include <cmath>
 
-#include <Eigen/Core>
-
 #include "normlab/error.h"
+#include "normlab/gemm.h"
 
 namespace normlab {
 
 namespace {
-
-using MatRM = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using Vec = Eigen::Matrix<float, Eigen::Dynamic, 1>;
 
 void check_size(const char* who, const char* what, int64_t v) {
   if (v < 1) fail(who, ": ", what, " must be a positive integer, got ", v);
@@ -21,18 +17,26 @@ void check_size(const char* who, const char* what, int64_t v) {
 
 void linear_forward(float* y, const float* x, const float* weight, const float* bias, int64_t N,
                     int64_t I, int64_t O) {
-  Eigen::Map<const MatRM> X(x, N, I), W(weight, O, I);
-  Eigen::Map<MatRM> Y(y, N, O);
-  Y.noalias() = X * W.transpose();
-  if (bias != nullptr) Y.rowwise() += Eigen::Map<const Vec>(bias, O).transpose();
+  gemm(false, Trans::N, Trans::T, N, O, I, x, I, weight, I, y, O);  // Y = X W^T
+  if (bias == nullptr) return;
+  for (int64_t n = 0; n < N; ++n) {
+    float* yn = y + n * O;
+    for (int64_t o = 0; o < O; ++o) yn[o] += bias[o];
+  }
 }
 
 void linear_backward(float* dx, float* dweight, float* dbias, const float* dy, const float* x,
                      const float* weight, int64_t N, int64_t I, int64_t O) {
-  Eigen::Map<const MatRM> dY(dy, N, O), X(x, N, I), W(weight, O, I);
-  Eigen::Map<MatRM>(dweight, O, I).noalias() = dY.transpose() * X;
-  if (dbias != nullptr) Eigen::Map<Vec>(dbias, O) = dY.colwise().sum().transpose();
-  if (dx != nullptr) Eigen::Map<MatRM>(dx, N, I).noalias() = dY * W;
+  gemm(false, Trans::T, Trans::N, O, I, N, dy, O, x, I, dweight, I);  // dW = dY^T X
+  if (dbias != nullptr) {
+    // db = sum over n of dY's rows, in row order (vectorised along o).
+    for (int64_t o = 0; o < O; ++o) dbias[o] = dy[o];
+    for (int64_t n = 1; n < N; ++n) {
+      const float* dyn = dy + n * O;
+      for (int64_t o = 0; o < O; ++o) dbias[o] += dyn[o];
+    }
+  }
+  if (dx != nullptr) gemm(false, Trans::N, Trans::N, N, I, O, dy, O, weight, I, dx, I);  // dX = dY W
 }
 
 void init_uniform_fan_in(float* out, int64_t n, int64_t fan_in, Rng& rng) {

@@ -13,19 +13,61 @@ namespace normlab {
 
 void Model::add(std::unique_ptr<Module> layer) {
   if (dynamic_cast<NormModule*>(layer.get()) != nullptr) norm_index_.push_back(layers_.size());
+  // Until a layer with parameters arrives, the next one is the first that may have some.
+  const bool none_yet = first_param_ == layers_.size();
   layers_.push_back(std::move(layer));
+  if (none_yet && layers_.back()->parameters().empty()) first_param_ = layers_.size();
   inputs_.resize(layers_.size() + 1);
 }
 
 const Tensor& Model::forward(const Tensor& x, bool training) {
+  last_training_ = false;
   inputs_[0] = x;
   for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->forward(inputs_[i], inputs_[i + 1], training);
+  last_training_ = training;
   return inputs_.back();
 }
 
+namespace {
+
+// The parameter grads of the model's first parameterised layer without its input gradient, which
+// nobody reads (a Linear's dX GEMM, or a Conv2d's dcol GEMM and col2im): the same arithmetic as the
+// layer's own backward for dW and db. x is the layer's input in the last (training) forward, which
+// the layer cached too. Returns false, computing nothing, for other layers or unexpected shapes
+// (the layer's own backward then runs and reports any error).
+bool backward_params_only(Module& layer, const Tensor& x, const Tensor& dy, std::vector<float>& col) {
+  if (auto* lin = dynamic_cast<Linear*>(&layer)) {
+    if (x.shape.size() != 2 || dy.shape != Shape{x.shape[0], lin->out_features()}) return false;
+    linear_backward(nullptr, lin->weight().grad.data(), lin->has_bias() ? lin->bias().grad.data() : nullptr,
+                    dy.ptr(), x.ptr(), lin->weight().value.data(), x.shape[0], lin->in_features(),
+                    lin->out_features());
+    return true;
+  }
+  if (auto* conv = dynamic_cast<Conv2d*>(&layer)) {
+    if (x.shape.size() != 4 || dy.shape != conv->output_shape(x.shape)) return false;
+    const int64_t K = conv->kernel();
+    col.resize(static_cast<size_t>(x.shape[1] * K * K * dy.shape[2] * dy.shape[3]));
+    conv2d_backward(nullptr, conv->weight().grad.data(), conv->has_bias() ? conv->bias().grad.data() : nullptr,
+                    col.data(), nullptr, dy.ptr(), x.ptr(), conv->weight().value.data(), x.shape[0],
+                    x.shape[1], x.shape[2], x.shape[3], conv->out_channels(), K, conv->stride(),
+                    conv->padding());
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 void Model::backward(const Tensor& dlogits) {
   grad_ = dlogits;
-  for (size_t i = layers_.size(); i-- > 0;) {
+  // Layers before first_param_ have no parameters: their input gradients are never read. (With no
+  // parameterised layer at all, every backward still runs, for its checks.)
+  const size_t stop = first_param_ < layers_.size() ? first_param_ : 0;
+  for (size_t i = layers_.size(); i-- > stop;) {
+    if (i == first_param_ && last_training_ &&
+        backward_params_only(*layers_[i], inputs_[i], grad_, col_scratch_)) {
+      break;
+    }
     layers_[i]->backward(grad_, grad_next_);
     std::swap(grad_, grad_next_);
   }

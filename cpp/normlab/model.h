@@ -37,6 +37,12 @@ class Model {
   std::vector<size_t> norm_index_;  // positions of the NormModules in layers_
   std::vector<Tensor> inputs_;      // inputs_[i]: input of layer i in the last forward; back(): output
   Tensor grad_, grad_next_;
+  // For backward's shortcut at the first layer with parameters, whose input gradient nobody reads
+  // (layers before it have no parameters and are skipped): whether the last forward completed in
+  // training mode, that layer's index, and column scratch for a Conv2d there.
+  bool last_training_ = false;
+  size_t first_param_ = 0;
+  std::vector<float> col_scratch_;
 };
 
 struct ModelSpec {

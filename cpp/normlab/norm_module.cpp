@@ -59,7 +59,9 @@ std::unique_ptr<NormModule> make_norm_module(const std::string& method,
   if (o.is_object()) {
     auto absent = [&](const char* key) { return !o.contains(key) || o[key].is_null(); };
     if ((method == "batchnorm" || method == "batchrenorm" || method == "groupnorm" ||
-         method == "instancenorm") && absent("channels")) {
+         method == "instancenorm" || method == "frn" || method == "l1batchnorm" ||
+         method == "generalizedbatchnorm" || method == "switchablenorm") &&
+        absent("channels")) {
       o["channels"] = input_shape[1];
     }
     if (method == "groupnorm" && absent("groups")) {
@@ -75,7 +77,10 @@ std::unique_ptr<NormModule> make_norm_module(const std::string& method,
       }
       o["groups"] = default_groups(channels);
     }
-    if (method == "layernorm" && absent("normalizedShape")) {
+    if (method == "switchablenorm" && absent("useIN") && spatial_size(input_shape) == 1) {
+      o["useIN"] = false;  // [N,C] (MLPs): no instance statistics; LN and BN statistics only
+    }
+    if ((method == "layernorm" || method == "rmsnorm") && absent("normalizedShape")) {
       o["normalizedShape"] = Shape(input_shape.begin() + 1, input_shape.end());
     }
   }

@@ -75,6 +75,13 @@ bool OptionReader::boolean(const std::string& key, bool fallback) const {
   return v->get<bool>();
 }
 
+std::optional<std::string> OptionReader::text(const std::string& key) const {
+  const nlohmann::json* v = find(key);
+  if (v == nullptr || v->is_null()) return std::nullopt;
+  if (!v->is_string()) fail(who_, ": option ", key, " must be a string, got ", v->dump());
+  return v->get<std::string>();
+}
+
 std::vector<int64_t> OptionReader::dims(const std::string& key) const {
   const nlohmann::json* v = find(key);
   if (v == nullptr || v->is_null()) fail(who_, ": option ", key, " is required");

@@ -26,6 +26,8 @@ class OptionReader {
   // A required integer (any finite number that is whole, checked for range by the caller's domain).
   int64_t integer(const std::string& key) const;
   bool boolean(const std::string& key, bool fallback) const;
+  // A string; nullopt when absent or null (the caller checks it against its known values).
+  std::optional<std::string> text(const std::string& key) const;
   // A required non-empty list of positive integers.
   std::vector<int64_t> dims(const std::string& key) const;
 

@@ -31,23 +31,49 @@ void check_positive_dims(const char* who, const Shape& input) {
 void maxpool2d_forward(float* y, int32_t* argmax, const float* x, int64_t N, int64_t C, int64_t H,
                        int64_t W, int64_t K, int64_t stride) {
   const int64_t Ho = (H - K) / stride + 1, Wo = (W - K) / stride + 1;
+  // A later value replaces the maximum if greater or NaN, written as selects (no branches: the
+  // comparisons are data-dependent and mispredict half the time).
+  auto take = [](float v, float best) { return v > best || v != v; };
   for (int64_t nc = 0; nc < N * C; ++nc) {
     const float* xp = x + nc * H * W;
     float* yp = y + nc * Ho * Wo;
     int32_t* ap = argmax != nullptr ? argmax + nc * Ho * Wo : nullptr;
     for (int64_t oh = 0; oh < Ho; ++oh) {
+      const int64_t h0 = oh * stride;
+      if (K == 2) {
+        // The usual 2x2 window, unrolled in scan order: (0,0), (0,1), (1,0), (1,1).
+        const float* r0 = xp + h0 * W;
+        const float* r1 = r0 + W;
+        for (int64_t ow = 0; ow < Wo; ++ow) {
+          const int64_t w0 = ow * stride;
+          float best = r0[w0];
+          int32_t bi = static_cast<int32_t>(h0 * W + w0);
+          const float v1 = r0[w0 + 1], v2 = r1[w0], v3 = r1[w0 + 1];
+          bool t = take(v1, best);
+          best = t ? v1 : best;
+          bi = t ? static_cast<int32_t>(h0 * W + w0 + 1) : bi;
+          t = take(v2, best);
+          best = t ? v2 : best;
+          bi = t ? static_cast<int32_t>((h0 + 1) * W + w0) : bi;
+          t = take(v3, best);
+          best = t ? v3 : best;
+          bi = t ? static_cast<int32_t>((h0 + 1) * W + w0 + 1) : bi;
+          yp[oh * Wo + ow] = best;
+          if (ap != nullptr) ap[oh * Wo + ow] = bi;
+        }
+        continue;
+      }
       for (int64_t ow = 0; ow < Wo; ++ow) {
-        const int64_t h0 = oh * stride, w0 = ow * stride;
+        const int64_t w0 = ow * stride;
         int64_t best_i = h0 * W + w0;
         float best = xp[best_i];
         for (int64_t i = 0; i < K; ++i) {
           for (int64_t j = 0; j < K; ++j) {
             const int64_t idx = (h0 + i) * W + (w0 + j);
             const float v = xp[idx];
-            if (v > best || std::isnan(v)) {
-              best = v;
-              best_i = idx;
-            }
+            const bool t = take(v, best);
+            best = t ? v : best;
+            best_i = t ? idx : best_i;
           }
         }
         yp[oh * Wo + ow] = best;

@@ -1,8 +1,16 @@
 #include "normlab/registry.h"
 
+#include <algorithm>
+
 #include "normlab/batchnorm.h"
 #include "normlab/batchrenorm.h"
 #include "normlab/error.h"
+#include "normlab/frn.h"
+#include "normlab/generalizedbatchnorm.h"
+#include "normlab/switchablenorm.h"
+#include "normlab/l1batchnorm.h"
+#include "normlab/lrn.h"
+#include "normlab/rmsnorm.h"
 #include "normlab/groupnorm.h"
 #include "normlab/instancenorm.h"
 #include "normlab/layernorm.h"
@@ -12,11 +20,39 @@ namespace normlab {
 
 const std::vector<std::string>& norm_methods() {
   static const std::vector<std::string> methods = {"batchnorm", "batchrenorm", "layernorm",
-                                                   "groupnorm", "instancenorm"};
+                                                   "groupnorm", "instancenorm",
+                                                   "lrn", "rmsnorm", "frn", "l1batchnorm",
+                                                   "generalizedbatchnorm", "switchablenorm"};
   return methods;
 }
 
+namespace {
+
+// The most per-channel (or per-element) parameters a layer may have: 2^24 floats are 64 MiB per
+// buffer. Larger requests are refused before anything is allocated (found by fuzz/fuzz_layer).
+constexpr double kMaxLayerWidth = 1 << 24;
+
+void check_layer_size(const std::string& method, const nlohmann::json& options) {
+  if (!options.is_object()) return;  // OptionReader names that problem
+  auto it = options.find("channels");
+  if (it != options.end() && it->is_number() && it->get<double>() > kMaxLayerWidth) {
+    fail(method, ": channels must be at most ", static_cast<int64_t>(kMaxLayerWidth), ", got ", it->dump());
+  }
+  it = options.find("normalizedShape");
+  if (it != options.end() && it->is_array()) {
+    double product = 1;
+    for (const auto& d : *it) product *= d.is_number() ? std::max(1.0, d.get<double>()) : 1.0;
+    if (product > kMaxLayerWidth) {
+      fail(method, ": normalizedShape must have at most ", static_cast<int64_t>(kMaxLayerWidth),
+           " elements, got ", it->dump());
+    }
+  }
+}
+
+}  // namespace
+
 std::unique_ptr<NormLayer> create_norm(const std::string& method, const nlohmann::json& options) {
+  check_layer_size(method, options);
   if (method == "batchnorm") {
     OptionReader r(options, method, {"channels", "eps", "momentum", "affine", "trackRunningStats"});
     BatchNormOptions o;
@@ -67,6 +103,76 @@ std::unique_ptr<NormLayer> create_norm(const std::string& method, const nlohmann
     o.affine = r.boolean("affine", o.affine);
     return std::make_unique<InstanceNorm>(o);
   }
+  if (method == "lrn") {
+    OptionReader r(options, method, {"size", "alpha", "beta", "k", "alphaScaling"});
+    LrnOptions o;
+    o.size = r.integer("size");
+    o.alpha = r.number("alpha", o.alpha);
+    o.beta = r.number("beta", o.beta);
+    o.k = r.number("k", o.k);
+    o.alpha_scaling = alpha_scaling_from_json(options, method, "alphaScaling", o.alpha_scaling);
+    return std::make_unique<LocalResponseNorm>(o);
+  }
+  if (method == "rmsnorm") {
+    OptionReader r(options, method, {"normalizedShape", "eps", "affine"});
+    RmsNormOptions o;
+    o.normalized_shape = r.dims("normalizedShape");
+    o.eps = r.number("eps", o.eps);
+    o.affine = r.boolean("affine", o.affine);
+    return std::make_unique<RmsNorm>(o);
+  }
+  if (method == "frn") {
+    OptionReader r(options, method, {"channels", "eps", "learnableEps"});
+    FrnOptions o;
+    o.channels = r.integer("channels");
+    o.eps = r.number("eps", o.eps);
+    o.learnable_eps = r.boolean("learnableEps", o.learnable_eps);
+    return std::make_unique<FilterResponseNorm>(o);
+  }
+  if (method == "l1batchnorm") {
+    OptionReader r(options, method, {"channels", "eps", "momentum", "affine", "scaleSqrtPiOver2"});
+    L1BatchNormOptions o;
+    o.channels = r.integer("channels");
+    o.eps = r.number("eps", o.eps);
+    const std::optional<double> momentum = r.number_or_null("momentum", o.momentum);
+    if (!momentum) fail(method, ": momentum must be in [0, 1], got null");
+    o.momentum = *momentum;
+    o.affine = r.boolean("affine", o.affine);
+    o.scale_sqrt_pi_over_2 = r.boolean("scaleSqrtPiOver2", o.scale_sqrt_pi_over_2);
+    return std::make_unique<L1BatchNorm>(o);
+  }
+  if (method == "generalizedbatchnorm") {
+    OptionReader r(options, method,
+                   {"channels", "center", "deviation", "level", "eps", "momentum", "affine"});
+    GeneralizedBatchNormOptions o;
+    o.channels = r.integer("channels");
+    // Either of center and deviation alone brings its partner (deviation 'mad' -> center 'median').
+    const std::optional<std::string> center = r.text("center"), deviation = r.text("deviation");
+    if (center) o.center = *center;
+    if (deviation) o.deviation = *deviation;
+    if (center && !deviation && !gbn_partner(*center).empty()) o.deviation = gbn_partner(*center);
+    if (deviation && !center && !gbn_partner(*deviation).empty()) o.center = gbn_partner(*deviation);
+    o.level = r.number("level", o.level);
+    o.eps = r.number("eps", o.eps);
+    const std::optional<double> momentum = r.number_or_null("momentum", o.momentum);
+    if (!momentum) fail(method, ": momentum must be in [0, 1], got null");
+    o.momentum = *momentum;
+    o.affine = r.boolean("affine", o.affine);
+    return std::make_unique<GeneralizedBatchNorm>(o);
+  }
+  if (method == "switchablenorm") {
+    OptionReader r(options, method, {"channels", "eps", "momentum", "affine", "useIN", "useBN"});
+    SwitchableNormOptions o;
+    o.channels = r.integer("channels");
+    o.eps = r.number("eps", o.eps);
+    const std::optional<double> momentum = r.number_or_null("momentum", o.momentum);
+    if (!momentum) fail(method, ": momentum must be in [0, 1], got null");
+    o.momentum = *momentum;
+    o.affine = r.boolean("affine", o.affine);
+    o.use_in = r.boolean("useIN", o.use_in);
+    o.use_bn = r.boolean("useBN", o.use_bn);
+    return std::make_unique<SwitchableNorm>(o);
+  }
   std::string list;
   for (const std::string& m : norm_methods()) list += (list.empty() ? "" : ", ") + m;
   fail("unknown normalization method '", method, "' (known: ", list, ")");
@@ -97,6 +203,35 @@ nlohmann::json layer_options(const NormLayer& layer) {
   if (auto* l = dynamic_cast<const InstanceNorm*>(&layer)) {
     const InstanceNormOptions& o = l->options();
     return {{"channels", o.channels}, {"eps", o.eps}, {"affine", o.affine}};
+  }
+  if (auto* l = dynamic_cast<const LocalResponseNorm*>(&layer)) {
+    const LrnOptions& o = l->options();
+    return {{"size", o.size}, {"alpha", o.alpha}, {"beta", o.beta}, {"k", o.k},
+            {"alphaScaling", alpha_scaling_name(o.alpha_scaling)}};
+  }
+  if (auto* l = dynamic_cast<const RmsNorm*>(&layer)) {
+    const RmsNormOptions& o = l->options();
+    return {{"normalizedShape", o.normalized_shape}, {"eps", o.eps}, {"affine", o.affine}};
+  }
+  if (auto* l = dynamic_cast<const FilterResponseNorm*>(&layer)) {
+    const FrnOptions& o = l->options();
+    return {{"channels", o.channels}, {"eps", o.eps}, {"learnableEps", o.learnable_eps}};
+  }
+  if (auto* l = dynamic_cast<const L1BatchNorm*>(&layer)) {
+    const L1BatchNormOptions& o = l->options();
+    return {{"channels", o.channels}, {"eps", o.eps}, {"momentum", o.momentum},
+            {"affine", o.affine}, {"scaleSqrtPiOver2", o.scale_sqrt_pi_over_2}};
+  }
+  if (auto* l = dynamic_cast<const GeneralizedBatchNorm*>(&layer)) {
+    const GeneralizedBatchNormOptions& o = l->options();
+    return {{"channels", o.channels}, {"center", o.center},     {"deviation", o.deviation},
+            {"level", o.level},       {"eps", o.eps},           {"momentum", o.momentum},
+            {"affine", o.affine}};
+  }
+  if (auto* l = dynamic_cast<const SwitchableNorm*>(&layer)) {
+    const SwitchableNormOptions& o = l->options();
+    return {{"channels", o.channels}, {"eps", o.eps},        {"momentum", o.momentum},
+            {"affine", o.affine},     {"useIN", o.use_in},   {"useBN", o.use_bn}};
   }
   fail(layer.method(), ": no options description");
 }

@@ -12,7 +12,8 @@
 
 namespace normlab {
 
-// "batchnorm", "batchrenorm", "layernorm", "groupnorm", "instancenorm".
+// "batchnorm", "batchrenorm", "layernorm", "groupnorm", "instancenorm", "lrn", "rmsnorm", "frn",
+// "l1batchnorm", "generalizedbatchnorm", "switchablenorm", ... (in the order they were added).
 const std::vector<std::string>& norm_methods();
 
 // Throws Error naming the problem: unknown method (listing the known ones), unknown option keys,

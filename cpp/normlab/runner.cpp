@@ -7,6 +7,7 @@
 
 #include "normlab/batchrenorm.h"
 #include "normlab/error.h"
+#include "normlab/generalizedbatchnorm.h"
 #include "normlab/loss.h"
 #include "normlab/options.h"
 #include "normlab/registry.h"
@@ -63,13 +64,33 @@ const std::string& text(const nlohmann::json& json, const char* who, const char*
 std::string default_label(const std::string& method, const nlohmann::json& options) {
   static const std::vector<std::pair<std::string, std::string>> names = {
       {"none", "No normalization"}, {"batchnorm", "BatchNorm"},       {"batchrenorm", "Batch Renorm"},
-      {"layernorm", "LayerNorm"},   {"groupnorm", "GroupNorm"},       {"instancenorm", "InstanceNorm"}};
+      {"layernorm", "LayerNorm"},   {"groupnorm", "GroupNorm"},       {"instancenorm", "InstanceNorm"},
+      {"lrn", "LRN"},               {"rmsnorm", "RMSNorm"},           {"frn", "FRN + TLU"},
+      {"l1batchnorm", "L1 BatchNorm"}, {"generalizedbatchnorm", "Generalized BN"},
+      {"switchablenorm", "Switchable Norm"}};
   std::string label = method;
   for (const auto& [m, name] : names) {
     if (m == method) label = name;
   }
   if (method == "groupnorm" && options.contains("groups")) {
     label += " (" + options.at("groups").dump() + " groups)";
+  }
+  if (method == "generalizedbatchnorm") {
+    // "Generalized BN (median/MAD)": the pair, from whichever of center/deviation is given.
+    auto get = [&](const char* key) {
+      return options.contains(key) && options.at(key).is_string() ? options.at(key).get<std::string>() : "";
+    };
+    std::string center = get("center"), deviation = get("deviation");
+    if (center.empty()) center = deviation.empty() ? "mean" : gbn_partner(deviation);
+    if (deviation.empty()) deviation = gbn_partner(center);
+    label += " (" + center + "/" + (deviation == "mad" ? "MAD" : deviation);
+    if (center == "quantile" && options.contains("level")) label += ", level " + options.at("level").dump();
+    label += ")";
+  }
+  if (method == "switchablenorm") {
+    auto off = [&](const char* key) { return options.contains(key) && options.at(key) == false; };
+    if (off("useIN")) label += " (no IN)";
+    if (off("useBN")) label += " (no BN)";
   }
   return label;
 }
@@ -98,7 +119,9 @@ MethodSpec method_spec_from_json(const nlohmann::json& json, size_t index) {
 std::string short_id(const std::string& method) {
   static const std::vector<std::pair<std::string, std::string>> ids = {
       {"batchnorm", "bn"}, {"batchrenorm", "brn"}, {"layernorm", "ln"},
-      {"groupnorm", "gn"}, {"instancenorm", "in"}, {"none", "none"}};
+      {"groupnorm", "gn"}, {"instancenorm", "in"}, {"none", "none"},
+      {"lrn", "lrn"},      {"rmsnorm", "rms"},     {"frn", "frn"},   {"l1batchnorm", "l1bn"},
+      {"generalizedbatchnorm", "gbn"}, {"switchablenorm", "sn"}};
   for (const auto& [m, id] : ids) {
     if (m == method) return id;
   }
@@ -126,7 +149,8 @@ double r7(double v) {
 std::string canonical_method(const std::string& name) {
   static const std::vector<std::pair<std::string, std::string>> aliases = {
       {"bn", "batchnorm"}, {"brn", "batchrenorm"}, {"ln", "layernorm"},
-      {"gn", "groupnorm"}, {"in", "instancenorm"}};
+      {"gn", "groupnorm"}, {"in", "instancenorm"}, {"rms", "rmsnorm"}, {"l1bn", "l1batchnorm"},
+      {"gbn", "generalizedbatchnorm"}, {"sn", "switchablenorm"}};
   for (const auto& [alias, method] : aliases) {
     if (name == alias) return method;
   }
@@ -136,13 +160,13 @@ std::string canonical_method(const std::string& name) {
   }
   std::string list = "none";
   for (const std::string& m : norm_methods()) list += ", " + m;
-  fail("unknown method '", name, "' (known: ", list, "; aliases bn, brn, ln, gn, in)");
+  fail("unknown method '", name, "' (known: ", list, "; aliases bn, brn, ln, gn, in, rms, l1bn)");
 }
 
 RunConfig run_config_from_json(const nlohmann::json& json) {
   OptionReader r(json, "config",
                  {"dataset", "model", "methods", "batchSize", "batching", "optimizer", "schedule",
-                  "steps", "evalInterval", "seed", "renormSchedule", "domainShift"});
+                  "steps", "evalInterval", "seed", "renormSchedule", "domainShift", "preprocess"});
   RunConfig c;
   if (r.has("dataset")) {
     const nlohmann::json& d = json.at("dataset");
@@ -222,6 +246,11 @@ RunConfig run_config_from_json(const nlohmann::json& json) {
     if (k == "scale" && !(a > 0)) fail("domainShift: scale's amount must be > 0, got ", a);
     if (k == "noise" && !(a >= 0)) fail("domainShift: noise's amount must be >= 0, got ", a);
   }
+  if (r.has("preprocess") && !json.at("preprocess").is_null()) {
+    const Preprocessor p = preprocessor_from_json(json.at("preprocess"));  // validates
+    c.preprocess = p.kind();
+    c.preprocess_eps = p.eps();
+  }
   if (c.batch_size < 1 || c.batch_size > 4096) fail("config: batchSize must be in [1, 4096], got ", c.batch_size);
   if (c.steps < 1 || c.steps > 10000000) fail("config: steps must be in [1, 10000000], got ", c.steps);
   if (!r.has("evalInterval")) c.eval_interval = std::max<int64_t>(1, c.steps / 20);
@@ -267,6 +296,8 @@ nlohmann::json run_config_to_json(const RunConfig& c) {
       {"seed", c.seed},
       {"domainShift", c.shift.kind.empty() ? nlohmann::json(nullptr)
                                            : nlohmann::json{{"kind", c.shift.kind}, {"amount", c.shift.amount}}},
+      {"preprocess", c.preprocess.empty() ? nlohmann::json(nullptr)
+                                          : nlohmann::json{{"kind", c.preprocess}, {"eps", c.preprocess_eps}}},
       {"renormSchedule", c.renorm.enabled ? nlohmann::json{{"warmup", c.renorm.warmup}, {"rampEnd", c.renorm.ramp_end}}
                                           : nlohmann::json(false)},
   };
@@ -299,6 +330,15 @@ Runner::Runner(const RunConfig& config, const std::vector<uint8_t>& data) : conf
     data_ = make_2d(d.name, d.train_size, d.test_size, d.noise, d.classes, rng);
   }
   if (!config_.shift.kind.empty()) target_ = shifted(data_.test, config_.shift, root.fork(kShiftStream));
+  if (!config_.preprocess.empty()) {
+    // Fitted on the training inputs only; test (and target) data get the same transform.
+    Preprocessor p(config_.preprocess, config_.preprocess_eps);
+    const int64_t f = data_.train.x.numel() / data_.train.x.shape[0];
+    p.fit(data_.train.x.ptr(), data_.train.x.shape[0], f);
+    for (Dataset* d : {&data_.train, &data_.test, &target_}) {
+      if (!d->labels.empty()) p.transform(d->x.ptr(), d->x.ptr(), d->x.shape[0]);
+    }
+  }
   const int64_t n_train = data_.train.x.shape[0];
   if (config_.batch_size > n_train) {
     fail("config: batchSize ", config_.batch_size, " is larger than the training set (", n_train, ")");
@@ -316,7 +356,8 @@ Runner::Runner(const RunConfig& config, const std::vector<uint8_t>& data) : conf
     arm->model = build_model(config_.model, sample_shape, data_.train.num_classes, method, spec.options,
                              root.fork(kInitStream));
     // One value per channel: batch statistics of a single example of an MLP are undefined.
-    const bool batch_stats = spec.method == "batchnorm" || spec.method == "batchrenorm";
+    const bool batch_stats = spec.method == "batchnorm" || spec.method == "batchrenorm" ||
+                             spec.method == "l1batchnorm";
     if (batch_stats && config_.batch_size == 1 && !(images && config_.model.kind == "cnn")) {
       fail("config: ", spec.method, " needs batchSize >= 2 with an mlp (with one example per batch, each "
            "channel has a single value and no batch statistics); use layernorm or groupnorm for batch size 1");

@@ -16,6 +16,7 @@
 #include "normlab/datasets.h"
 #include "normlab/model.h"
 #include "normlab/optim.h"
+#include "normlab/preprocess.h"
 
 namespace normlab {
 
@@ -60,6 +61,8 @@ struct RunConfig {
   uint64_t seed = 1;
   RenormSchedule renorm;
   DomainShift shift;
+  std::string preprocess;  // "" | "minmax" | "standardize" | "pca" | "zca": fitted on the training inputs
+  double preprocess_eps = 1e-5;
 };
 
 // Short aliases of the layer API's names: bn, brn, ln, gn, in, none.

@@ -98,7 +98,9 @@ TEST_P(Fixture, MatchesPyTorch) {
   // The case gives every parameter the layer has (gamma/beta when affine, and any others such as
   // Switchable Norm's meanWeight/varWeight), and each step the gradient "d<name>" of each.
   const json params = c.value("params", json::object());
-  if (c.at("options").contains("affine")) EXPECT_EQ(is_affine(c["options"]), params.contains("gamma"));
+  if (c.at("options").contains("affine")) {
+    EXPECT_EQ(is_affine(c["options"]), params.contains("gamma"));
+  }
   EXPECT_EQ(layer->params().size(), params.size());
 
   const auto& steps = c.at("steps");
@@ -120,7 +122,9 @@ TEST_P(Fixture, MatchesPyTorch) {
     for (const normlab::Param& p : layer->params()) {
       const std::string key = "d" + p.name;  // dgamma, dbeta, dmeanWeight, ...
       EXPECT_TRUE(step.contains(key)) << "fixture step has no " << key;
-      if (step.contains(key)) EXPECT_CLOSE(key, p.grad, floats(step[key]), kAtol, kRtol);
+      if (step.contains(key)) {
+        EXPECT_CLOSE(key, p.grad, floats(step[key]), kAtol, kRtol);
+      }
     }
 
     if (step.contains("state")) {
@@ -153,7 +157,9 @@ TEST_P(Fixture, MatchesPyTorch) {
     EXPECT_TRUE(check_identical("dx (second backward)", dx2, dx));
     for (const normlab::Param& p : layer->params()) {
       const std::string key = "d" + p.name;
-      if (step.contains(key)) EXPECT_CLOSE(key + " (second backward)", p.grad, floats(step[key]), kAtol, kRtol);
+      if (step.contains(key)) {
+        EXPECT_CLOSE(key + " (second backward)", p.grad, floats(step[key]), kAtol, kRtol);
+      }
     }
   }
 

@@ -77,12 +77,12 @@ for (const method of methods) {
 describe('precision (inputs with mean 1000, std 1, against a float64 reference)', () => {
   const cases = (fixture('precision') as unknown as {
     cases: { method: (typeof methods)[number]; options: object; shape: number[];
-      params?: { gamma: number[]; beta: number[] }; x: number[]; yTrain: number[] }[];
+      params?: Record<string, number[]>; x: number[]; yTrain: number[] }[];
   }).cases;
   for (const c of cases) {
     test(c.method, () => {
       using layer = nl.createLayer(c.method, c.options as never);
-      if (c.params) layer.setParams({ gamma: f32(c.params.gamma), beta: f32(c.params.beta) });
+      if (c.params) layer.setParams(Object.fromEntries(Object.entries(c.params).map(([k, v]) => [k, f32(v)])));
       expectClose(`${c.method} y`, layer.forward(f32(c.x), c.shape, { training: true }), c.yTrain, 1e-4, 1e-3);
     });
   }

@@ -61,7 +61,7 @@ describe.each(seeds)('seed %i', (seed) => {
     for (const id of ['gn', 'ln']) {
       // No population statistics: adaptation changes nothing.
       expect(target(id).accuracyAdapted).toBe(target(id).accuracy);
-      expect(target(id).accuracy).toBeGreaterThan(0.9);
+      expect(target(id).accuracy).toBeGreaterThan(0.85);
     }
   });
 

@@ -1,0 +1,89 @@
+#include "normlab/rmsnorm.h"
+
+#include <cmath>
+
+#include "normlab/error.h"
+
+namespace normlab {
+
+void rmsnorm_forward(float* y, float* rrms, const float* x, const float* gamma, double eps,
+                     int64_t R, int64_t M) {
+  for (int64_t r = 0; r < R; ++r) {
+    const float* xr = x + r * M;
+    double sq = 0;
+    for (int64_t i = 0; i < M; ++i) sq += static_cast<double>(xr[i]) * xr[i];
+    const float rr = static_cast<float>(1.0 / std::sqrt(sq / static_cast<double>(M) + eps));
+    rrms[r] = rr;
+    float* yr = y + r * M;
+    for (int64_t i = 0; i < M; ++i) yr[i] = xr[i] * rr * gamma[i];
+  }
+}
+
+void rmsnorm_backward(float* dx, float* dgamma, const float* dy, const float* x, const float* rrms,
+                      const float* gamma, int64_t R, int64_t M) {
+  std::vector<double> dg(static_cast<size_t>(M), 0.0);
+  for (int64_t r = 0; r < R; ++r) {
+    const float rr = rrms[r];
+    const float* dyr = dy + r * M;
+    const float* xr = x + r * M;
+    double sum_g_xhat = 0;
+    for (int64_t i = 0; i < M; ++i) {
+      const float xhat = xr[i] * rr;
+      sum_g_xhat += static_cast<double>(dyr[i] * gamma[i]) * xhat;
+      dg[i] += static_cast<double>(dyr[i]) * xhat;
+    }
+    const float mean_g_xhat = static_cast<float>(sum_g_xhat / static_cast<double>(M));
+    float* dxr = dx + r * M;
+    for (int64_t i = 0; i < M; ++i) {
+      const float xhat = xr[i] * rr;
+      dxr[i] = rr * (dyr[i] * gamma[i] - xhat * mean_g_xhat);
+    }
+  }
+  for (int64_t i = 0; i < M; ++i) dgamma[i] = static_cast<float>(dg[i]);
+}
+
+RmsNorm::RmsNorm(const RmsNormOptions& options) : NormLayer("rmsnorm"), options_(options) {
+  if (options.normalized_shape.empty()) fail(method(), ": normalizedShape must not be empty");
+  std::vector<double> dims(options.normalized_shape.begin(), options.normalized_shape.end());
+  M_ = numel(shape_from_doubles(dims, method() + ": normalizedShape", 1));
+  if (!(options.eps > 0) || !std::isfinite(options.eps)) {
+    fail(method(), ": eps must be a finite number > 0, got ", options.eps);
+  }
+  const size_t M = static_cast<size_t>(M_);
+  if (options.affine) {
+    add_param("gamma", M, 1.0f);
+  } else {
+    gamma1_.assign(M, 1.0f);
+    dgamma_.resize(M);
+  }
+}
+
+void RmsNorm::check_shape(const Shape& shape) const {
+  const std::vector<int64_t>& ns = options_.normalized_shape;
+  bool ok = shape.size() >= ns.size();
+  for (size_t i = 0; ok && i < ns.size(); ++i) ok = shape[shape.size() - ns.size() + i] == ns[i];
+  if (!ok) {
+    fail(method(), ": input shape ", to_string(shape), " does not end with normalizedShape ",
+         to_string(ns));
+  }
+}
+
+void RmsNorm::forward_train(const float* x, const Shape& shape, float* y) {
+  const int64_t R = numel(shape) / M_;
+  rrms_.resize(static_cast<size_t>(R));
+  rmsnorm_forward(y, rrms_.data(), x, gamma(), options_.eps, R, M_);
+}
+
+void RmsNorm::forward_infer(const float* x, const Shape& shape, float* y) {
+  const int64_t R = numel(shape) / M_;
+  std::vector<float> rrms(static_cast<size_t>(R));  // not the training cache
+  rmsnorm_forward(y, rrms.data(), x, gamma(), options_.eps, R, M_);
+}
+
+void RmsNorm::backward_impl(const float* dy, const Shape& shape, float* dx) {
+  const int64_t R = numel(shape) / M_;
+  float* dgamma = options_.affine ? params_[0].grad.data() : dgamma_.data();
+  rmsnorm_backward(dx, dgamma, dy, x_.data(), rrms_.data(), gamma(), R, M_);
+}
+
+}  // namespace normlab
