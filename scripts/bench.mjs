@@ -68,6 +68,13 @@ async function buildBench() {
     await run('emcmake', ['cmake', '-S', root, '-B', wasm, '-DCMAKE_BUILD_TYPE=Release', '-DNORMLAB_BENCH=ON',
       `-DNORMLAB_WASM_OUT=${join(wasm, 'dist')}`], { quiet: true });
     await run('cmake', ['--build', wasm, '-j', jobs, '--target', 'normlab_bench_wasm'], { quiet: true });
+    // The package (for MNIST and the runner rows through dist/): built only when missing.
+    if (!existsSync(join(root, 'dist', 'index.js')) || !existsSync(join(root, 'dist', 'data', 'mnist.nlds'))) {
+      console.log('bench: building the package (dist/) ...');
+      const { buildJs, buildWasm } = await import('./build.mjs');
+      await buildWasm();
+      await buildJs();
+    }
   }
   return { nativeExe: join(native, 'bench', 'normlab_bench'), wasmDir: join(wasm, 'bench') };
 }
@@ -388,7 +395,10 @@ async function main() {
     if (c.kind !== 'runner') {
       for (const backend of ['wasm', 'cpu']) {
         tf.setBackend(backend);
+        const bytes0 = tf.memory().numBytes;
         tfSteps[backend] = c.kind === 'bn' || c.kind === 'ln' ? tfNormStep(tf, c) : tfTrainStep(tf, c);
+        tfSteps[backend].step();  // the optimizer makes its accumulators in the first step
+        tfSteps[backend].bytes = tf.memory().numBytes - bytes0;
       }
       // Each tfjs step runs on its own backend.
       impls['tfjs-wasm'] = { step: tfSteps.wasm.step, enter: () => tf.setBackend('wasm') };
@@ -400,7 +410,7 @@ async function main() {
     heap[c.id] = {
       ours: mem.usedBytes - used0,
       oursHeap: mem.heapBytes,
-      tfjs: tf.memory().numBytes,
+      tfjs: tfSteps.wasm?.bytes,
       tfjsHeap: tf.backend().wasm.HEAPU8.length,
     };
     for (const dispose of owned) dispose();
@@ -429,8 +439,12 @@ async function main() {
   }
 
   console.log('\nWASM heap (after each case\'s steps):');
-  console.log(table(CASES.map((c) => [c.id, mib(heap[c.id].ours), mib(heap[c.id].oursHeap), mib(heap[c.id].tfjs), mib(heap[c.id].tfjsHeap)]),
-    ['case', 'ours: case allocations', 'ours: module heap', 'tfjs: tensors', 'tfjs-wasm: module heap']));
+  console.log(table(CASES.map((c) => [c.id, mib(heap[c.id].ours), mib(heap[c.id].oursHeap),
+    heap[c.id].tfjs === undefined ? '—' : mib(heap[c.id].tfjs), mib(heap[c.id].tfjsHeap)]),
+  ['case', 'ours: case\'s allocations', 'ours: module heap', 'tfjs-wasm: case\'s tensors', 'tfjs-wasm: module heap']));
+  console.log('(allocations: bytes malloc\'d for the case and still held after its steps: model, grads, optimizer ' +
+    'state, caches, scratch; runner rows include the MNIST split as float32, 31 MB. Module heap: the ' +
+    'WebAssembly memory\'s size, which only grows, so it is the largest case so far.)');
 
   const targets = [
     ['tfjs-wasm / ours, MLP b32', results['mlp-b32'], (r) => r['tfjs-wasm'].ms / r.ours.ms, '>=', 5],

@@ -11,6 +11,17 @@ namespace normlab {
 
 namespace {
 
+// dst[i] = src[i] for i < n; the pointers do not overlap (lets short rows vectorise without
+// runtime overlap checks).
+inline void copy_row(float* __restrict dst, const float* __restrict src, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+}
+
+// dst[i] += src[i] for i < n; the pointers do not overlap.
+inline void add_row(float* __restrict dst, const float* __restrict src, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
 // The output columns ow whose input column iw = ow*stride - padding + kj lies in [0, W):
 // [lo, hi) (empty when lo >= hi).
 inline void valid_columns(int64_t W, int64_t kj, int64_t stride, int64_t padding, int64_t Wo,
@@ -34,6 +45,23 @@ void im2col(float* col, const float* x, int64_t C, int64_t H, int64_t W, int64_t
         float* row = col + ((c * K + ki) * K + kj) * L;
         int64_t lo, hi;
         valid_columns(W, kj, stride, padding, Wo, lo, hi);
+        if (stride == 1 && Ho == H && Wo == W) {
+          // A "same" convolution: this row of col is the input plane shifted by dr rows and dc
+          // columns. One contiguous copy over the valid rows, then zeros where a column wrapped
+          // around a row's edge, and zero rows outside the input.
+          const int64_t dr = ki - padding, dc = kj - padding, off = dr * W + dc;
+          const int64_t oh_lo = std::max<int64_t>(0, -dr), oh_hi = std::max(oh_lo, std::min(Ho, H - dr));
+          for (int64_t f = 0; f < oh_lo * W; ++f) row[f] = 0.0f;
+          for (int64_t f = oh_hi * W; f < L; ++f) row[f] = 0.0f;
+          const int64_t f0 = std::max(oh_lo * W, -off), f1 = std::min(oh_hi * W, H * W - off);
+          if (f1 > f0) copy_row(row + f0, xc + (f0 + off), f1 - f0);
+          for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+            float* out = row + oh * Wo;
+            for (int64_t ow = 0; ow < lo; ++ow) out[ow] = 0.0f;
+            for (int64_t ow = hi; ow < Wo; ++ow) out[ow] = 0.0f;
+          }
+          continue;
+        }
         for (int64_t oh = 0; oh < Ho; ++oh) {
           const int64_t ih = oh * stride - padding + ki;
           float* out = row + oh * Wo;
@@ -47,7 +75,7 @@ void im2col(float* col, const float* x, int64_t C, int64_t H, int64_t W, int64_t
           const int64_t shift = kj - padding;  // iw = ow*stride + shift, >= 0 for ow >= lo
           for (int64_t ow = 0; ow < lo; ++ow) out[ow] = 0.0f;
           if (stride == 1) {
-            for (int64_t ow = lo; ow < hi; ++ow) out[ow] = xr[ow + shift];
+            if (hi > lo) copy_row(out + lo, xr + (lo + shift), hi - lo);
           } else {
             for (int64_t ow = lo; ow < hi; ++ow) out[ow] = xr[ow * stride + shift];
           }
@@ -75,11 +103,7 @@ void col2im(float* dx, const float* dcol, int64_t C, int64_t H, int64_t W, int64
           float* dxr = dxc + ih * W;
           const int64_t shift = kj - padding;  // iw = ow*stride + shift, >= 0 for ow >= lo
           if (stride == 1) {
-            if (hi > lo) {
-              float* d = dxr + lo + shift;
-              const float* g = in + lo;
-              for (int64_t t = 0; t < hi - lo; ++t) d[t] += g[t];
-            }
+            if (hi > lo) add_row(dxr + (lo + shift), in + lo, hi - lo);
           } else {
             for (int64_t ow = lo; ow < hi; ++ow) dxr[ow * stride + shift] += in[ow];
           }

@@ -4,20 +4,16 @@
 #include <cstring>
 #include <vector>
 
+#include "normlab/simd.h"
+
 namespace normlab {
 
 namespace {
 
-// 4 floats: SSE natively, v128 under -msimd128.
-typedef float v4 __attribute__((vector_size(16)));
-
-inline v4 load4(const float* p) {
-  v4 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store4(float* p, v4 v) { std::memcpy(p, &v, sizeof v); }
-inline v4 splat(float x) { return v4{x, x, x, x}; }
+using simd::load4;
+using simd::splat;
+using simd::store4;
+using simd::v4;
 
 // Transposes the 4x4 block whose rows are r0..r3 in place (rows become columns).
 inline void transpose4(v4& r0, v4& r1, v4& r2, v4& r3) {

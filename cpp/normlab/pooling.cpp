@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "normlab/error.h"
+#include "normlab/simd.h"
 
 namespace normlab {
 
@@ -44,7 +45,36 @@ void maxpool2d_forward(float* y, int32_t* argmax, const float* x, int64_t N, int
         // The usual 2x2 window, unrolled in scan order: (0,0), (0,1), (1,0), (1,1).
         const float* r0 = xp + h0 * W;
         const float* r1 = r0 + W;
-        for (int64_t ow = 0; ow < Wo; ++ow) {
+        int64_t ow = 0;
+        if (stride == 2) {
+          // Four windows at a time: the even and odd columns of two rows, de-interleaved.
+          using namespace simd;
+          const v4i step = {0, 2, 4, 6};
+          for (; ow + 4 <= Wo; ow += 4) {
+            const int64_t w0 = ow * 2;
+            const v4 p0 = load4(r0 + w0), p1 = load4(r0 + w0 + 4);
+            const v4 q0 = load4(r1 + w0), q1 = load4(r1 + w0 + 4);
+            const v4 a = __builtin_shufflevector(p0, p1, 0, 2, 4, 6);
+            const v4 b = __builtin_shufflevector(p0, p1, 1, 3, 5, 7);
+            const v4 c = __builtin_shufflevector(q0, q1, 0, 2, 4, 6);
+            const v4 d = __builtin_shufflevector(q0, q1, 1, 3, 5, 7);
+            const v4i i0 = step + static_cast<int32_t>(h0 * W + w0);
+            v4 best = a;
+            v4i bi = i0;
+            v4i t = (b > best) | (b != b);
+            best = select(t, b, best);
+            bi = select(t, i0 + 1, bi);
+            t = (c > best) | (c != c);
+            best = select(t, c, best);
+            bi = select(t, i0 + static_cast<int32_t>(W), bi);
+            t = (d > best) | (d != d);
+            best = select(t, d, best);
+            bi = select(t, i0 + static_cast<int32_t>(W + 1), bi);
+            store4(yp + oh * Wo + ow, best);
+            if (ap != nullptr) store4i(ap + oh * Wo + ow, bi);
+          }
+        }
+        for (; ow < Wo; ++ow) {
           const int64_t w0 = ow * stride;
           float best = r0[w0];
           int32_t bi = static_cast<int32_t>(h0 * W + w0);
