@@ -10,8 +10,15 @@ namespace normlab {
 void NormLayer::forward(const float* x, const Shape& shape, bool training, float* y) {
   // Dims must be positive and the tensor within bounds before any layer reads them (the JS
   // boundary checks this too; the C++ API must not write NaN statistics for empty tensors).
-  std::vector<double> dims(shape.begin(), shape.end());
-  shape_from_doubles(dims, method_ + ": input", 1);
+  if (shape.empty()) fail(method_, ": input shape [] has no dims");
+  double product = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] < 1) fail(method_, ": input: shape dim ", i, " must be a positive integer, got ", shape[i]);
+    product *= static_cast<double>(shape[i]);
+  }
+  if (product > static_cast<double>(kMaxElements)) {
+    fail(method_, ": input: shape has more than ", kMaxElements, " elements");
+  }
   check_shape(shape);
   if (uses_batch_statistics(training) && shape[0] * spatial_size(shape) == 1) {
     // PyTorch: "Expected more than 1 value per channel when training".

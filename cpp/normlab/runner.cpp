@@ -33,6 +33,23 @@ void slice(const Dataset& data, int64_t begin, int64_t count, Tensor& x, std::ve
   labels.assign(data.labels.begin() + begin, data.labels.begin() + begin + count);
 }
 
+// The running state of every normalization layer of a model, to put back after evaluations that
+// must not move it (batch-statistics forwards, AdaBN).
+using NormStates = std::vector<std::vector<StateBuffer>>;
+
+NormStates snapshot(Model& model) {
+  NormStates states;
+  for (NormModule* norm : model.norms()) states.push_back(norm->layer().state());
+  return states;
+}
+
+void restore(Model& model, const NormStates& states) {
+  auto norms = model.norms();
+  for (size_t k = 0; k < norms.size(); ++k) {
+    for (const StateBuffer& b : states[k]) norms[k]->layer().set_state(b.name, b.value.data(), b.value.size());
+  }
+}
+
 // The data set's inputs moved to the target domain of `shift`.
 Dataset shifted(const Dataset& data, const DomainShift& shift, Rng rng) {
   Dataset out = data;
@@ -433,17 +450,9 @@ void Runner::evaluate(Arm& arm) {
   const Dataset& test = data_.test;
   const int64_t n = test.x.shape[0];
   const int64_t K = test.num_classes;
-  const int64_t sample = test.x.numel() / n;
   Tensor x;
   std::vector<int32_t> labels;
   std::vector<float> scratch;
-  auto take = [&](int64_t begin, int64_t count) {
-    Shape shape = test.x.shape;
-    shape[0] = count;
-    x.resize(shape);
-    std::copy(test.x.ptr() + begin * sample, test.x.ptr() + (begin + count) * sample, x.ptr());
-    labels.assign(test.labels.begin() + begin, test.labels.begin() + begin + count);
-  };
   auto score = [&](const Tensor& logits, double& loss_sum, int64_t& correct) {
     const int64_t N = logits.shape[0];
     scratch.resize(static_cast<size_t>(logits.numel()));
@@ -477,34 +486,18 @@ void Runner::evaluate(Arm& arm) {
   // AdaBN at the end: target-domain accuracy before and after re-estimating the population
   // statistics on the (unlabeled) shifted test inputs, the paper's protocol; the model is restored.
   if (!target_.labels.empty() && step_ == config_.steps) {
-    std::vector<std::vector<std::vector<float>>> before;
-    for (NormModule* norm : arm.model.norms()) {
-      std::vector<std::vector<float>> s;
-      for (const StateBuffer& b : norm->layer().state()) s.push_back(b.value);
-      before.push_back(std::move(s));
-    }
+    const NormStates before = snapshot(arm.model);
     const double accuracy = infer(arm, target_).second;
     adapt(arm, target_);
     const double adapted = infer(arm, target_).second;
-    auto norms = arm.model.norms();
-    for (size_t k = 0; k < norms.size(); ++k) {
-      const auto& state = norms[k]->layer().state();
-      for (size_t j = 0; j < state.size(); ++j) {
-        norms[k]->layer().set_state(state[j].name, before[k][j].data(), before[k][j].size());
-      }
-    }
+    restore(arm.model, before);
     e["target"] = {{"accuracy", r7(accuracy)}, {"accuracyAdapted", r7(adapted)}};
   }
 
   // Batch statistics: test batches drawn the way training batches are (same size; i.i.d. or from k
   // classes, always the same batches), each normalized with its own statistics (training-mode
   // forward), without letting them move the running statistics.
-  std::vector<std::vector<std::vector<float>>> saved;
-  for (NormModule* norm : arm.model.norms()) {
-    std::vector<std::vector<float>> s;
-    for (const StateBuffer& b : norm->layer().state()) s.push_back(b.value);
-    saved.push_back(std::move(s));
-  }
+  const NormStates saved = snapshot(arm.model);
   const int64_t B = config_.batch_size;
   const bool single = B == 1 && config_.model.kind != "cnn";
   double bs_loss = 0;
@@ -517,13 +510,7 @@ void Runner::evaluate(Arm& arm) {
       bs_count += B;
     }
   }
-  auto norms = arm.model.norms();
-  for (size_t k = 0; k < norms.size(); ++k) {
-    const auto& state = norms[k]->layer().state();
-    for (size_t j = 0; j < state.size(); ++j) {
-      norms[k]->layer().set_state(state[j].name, saved[k][j].data(), saved[k][j].size());
-    }
-  }
+  restore(arm.model, saved);
   if (bs_count > 0) {
     e["testLossBatchStats"] = r7(bs_loss / bs_count);
     e["testAccuracyBatchStats"] = r7(static_cast<double>(bs_correct) / bs_count);
@@ -534,7 +521,7 @@ void Runner::evaluate(Arm& arm) {
 
   // Pre-normalization activations of the probe examples (inference mode), channel 0 of each hidden
   // layer's output: percentiles as in the Batch Normalization paper's Figure 1.
-  take(0, std::min(kProbeSize, n));
+  slice(test, 0, std::min(kProbeSize, n), x, labels);
   arm.model.forward(x, false);
   nlohmann::json activations = nlohmann::json::array();
   for (size_t i : arm.probes) {
