@@ -1,5 +1,8 @@
 #include "runner_handle.h"
 
+#include <malloc.h>
+
+#include <emscripten/heap.h>
 #include <new>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -53,7 +56,10 @@ val RunnerHandle::create(const std::string& config_json, const val& data) {
       val(typed_memory_view(n, bytes.data())).call<void>("set", data);
     }
     const RunConfig config = run_config_from_json(json);
-    runner_ = std::make_unique<Runner>(config, bytes);
+    // What the heap can still grow to hold: its limit less what is in use now.
+    const double used = static_cast<double>(mallinfo().uordblks);
+    const double available = static_cast<double>(emscripten_get_heap_max()) - used;
+    runner_ = std::make_unique<Runner>(config, bytes, available);
     return val(run_config_to_json(config).dump());
   });
 }

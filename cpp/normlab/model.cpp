@@ -1,5 +1,6 @@
 #include "normlab/model.h"
 
+#include <cmath>
 #include <sstream>
 
 #include "normlab/activations.h"
@@ -110,8 +111,24 @@ ModelSpec model_spec_from_json(const nlohmann::json& json) {
   if (s.activation != "relu" && s.activation != "tanh") {
     fail("model: unknown activation '", s.activation, "' (known: relu, tanh)");
   }
-  if (r.has("hidden")) s.hidden = r.dims("hidden");
-  if (r.has("channels")) s.channels = r.dims("channels");
+  // Widths one by one (read as a shape, [4096, 4096, 4096] would count as too many elements).
+  auto widths = [&](const char* key) {
+    const nlohmann::json& v = json.at(key);
+    if (!v.is_array() || v.empty()) {
+      fail("model: ", key, " must be a non-empty array of positive integers, got ", v.dump());
+    }
+    std::vector<int64_t> out;
+    for (size_t i = 0; i < v.size(); ++i) {
+      const double d = v[i].is_number() ? v[i].get<double>() : 0;
+      if (!v[i].is_number() || !(d >= 1) || d != std::floor(d) || d > 1e9) {
+        fail("model: ", key, "[", i, "] must be a positive integer, got ", v[i].dump());
+      }
+      out.push_back(static_cast<int64_t>(d));
+    }
+    return out;
+  };
+  if (r.has("hidden")) s.hidden = widths("hidden");
+  if (r.has("channels")) s.channels = widths("channels");
   for (int64_t w : s.hidden) {
     if (w > 4096) fail("model: hidden widths must be at most 4096, got ", w);
   }

@@ -43,6 +43,26 @@ NormStates snapshot(Model& model) {
   return states;
 }
 
+// Like snapshot(), into `states`, reusing its buffers (called every training step).
+void snapshot_into(Model& model, NormStates& states) {
+  auto norms = model.norms();
+  states.resize(norms.size());
+  for (size_t k = 0; k < norms.size(); ++k) states[k] = norms[k]->layer().state();
+}
+
+// The first normalization layer (0-based) whose running state holds a NaN or an infinity, or -1.
+int64_t nonfinite_state(Model& model) {
+  auto norms = model.norms();
+  for (size_t k = 0; k < norms.size(); ++k) {
+    for (const StateBuffer& b : norms[k]->layer().state()) {
+      for (float v : b.value) {
+        if (!std::isfinite(v)) return static_cast<int64_t>(k);
+      }
+    }
+  }
+  return -1;
+}
+
 void restore(Model& model, const NormStates& states) {
   auto norms = model.norms();
   for (size_t k = 0; k < norms.size(); ++k) {
@@ -330,13 +350,75 @@ struct Runner::Arm {
   std::vector<float> train_loss, train_accuracy;
   nlohmann::json evals = nlohmann::json::array();
   size_t reported_train = 0, reported_evals = 0;
+  NormStates before_step;  // the running state before this step's forward, to undo a diverged one
   bool diverged = false;
   int64_t diverged_step = 0;
   std::string diverged_reason;
   double train_seconds = 0, eval_seconds = 0;
 };
 
-Runner::Runner(const RunConfig& config, const std::vector<uint8_t>& data) : config_(config) {
+MemoryEstimate estimate_memory(const RunConfig& config, const Shape& sample_shape, int32_t classes,
+                               int64_t train_size, int64_t test_size) {
+  const double f = sizeof(float);
+  const double sample = static_cast<double>(numel(sample_shape));
+  MemoryEstimate m;
+  // Train, test and the shifted target set (inputs and labels).
+  const double sets = config.shift.kind.empty() ? 1 : 2;
+  m.data = (static_cast<double>(train_size) + sets * static_cast<double>(test_size)) * (sample * f + 4);
+
+  // The layers build_model makes: parameters, and per-sample output sizes of every layer.
+  double params = 0;
+  std::vector<double> outputs;  // per-sample output size of each layer
+  double scratch = 0;           // a Conv2d's column buffers (per sample, reused)
+  // The normalization layer (counted for every method, "none" included) and the activation after
+  // a layer of `units` outputs.
+  auto block = [&](double units) { outputs.insert(outputs.end(), 2, units); };
+  if (config.model.kind == "cnn" && sample_shape.size() == 3) {
+    double c = static_cast<double>(sample_shape[0]);
+    int64_t h = sample_shape[1], w = sample_shape[2];
+    for (int64_t out : config.model.channels) {
+      params += static_cast<double>(out) * (c * 9 + 1) + 2.0 * static_cast<double>(out);
+      scratch = std::max(scratch, 2 * c * 9 * static_cast<double>(h * w));
+      outputs.push_back(static_cast<double>(out * h * w));
+      block(static_cast<double>(out * h * w));
+      h /= 2, w /= 2;
+      outputs.push_back(static_cast<double>(out * h * w));  // max pool
+      c = static_cast<double>(out);
+    }
+    outputs.push_back(c * static_cast<double>(h * w));  // flatten
+    params += (c * static_cast<double>(h * w) + 1) * classes;
+  } else {
+    double in = sample;
+    for (int64_t width : config.model.hidden) {
+      params += static_cast<double>(width) * (in + 1) + 2.0 * static_cast<double>(width);
+      outputs.push_back(static_cast<double>(width));
+      block(static_cast<double>(width));
+      in = static_cast<double>(width);
+    }
+    params += (in + 1) * classes;
+  }
+  outputs.push_back(classes);
+  double sum = 0, widest = sample;
+  for (double o : outputs) {
+    sum += o;
+    widest = std::max(widest, o);
+  }
+  // Value and gradient, plus the optimizer's buffers: Adam's two moments, SGD's momentum.
+  const OptimizerOptions& opt = config.optimizer;
+  const double buffers = 2 + (opt.kind == "sgd" ? (opt.momentum > 0 ? 1 : 0) : 2);
+  const double arms = static_cast<double>(config.methods.size());
+  m.parameters = arms * params * buffers * f;
+  // Training: each layer's input kept by the model, again in the layer's cache, and a per-element
+  // buffer of the layer's own (a normalization layer's normalized values, an activation's mask),
+  // and the two gradient buffers; evaluation batches (inference, batch statistics, activation
+  // probes) reuse the model's buffers at the larger batch size.
+  const double batch = static_cast<double>(std::max<int64_t>({config.batch_size, kEvalBatch, kProbeSize}));
+  m.activations = arms * ((batch * (sample + 3 * sum + 2 * widest) + scratch) * f);
+  return m;
+}
+
+Runner::Runner(const RunConfig& config, const std::vector<uint8_t>& data, double memory_limit)
+    : config_(config) {
   const Rng root(config_.seed);
   const DatasetSpec& d = config_.dataset;
   if (d.name == "digits" || d.name == "mnist") {
@@ -359,6 +441,18 @@ Runner::Runner(const RunConfig& config, const std::vector<uint8_t>& data) : conf
   const int64_t n_train = data_.train.x.shape[0];
   if (config_.batch_size > n_train) {
     fail("config: batchSize ", config_.batch_size, " is larger than the training set (", n_train, ")");
+  }
+  if (memory_limit > 0) {
+    const Shape sample(data_.train.x.shape.begin() + 1, data_.train.x.shape.end());
+    const MemoryEstimate need = estimate_memory(config_, sample, data_.train.num_classes, n_train,
+                                                data_.test.x.shape[0]);
+    if (need.total() > memory_limit) {
+      auto mib = [](double bytes) { return std::to_string(static_cast<int64_t>(std::ceil(bytes / 1048576.0))); };
+      fail("config: this run needs about ", mib(need.total()), " MiB (data ", mib(need.data), ", parameters ",
+           mib(need.parameters), ", activations ", mib(need.activations), " MiB for ", config_.methods.size(),
+           " methods), more than the ", mib(memory_limit),
+           " MiB of memory available; use fewer methods, a smaller model or a smaller batch");
+    }
   }
   Rng order = root.fork(kOrderStream);
   const uint64_t order_seed = (static_cast<uint64_t>(order.next_u32()) << 32) | order.next_u32();
@@ -417,16 +511,23 @@ int64_t Runner::step(int64_t n) {
       if (arm.diverged) continue;
       const auto t0 = std::chrono::steady_clock::now();
       apply_renorm_schedule(arm);
+      // A diverging forward (parameters already NaN or infinite) would write NaN into the running
+      // statistics; they are put back to the last finite state, so inference and AdaBN never see it.
+      snapshot_into(arm.model, arm.before_step);
       const Tensor& logits = arm.model.forward(batch_x_, true);
       const int64_t N = logits.shape[0];
       arm.dlogits.resize(logits.shape);
       const double loss = softmax_cross_entropy(arm.dlogits.ptr(), nullptr, logits.ptr(),
                                                 batch_labels_.data(), N, K);
       const double acc = static_cast<double>(count_correct(logits.ptr(), batch_labels_.data(), N, K)) / N;
-      if (!std::isfinite(loss)) {
+      const int64_t bad_state = std::isfinite(loss) ? nonfinite_state(arm.model) : -1;
+      if (!std::isfinite(loss) || bad_state >= 0) {
+        restore(arm.model, arm.before_step);
         arm.diverged = true;
         arm.diverged_step = step_;
-        arm.diverged_reason = "training loss is " + std::string(std::isnan(loss) ? "NaN" : "infinite");
+        arm.diverged_reason = !std::isfinite(loss)
+            ? "training loss is " + std::string(std::isnan(loss) ? "NaN" : "infinite")
+            : "running statistics of normalization layer " + std::to_string(bad_state + 1) + " are not finite";
         continue;
       }
       arm.model.backward(arm.dlogits);
@@ -546,16 +647,19 @@ Shape Runner::sample_shape() const {
   return Shape(data_.train.x.shape.begin() + 1, data_.train.x.shape.end());
 }
 
-std::vector<float> Runner::predict(const std::string& id, const float* x, int64_t n) {
-  Arm* arm = nullptr;
+Runner::Arm& Runner::arm(const std::string& id) {
   for (auto& a : arms_) {
-    if (a->spec.id == id) arm = a.get();
+    if (a->spec.id == id) return *a;
   }
-  if (arm == nullptr) {
-    std::string ids;
-    for (auto& a : arms_) ids += (ids.empty() ? "" : ", ") + a->spec.id;
-    fail("runner: no method '", id, "' (methods: ", ids, ")");
-  }
+  std::string ids;
+  for (auto& a : arms_) ids += (ids.empty() ? "" : ", ") + a->spec.id;
+  fail("runner: no method '", id, "' (methods: ", ids, ")");
+}
+
+Model& Runner::model(const std::string& id) { return arm(id).model; }
+
+std::vector<float> Runner::predict(const std::string& id, const float* x, int64_t n) {
+  Arm* arm = &this->arm(id);
   if (n < 1 || n > 1 << 20) fail("runner: predict takes 1 to 1048576 samples, got ", n);
   const int64_t K = data_.train.num_classes;
   Shape shape = {n};

@@ -65,6 +65,18 @@ struct RunConfig {
   double preprocess_eps = 1e-5;
 };
 
+// What a run holds at its peak, in bytes, estimated from its configuration and data set sizes:
+// the data sets, each method's parameters with their gradients and optimizer state, and its
+// activations (the model's saved layer inputs, the layers' caches and the gradient buffers for a
+// training batch, and the evaluation batches). An upper estimate within a few percent for the
+// models build_model makes.
+struct MemoryEstimate {
+  double data = 0, parameters = 0, activations = 0;
+  double total() const { return data + parameters + activations; }
+};
+MemoryEstimate estimate_memory(const RunConfig& config, const Shape& sample_shape, int32_t classes,
+                               int64_t train_size, int64_t test_size);
+
 // Short aliases of the layer API's names: bn, brn, ln, gn, in, none.
 std::string canonical_method(const std::string& name);
 
@@ -75,7 +87,9 @@ nlohmann::json run_config_to_json(const RunConfig& config);
 class Runner {
  public:
   // `data`: the bytes of the data set's file for digits and mnist (see datasets.h), else empty.
-  Runner(const RunConfig& config, const std::vector<uint8_t>& data);
+  // `memory_limit`: bytes the run may use (0: no limit); a configuration whose estimate
+  // (estimate_memory) exceeds it is refused with an Error giving both, before any model is built.
+  Runner(const RunConfig& config, const std::vector<uint8_t>& data, double memory_limit = 0);
   ~Runner();
 
   // Runs up to n more steps of every method (fewer at the end); returns the steps taken.
@@ -91,6 +105,8 @@ class Runner {
   // Class probabilities (n, classes) of method `id`'s model in inference mode for n samples of the
   // data set's sample shape (e.g. points of a 2-D set on a grid, for decision-boundary maps).
   std::vector<float> predict(const std::string& id, const float* x, int64_t n);
+  // Method `id`'s model (throws Error naming the known ids for an unknown one).
+  Model& model(const std::string& id);
   // The shape of one sample ([2] for 2-D sets, [1,H,W] for images) and the number of classes.
   Shape sample_shape() const;
   int32_t classes() const { return data_.train.num_classes; }
@@ -100,6 +116,7 @@ class Runner {
 
  private:
   struct Arm;
+  Arm& arm(const std::string& id);
   void evaluate(Arm& arm);
   // Inference-mode mean loss and accuracy of the arm's model on a data set.
   std::pair<double, double> infer(Arm& arm, const Dataset& data);

@@ -143,6 +143,8 @@ describe('what it records', () => {
 describe('configuration errors', () => {
   const cases: [string, CompareConfig, RegExp][] = [
     ['no methods', { methods: [] }, /config: methods must be a non-empty array/],
+    ['a run larger than the WebAssembly heap', { methods: ['bn', 'brn', 'ln', 'gn'], model: { kind: 'mlp', hidden: [4096, 4096, 4096, 4096] }, optimizer: { kind: 'adam', lr: 0.001 } },
+      /config: this run needs about \d+ MiB \(data \d+, parameters \d+, activations \d+ MiB for 4 methods\), more than the \d+ MiB of memory available/],
     ['unknown method', { methods: ['bn', 'xn' as never] }, /unknown method 'xn' \(known: none, batchnorm/],
     ['unknown key', { methods: ['bn'], batchsize: 4 } as never, /config: unknown option 'batchsize' \(known: dataset, model, methods, batchSize/],
     ['unknown dataset', { methods: ['bn'], dataset: { name: 'cifar' as never } }, /unknown/],
