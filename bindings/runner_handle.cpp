@@ -80,6 +80,18 @@ val RunnerHandle::timing() const {
   return guarded([&] { return val(runner_->timing().dump()); });
 }
 
+val RunnerHandle::samples(const std::string& which, int max) const {
+  return guarded([&] {
+    std::vector<float> x;
+    std::vector<int32_t> labels;
+    runner_->samples(which, max, x, labels);
+    val out = val::object();
+    out.set("x", val(typed_memory_view(x.size(), x.data())).call<val>("slice"));
+    out.set("labels", val(typed_memory_view(labels.size(), labels.data())).call<val>("slice"));
+    return out;
+  });
+}
+
 val RunnerHandle::predict(const std::string& id, const val& x) {
   return guarded([&] {
     const size_t len = x["length"].as<size_t>();

@@ -30,6 +30,8 @@ class RunnerHandle {
   // Class probabilities (Float32Array, n x classes) of one method's model for a Float32Array of n
   // samples of the data set's sample shape, or { error }.
   emscripten::val predict(const std::string& id, const emscripten::val& x);
+  // { x: Float32Array, labels: Int32Array } of up to max samples of "train" or "test", or { error }.
+  emscripten::val samples(const std::string& which, int max) const;
   // { sampleShape: number[], classes: number }
   emscripten::val data_info() const;
   int steps_done() const;

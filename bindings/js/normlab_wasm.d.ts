@@ -19,6 +19,7 @@ export interface RunnerHandle {
   timing(): string | { error: string };
   predict(id: string, x: Float32Array): Float32Array | { error: string };
   dataInfo(): { sampleShape: number[]; classes: number };
+  samples(which: string, max: number): { x: Float32Array; labels: Int32Array } | { error: string };
   stepsDone(): number;
   done(): boolean;
   delete(): void;

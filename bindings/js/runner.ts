@@ -236,6 +236,22 @@ export class Runner {
     return result;
   }
 
+  /**
+   * The first `max` examples (default 1,000) of the training or test set, in the data set's own
+   * units (a run's preprocessing undone), with their labels: e.g. the points to draw on a decision
+   * map. `x` holds `count` samples of `dataInfo().sampleShape`, row-major.
+   */
+  samples(which: 'train' | 'test' = 'train', max = 1000): { x: Float32Array; labels: Int32Array; count: number } {
+    const handle = this.#live('samples');
+    if (which !== 'train' && which !== 'test') throw new Error(`runner: samples() takes 'train' or 'test', got ${String(which)}`);
+    if (!Number.isInteger(max) || max < 1 || max > 2 ** 31 - 1) {
+      throw new Error(`runner: samples() needs a positive integer count, got ${String(max)}`);
+    }
+    const result = handle.samples(which, max);
+    if ('error' in result) throw new Error(result.error);
+    return { ...result, count: result.labels.length };
+  }
+
   /** Steps taken so far. */
   get stepsDone(): number {
     return this.#live('stepsDone').stepsDone();

@@ -431,11 +431,12 @@ Runner::Runner(const RunConfig& config, const std::vector<uint8_t>& data, double
   if (!config_.shift.kind.empty()) target_ = shifted(data_.test, config_.shift, root.fork(kShiftStream));
   if (!config_.preprocess.empty()) {
     // Fitted on the training inputs only; test (and target) data get the same transform.
-    Preprocessor p(config_.preprocess, config_.preprocess_eps);
+    // Kept for predict() and samples(), which speak the data set's own units.
+    preprocessor_ = std::make_unique<Preprocessor>(config_.preprocess, config_.preprocess_eps);
     const int64_t f = data_.train.x.numel() / data_.train.x.shape[0];
-    p.fit(data_.train.x.ptr(), data_.train.x.shape[0], f);
+    preprocessor_->fit(data_.train.x.ptr(), data_.train.x.shape[0], f);
     for (Dataset* d : {&data_.train, &data_.test, &target_}) {
-      if (!d->labels.empty()) p.transform(d->x.ptr(), d->x.ptr(), d->x.shape[0]);
+      if (!d->labels.empty()) preprocessor_->transform(d->x.ptr(), d->x.ptr(), d->x.shape[0]);
     }
   }
   const int64_t n_train = data_.train.x.shape[0];
@@ -643,6 +644,19 @@ void Runner::evaluate(Arm& arm) {
   arm.eval_seconds += seconds_since(t0);
 }
 
+int64_t Runner::samples(const std::string& which, int64_t max, std::vector<float>& x,
+                        std::vector<int32_t>& labels) const {
+  if (which != "train" && which != "test") fail("runner: samples() takes 'train' or 'test', got '", which, "'");
+  if (max < 1) fail("runner: samples() needs a count >= 1, got ", max);
+  const Dataset& d = which == "train" ? data_.train : data_.test;
+  const int64_t n = std::min(max, d.x.shape[0]);
+  const int64_t per = d.x.numel() / d.x.shape[0];
+  x.assign(d.x.ptr(), d.x.ptr() + n * per);
+  if (preprocessor_) preprocessor_->inverse(x.data(), x.data(), n);
+  labels.assign(d.labels.begin(), d.labels.begin() + n);
+  return n;
+}
+
 Shape Runner::sample_shape() const {
   return Shape(data_.train.x.shape.begin() + 1, data_.train.x.shape.end());
 }
@@ -667,6 +681,7 @@ std::vector<float> Runner::predict(const std::string& id, const float* x, int64_
   shape.insert(shape.end(), sample.begin(), sample.end());
   Tensor input(shape);
   std::copy(x, x + input.numel(), input.ptr());
+  if (preprocessor_) preprocessor_->transform(input.ptr(), input.ptr(), n);
   std::vector<float> probs(static_cast<size_t>(n * K));
   for (int64_t b = 0; b < n; b += kEvalBatch) {
     const int64_t count = std::min(kEvalBatch, n - b);

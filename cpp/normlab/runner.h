@@ -103,8 +103,13 @@ class Runner {
   nlohmann::json result() const;
   const RunConfig& config() const { return config_; }
   // Class probabilities (n, classes) of method `id`'s model in inference mode for n samples of the
-  // data set's sample shape (e.g. points of a 2-D set on a grid, for decision-boundary maps).
+  // data set's sample shape (e.g. points of a 2-D set on a grid, for decision-boundary maps), in
+  // the data set's own units: the run's preprocessing, if any, is applied to them first.
   std::vector<float> predict(const std::string& id, const float* x, int64_t n);
+  // The first min(max, size) samples of the "train" or "test" set, in the data set's own units (the
+  // preprocessing undone), and their labels; returns the count. E.g. the points on a decision map.
+  int64_t samples(const std::string& which, int64_t max, std::vector<float>& x,
+                  std::vector<int32_t>& labels) const;
   // Method `id`'s model (throws Error naming the known ids for an unknown one).
   Model& model(const std::string& id);
   // The shape of one sample ([2] for 2-D sets, [1,H,W] for images) and the number of classes.
@@ -126,7 +131,8 @@ class Runner {
 
   RunConfig config_;
   Split data_;
-  Dataset target_;  // the test set under config_.shift (empty without a shift)
+  Dataset target_;
+  std::unique_ptr<Preprocessor> preprocessor_;  // fitted on the training inputs (null: none)  // the test set under config_.shift (empty without a shift)
   std::unique_ptr<BatchSampler> sampler_;
   std::vector<std::unique_ptr<Arm>> arms_;
   int64_t step_ = 0;

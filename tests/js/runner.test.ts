@@ -130,6 +130,36 @@ describe('what it records', () => {
     expect(b.predict('bn', grid)).toEqual(a.predict('bn', grid));
   });
 
+  test('predict and samples speak the data set\'s own units when the run preprocesses its inputs', () => {
+    const argmaxAccuracy = (probs: Float32Array, labels: Int32Array, K: number) => {
+      let correct = 0;
+      labels.forEach((label, i) => {
+        const row = Array.from(probs.subarray(i * K, (i + 1) * K));
+        if (row.indexOf(Math.max(...row)) === label) correct++;
+      });
+      return correct / labels.length;
+    };
+    using plain = nl.createRunner({ ...moons, methods: ['ln'], steps: 80, evalInterval: 80 });
+    const raw = plain.samples('test', 100000);
+    expect(raw.count).toBe(moons.dataset!.testSize ?? 500);
+    for (const kind of ['standardize', 'zca'] as const) {
+      using r = nl.createRunner({ ...moons, methods: ['ln'], steps: 80, evalInterval: 80, preprocess: kind });
+      r.step(80);
+      const test = r.samples('test', 100000);
+      // The same points as without preprocessing (the transform undone), up to float rounding.
+      test.x.forEach((v, i) => expect(Math.abs(v - raw.x[i]), `${kind} x[${i}]`).toBeLessThan(1e-5));
+      expect(test.labels).toEqual(raw.labels);
+      // Predicting from those raw points reproduces the runner's own test accuracy: predict applies
+      // the fitted transform.
+      const accuracy = argmaxAccuracy(r.predict('ln', test.x), test.labels, 2);
+      expect(accuracy, kind).toBeCloseTo(r.result().methods[0].final!.testAccuracy, 6);
+      expect(accuracy, kind).toBeGreaterThan(0.75);
+    }
+    expect(() => plain.samples('validation' as never)).toThrow(/samples\(\) takes 'train' or 'test'/);
+    expect(() => plain.samples('train', 0)).toThrow(/samples\(\) needs a positive integer count, got 0/);
+    expect(plain.samples('train', 7).x.length).toBe(14);
+  });
+
   test('a diverging method is marked and the others keep training', async () => {
     const r = await nl.compare({ ...moons, methods: ['none', 'ln'], optimizer: { kind: 'sgd', lr: 1e6 }, steps: 50, evalInterval: 10 });
     const none = r.methods[0];

@@ -6,7 +6,7 @@ import { BandsChart } from './bands.js';
 import { extentFor } from './config.js';
 import { Heatmap } from './heatmap.js';
 import { LineChart, type Chart } from './linechart.js';
-import type { ChartId, FromCharts, ToCharts, WorkerStatus } from './protocol.js';
+import type { ChartId, FromCharts, MapPoints, ToCharts, WorkerStatus } from './protocol.js';
 import {
   ACTIVATION_LEGEND, activationPanels, layerCount, renormChart, sweepChart, testAccuracyChart, trainChart,
 } from './series.js';
@@ -19,6 +19,8 @@ const IDLE = 'Press Run, or pick a preset, to train';
 const post = (message: FromCharts, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(message, transfer);
 
 let traces: RunTrace[] = [];
+/** The decision maps' training points of each run (null: not a 2-D set). */
+let points: (MapPoints | null)[] = [];
 let viewRun = -1;
 let status: WorkerStatus | 'error' = 'idle';
 let generation = 0;
@@ -72,7 +74,7 @@ const views: Record<ChartId, View> = {
           title: m.label, probs: g.probs[m.id], n: g.n, classes: g.classes,
           subtitle: last ? `test accuracy ${(100 * last.testAccuracy).toFixed(1)}%` : undefined,
         };
-      }), extentFor(t.config.dataset.name));
+      }), extentFor(t.config.dataset.name), points[traces.indexOf(t)] ?? null);
     },
     (c) => as<Heatmap>(c).reset(placeholder()),
   ),
@@ -206,6 +208,7 @@ self.onmessage = (e: MessageEvent<ToCharts>) => {
     case 'reset':
       generation += 1;
       traces = [];
+      points = [];
       viewRun = -1;
       break;
     case 'status':
@@ -215,6 +218,7 @@ self.onmessage = (e: MessageEvent<ToCharts>) => {
       const m = msg.message;
       if (m.type === 'run-start') {
         traces[m.run] = new RunTrace(m.config, m.classes);
+        points[m.run] = m.points ?? null;
       } else if (m.type === 'progress') {
         traces[m.run]?.apply(m.event);
       } else if (m.type === 'grid') {

@@ -1,9 +1,11 @@
 // Decision maps: each method's class probabilities on a grid over the plane, one square panel per
 // method on one canvas. A cell takes the colour of its most likely class, stronger the surer the
-// model is (white: undecided); grey where the model diverged (NaN).
+// model is (white: undecided); grey where the model diverged (NaN). The training points are drawn
+// on top in their class colour with a white rim, as in the TensorFlow Playground.
 import type { Extent } from './config.js';
 import { drawLegend, drawPlaceholder, ellipsize, fitCanvas, FONT, formatTick, SMALL_FONT, type AnyCanvas, type Chart, type Ctx2D } from './linechart.js';
 import { CLASS_COLORS, rgb } from './palette.js';
+import type { MapPoints } from './protocol.js';
 import type { LegendItem } from './series.js';
 
 export interface MapPanel {
@@ -43,11 +45,33 @@ export function mapPixels(probs: Float32Array, n: number, classes: number): Uint
   return out;
 }
 
+/** The points inside the extent, as dots in their class colour with a white rim. */
+function drawPoints(ctx: Ctx2D, points: MapPoints, e: Extent, x: number, y: number, side: number): void {
+  const r = Math.max(1.5, side / 90);
+  ctx.save();
+  ctx.beginPath();
+  ctx.rect(x, y, side, side);
+  ctx.clip();
+  ctx.lineWidth = 1;
+  ctx.strokeStyle = '#ffffff';
+  for (let i = 0; i < points.labels.length; i++) {
+    const px = x + ((points.x[2 * i] - e.xMin) / (e.xMax - e.xMin)) * side;
+    const py = y + ((e.yMax - points.x[2 * i + 1]) / (e.yMax - e.yMin)) * side;
+    ctx.beginPath();
+    ctx.arc(px, py, r, 0, 2 * Math.PI);
+    ctx.fillStyle = CLASS_COLORS[points.labels[i] % CLASS_COLORS.length];
+    ctx.fill();
+    ctx.stroke();
+  }
+  ctx.restore();
+}
+
 export class Heatmap implements Chart {
   readonly canvas: AnyCanvas;
   #panels: MapPanel[] = [];
   #extent: Extent = { xMin: -1, xMax: 1, yMin: -1, yMax: 1 };
   #classes = 2;
+  #points: MapPoints | null = null;
   #placeholder = 'Press Run to train';
   #width = 0;
   #dpr = 1;
@@ -61,9 +85,10 @@ export class Heatmap implements Chart {
     this.#dpr = dpr;
   }
 
-  update(panels: MapPanel[], extent: Extent): number {
+  update(panels: MapPanel[], extent: Extent, points: MapPoints | null = null): number {
     this.#panels = panels;
     this.#extent = extent;
+    this.#points = points;
     this.#classes = panels[0]?.classes ?? 2;
     return this.draw();
   }
@@ -110,6 +135,7 @@ export class Heatmap implements Chart {
       tile.getContext('2d')!.putImageData(image, 0, 0);
       ctx.imageSmoothingEnabled = true;
       ctx.drawImage(tile, x, y, side, side);
+      if (this.#points) drawPoints(ctx, this.#points, e, x, y, side);
       ctx.strokeStyle = '#444444';
       ctx.lineWidth = 1;
       ctx.strokeRect(x + 0.5, y + 0.5, side, side);

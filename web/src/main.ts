@@ -121,7 +121,7 @@ const DESCRIPTIONS: Record<ChartId, [string, string]> = {
   sweep: ['Test accuracy against batch size',
     'Final test accuracy (inference mode) of each method after the same number of epochs at each batch size, learning rate scaled with the batch size, as in the Group Normalization paper\'s Figure 1.'],
   maps: ['Decision maps',
-    'Each method\'s prediction over the plane in inference mode: the colour of the most likely class, stronger where the model is surer.'],
+    'Each method\'s prediction over the plane in inference mode: the colour of the most likely class, stronger where the model is surer. Dots: training examples in their class colour.'],
   test: ['Test accuracy: inference mode vs batch statistics',
     'Solid: inference mode (running statistics), as the model is used after training. Dashed: test batches drawn like the training batches and normalized with their own statistics. The distance between them is the train/inference gap.'],
   loss: ['Training loss', 'Cross-entropy on each step\'s batch in training mode, as a moving average.'],

@@ -8,6 +8,12 @@ export interface GridSpec extends Extent {
   n: number;
 }
 
+/** Points on the decision maps: `x` holds (x1, x2) pairs. */
+export interface MapPoints {
+  x: Float32Array;
+  labels: Int32Array;
+}
+
 export type ToWorker =
   | { type: 'start'; gen: number; runs: CompareConfig[]; grid: GridSpec | null; paused?: boolean }
   | { type: 'pause' }
@@ -20,7 +26,11 @@ export type WorkerStatus = 'idle' | 'loading' | 'running' | 'paused' | 'done';
 
 export type FromWorker =
   | { type: 'status'; gen: number; status: WorkerStatus }
-  | { type: 'run-start'; gen: number; run: number; runs: number; config: ResolvedConfig; classes: number }
+  | {
+    type: 'run-start'; gen: number; run: number; runs: number; config: ResolvedConfig; classes: number;
+    /** 2-D sets: training points drawn on the decision maps ((x, y) pairs and labels). */
+    points?: MapPoints;
+  }
   | { type: 'progress'; gen: number; run: number; event: ProgressEvent }
   /** Class probabilities on the grid per method id (n * n * classes, row-major from the top-left). */
   | { type: 'grid'; gen: number; run: number; step: number; n: number; classes: number; probs: Record<string, Float32Array> }

@@ -8,6 +8,8 @@ import type { FromWorker, GridSpec, ToWorker, WorkerStatus } from './protocol.js
 const CHUNK_MS = 25;
 /** At most one decision-map update per this many milliseconds (and one at the end of a run). */
 const GRID_EVERY_MS = 600;
+/** Training points drawn on each decision map. */
+const MAP_POINTS = 300;
 
 const post = (message: FromWorker, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(message, transfer);
 
@@ -66,7 +68,12 @@ async function startRun(j: Job): Promise<void> {
   j.runner = instance.createRunner(config, data);
   j.msPerStep = 1;
   const info = j.runner.dataInfo();
-  post({ type: 'run-start', gen: j.gen, run: j.run, runs: j.runs.length, config: j.runner.config, classes: info.classes });
+  // The training points for the decision maps (as the TensorFlow Playground shows them).
+  const points = j.grid ? j.runner.samples('train', MAP_POINTS) : undefined;
+  post({
+    type: 'run-start', gen: j.gen, run: j.run, runs: j.runs.length, config: j.runner.config, classes: info.classes,
+    points: points && { x: points.x, labels: points.labels },
+  });
   j.lastGrid = 0;
   if (j.grid) postGrid(j);
 }
