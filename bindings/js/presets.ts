@@ -123,6 +123,48 @@ export const presets: readonly Preset[] = [
     },
     sweep: { batchSize: [2, 4, 8, 16, 32], epochs: 10 },
   },
+  {
+    name: 'survey-small-batch',
+    title: 'The survey at batch 2: methods that use batch statistics degrade, the rest hold up',
+    explanation:
+      'The small-batch experiment with the survey\'s other methods. L1 BatchNorm (mean absolute ' +
+      'deviation instead of the standard deviation) and Generalized BN (median and mean absolute ' +
+      'deviation) still normalize with statistics of the batch, so with 2 examples per batch they fall ' +
+      'behind just as BatchNorm does: a robust statistic does not fix a tiny sample. RMSNorm and FRN ' +
+      'normalize each example by itself and do not notice the batch size. Switchable Norm mixes ' +
+      'InstanceNorm-, LayerNorm- and BatchNorm-style statistics with learned weights and learns to rely ' +
+      'on the ones that work, as its paper reports for small batches.',
+    paper: { title: 'Switchable Normalization (Luo et al. 2019), Section 5.1', url: 'https://arxiv.org/abs/1806.10779' },
+    config: {
+      ...digitsMlp,
+      methods: ['bn', 'l1bn', { method: 'gbn', options: { center: 'median' } }, 'sn',
+        { method: 'frn', options: { learnableEps: true } }, 'rms'],
+      batchSize: 2,
+      optimizer: { kind: 'sgd', lr: 0.00625, momentum: 0.9 },
+      steps: 6485, // 10 epochs of the 1,297 training digits
+      seed: 1,
+    },
+  },
+  {
+    name: 'survey-domain-shift',
+    title: 'AdaBN across the survey: every method with population statistics can be adapted',
+    explanation:
+      'The domain-shift experiment (test digits made brighter after training) with the survey\'s ' +
+      'methods. L1 BatchNorm and Generalized BN keep running estimates of their centre and deviation, ' +
+      'and Switchable Norm of its BatchNorm part: all of them lose accuracy on the new domain and get it ' +
+      'back when AdaBN re-estimates those statistics on the new inputs, without changing a weight. ' +
+      'RMSNorm keeps no population statistics: there is nothing to adapt, and its accuracy stays put.',
+    paper: { title: 'Revisiting Batch Normalization for Practical Domain Adaptation (Li et al. 2016)', url: 'https://arxiv.org/abs/1603.04779' },
+    config: {
+      ...digitsMlp,
+      methods: ['bn', 'l1bn', { method: 'gbn', options: { center: 'median' } }, 'sn', 'rms'],
+      batchSize: 32,
+      optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9 },
+      steps: 400,
+      domainShift: { kind: 'shift', amount: 0.5 },
+      seed: 1,
+    },
+  },
 ];
 
 /** The preset of that name; throws an Error listing the known ones. */

@@ -65,6 +65,25 @@ describe.each(seeds)('seed %i', (seed) => {
     }
   });
 
+  test('survey-small-batch: L1 BN and Generalized BN degrade at batch 2 like BN; SN, FRN and RMSNorm hold up', async () => {
+    const [r] = await run('survey-small-batch', seed);
+    for (const id of ['bn', 'l1bn', 'gbn']) expect(acc(r, id).inference, id).toBeLessThan(0.82);
+    for (const id of ['sn', 'frn', 'rms']) expect(acc(r, id).inference, id).toBeGreaterThan(0.92);
+  });
+
+  test('survey-domain-shift: AdaBN recovers BN, L1 BN, Generalized BN and Switchable Norm; RMSNorm has nothing to adapt', async () => {
+    const [r] = await run('survey-domain-shift', seed);
+    const target = (id: string) => r.methods.find((m) => m.id === id)!.final!.target!;
+    for (const id of ['bn', 'l1bn', 'gbn']) {
+      const t = target(id);
+      expect(t.accuracy, `${id} before`).toBeLessThan(0.9);
+      expect(t.accuracyAdapted, `${id} after`).toBeGreaterThan(Math.max(0.95, t.accuracy + 0.08));
+    }
+    const sn = target('sn');
+    expect(sn.accuracyAdapted).toBeGreaterThan(Math.max(0.95, sn.accuracy + 0.02));
+    expect(target('rms').accuracyAdapted).toBe(target('rms').accuracy);
+  });
+
   test('batch-size-sweep: BatchNorm needs large batches, GroupNorm and LayerNorm stay flat', async () => {
     const runs = await run('batch-size-sweep', seed);
     expect(runs.map((r) => r.config.batchSize)).toEqual([2, 4, 8, 16, 32]);

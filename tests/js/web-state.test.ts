@@ -248,3 +248,73 @@ describe('configurations', () => {
     }
   });
 });
+
+describe('survey methods and data normalization in the playground', () => {
+  const withMethods = (methods: State['methods'], extra: Partial<State> = {}): State => ({ ...defaultState(), methods, ...extra });
+
+  test('each survey method runs with the options its controls set, and only those that differ from the defaults', () => {
+    expect(baseConfig(withMethods(['l1bn', 'gbn', 'sn', 'frn', 'rms'])).methods).toEqual([
+      'l1bn', { method: 'gbn', options: { center: 'median' } }, 'sn', { method: 'frn', options: { learnableEps: true } }, 'rms',
+    ]);
+    const changed = withMethods(['brn', 'l1bn', 'gbn', 'sn'], {
+      brnMomentum: 0.05, l1bnScale: 'none', gbnCenter: 'quantile', gbnLevel: 0.3, snBN: 'off',
+    });
+    expect(baseConfig(changed).methods).toEqual([
+      { method: 'brn', options: { momentum: 0.05 } },
+      { method: 'l1bn', options: { scaleSqrtPiOver2: false } },
+      { method: 'gbn', options: { center: 'quantile', level: 0.3 } },
+      { method: 'sn', options: { useBN: false } },
+    ]);
+    const cnn = withMethods(['lrn', 'frn'], { dataset: 'digits', model: 'cnn', lrnSize: 3, frnEps: 'fixed' });
+    expect(baseConfig(cnn).methods).toEqual([{ method: 'lrn', options: { size: 3 } }, 'frn']);
+  });
+
+  test('data normalization goes into the config, and from a preset into the state', () => {
+    expect(baseConfig(defaultState()).preprocess).toBeUndefined();
+    expect(baseConfig({ ...defaultState(), preprocess: 'zca' }).preprocess).toBe('zca');
+    const p = { ...presets[0], config: { ...presets[0].config, preprocess: { kind: 'pca' as const, eps: 1e-5 } } };
+    expect(stateFromPreset(p).preprocess).toBe('pca');
+  });
+
+  test('every survey option survives the URL', () => {
+    const s = withMethods(['brn', 'l1bn', 'gbn', 'sn', 'frn', 'rms'], {
+      brnMomentum: 0.05, l1bnScale: 'none', gbnCenter: 'quantile', gbnLevel: 0.3, snBN: 'off', preprocess: 'standardize',
+    });
+    expect(parseHash(toHash(s)).state).toEqual(s);
+    expect(parseHash('#gbnLevel=1.5&frnEps=sometimes&preprocess=whiten').notices[0])
+      .toMatch(/Invalid settings in the link were replaced by defaults: gbnLevel=1.5, frnEps=sometimes, preprocess=whiten/);
+  });
+
+  test('LRN needs the CNN, and FRN in the MLP needs its learned eps: corrected with notices', () => {
+    const mlp = checkState(withMethods(['bn', 'lrn', 'frn'], { frnEps: 'fixed' }));
+    expect(mlp.state.methods).toEqual(['bn', 'frn']);
+    expect(mlp.state.frnEps).toBe('learned');
+    expect(mlp.notices.join(' ')).toMatch(/LRN needs the CNN.*FRN in the MLP needs a learned eps/);
+    const cnn = checkState(withMethods(['lrn', 'frn'], { dataset: 'digits', model: 'cnn', frnEps: 'fixed' }));
+    expect(cnn.state.methods).toEqual(['lrn', 'frn']);
+    expect(cnn.notices).toEqual([]);
+  });
+
+  test("controls show a survey method's options only when it is compared", () => {
+    const s = withMethods(['gbn']);
+    expect(relevant(s, 'gbnCenter')).toBe(true);
+    expect(relevant(s, 'gbnLevel')).toBe(false);  // only for the quantile pair
+    expect(relevant({ ...s, gbnCenter: 'quantile' }, 'gbnLevel')).toBe(true);
+    expect(relevant(s, 'l1bnScale')).toBe(false);
+    expect(relevant(withMethods(['frn']), 'frnEps')).toBe(false);  // the MLP always learns it
+    expect(relevant(withMethods(['frn'], { dataset: 'digits', model: 'cnn' }), 'frnEps')).toBe(true);
+  });
+
+  test('every survey method trains in the runner from the playground config (CNN on digits)', async () => {
+    const nl = await load();
+    const s = withMethods(['l1bn', 'gbn', 'sn', 'frn', 'rms', 'lrn'], {
+      dataset: 'digits', model: 'cnn', channels: [8], batchSize: 16, steps: 40, evalInterval: 40, frnEps: 'fixed', preprocess: 'standardize',
+    });
+    const result = await nl.compare(baseConfig(checkState(s).state), { chunk: 40 });
+    expect(result.methods.map((m) => m.id)).toEqual(['l1bn', 'gbn', 'sn', 'frn', 'rms', 'lrn']);
+    for (const m of result.methods) {
+      expect(m.diverged, m.id).toBeNull();
+      expect(m.final!.testAccuracy, m.id).toBeGreaterThan(0.3);  // 10 classes: chance is 0.1
+    }
+  });
+});

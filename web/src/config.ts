@@ -10,7 +10,14 @@ const IMAGE_SET_SIZE: Record<string, number> = { digits: 1797, mnist: 10000 };
 const ALIASES: Record<string, MethodKey> = {
   none: 'none', bn: 'bn', batchnorm: 'bn', brn: 'brn', batchrenorm: 'brn',
   gn: 'gn', groupnorm: 'gn', ln: 'ln', layernorm: 'ln', in: 'in', instancenorm: 'in',
+  rms: 'rms', rmsnorm: 'rms', frn: 'frn', l1bn: 'l1bn', l1batchnorm: 'l1bn',
+  gbn: 'gbn', generalizedbatchnorm: 'gbn', sn: 'sn', switchablenorm: 'sn', lrn: 'lrn',
 };
+
+/** Options (beyond the defaults) from an object, for the method controls. */
+type Options = Record<string, unknown>;
+const entry = (key: MethodKey, options: Options): MethodEntry | MethodKey =>
+  Object.keys(options).length ? { method: key, options } : key;
 
 export function isPointSet(dataset: string): boolean {
   return POINT_SETS.includes(dataset);
@@ -29,13 +36,29 @@ export function methodEntries(state: State): CompareConfig['methods'] {
       case 'bn':
         return state.bnMomentum === DEFAULTS.bnMomentum ? 'bn' : { method: 'bn', options: { momentum: state.bnMomentum } };
       case 'brn': {
-        const options: Record<string, number> = {};
+        const options: Options = {};
         if (state.rMax !== DEFAULTS.rMax) options.rMax = state.rMax;
         if (state.dMax !== DEFAULTS.dMax) options.dMax = state.dMax;
-        return Object.keys(options).length ? { method: 'brn', options } : 'brn';
+        if (state.brnMomentum !== DEFAULTS.brnMomentum) options.momentum = state.brnMomentum;
+        return entry('brn', options);
       }
       case 'gn':
         return { method: 'gn', options: { groups: state.groups } };
+      case 'lrn':
+        return { method: 'lrn', options: { size: state.lrnSize } };
+      case 'l1bn':
+        return entry('l1bn', state.l1bnScale === 'none' ? { scaleSqrtPiOver2: false } : {});
+      case 'gbn': {
+        // The deviation measure follows from the centre (the paper's pairs).
+        const options: Options = {};
+        if (state.gbnCenter !== 'mean') options.center = state.gbnCenter;
+        if (state.gbnCenter === 'quantile') options.level = state.gbnLevel;
+        return entry('gbn', options);
+      }
+      case 'frn':
+        return entry('frn', state.frnEps === 'learned' ? { learnableEps: true } : {});
+      case 'sn':
+        return entry('sn', state.snBN === 'off' ? { useBN: false } : {});
       default:
         return key;
     }
@@ -71,6 +94,7 @@ export function baseConfig(state: State): CompareConfig {
     config.renormSchedule = { warmup: state.renormWarmup, rampEnd: state.renormRampEnd };
   }
   if (state.shift !== 'none') config.domainShift = { kind: state.shift, amount: state.shiftAmount };
+  if (state.preprocess !== 'none') config.preprocess = state.preprocess;
   return config;
 }
 
@@ -114,11 +138,25 @@ export function stateFromPreset(p: Preset): State {
     const key = ALIASES[e.method];
     if (!key || s.methods.includes(key)) continue;
     s.methods.push(key);
-    const o = (e.options ?? {}) as Record<string, number>;
-    if (key === 'bn' && typeof o.momentum === 'number') s.bnMomentum = o.momentum;
-    if (key === 'brn' && typeof o.rMax === 'number') s.rMax = o.rMax;
-    if (key === 'brn' && typeof o.dMax === 'number') s.dMax = o.dMax;
-    if (key === 'gn' && typeof o.groups === 'number') s.groups = o.groups;
+    const o = (e.options ?? {}) as Record<string, unknown>;
+    const num = (v: unknown, set: (n: number) => void) => typeof v === 'number' && set(v);
+    if (key === 'bn') num(o.momentum, (v) => (s.bnMomentum = v));
+    if (key === 'brn') {
+      num(o.rMax, (v) => (s.rMax = v));
+      num(o.dMax, (v) => (s.dMax = v));
+      num(o.momentum, (v) => (s.brnMomentum = v));
+    }
+    if (key === 'gn') num(o.groups, (v) => (s.groups = v));
+    if (key === 'lrn') num(o.size, (v) => (s.lrnSize = v));
+    if (key === 'l1bn') s.l1bnScale = o.scaleSqrtPiOver2 === false ? 'none' : 'sqrt-pi-2';
+    if (key === 'gbn') {
+      const partner: Record<string, State['gbnCenter']> = { std: 'mean', mad: 'median', superquantile: 'quantile' };
+      const center = (o.center as State['gbnCenter'] | undefined) ?? partner[o.deviation as string] ?? 'mean';
+      s.gbnCenter = center;
+      num(o.level, (v) => (s.gbnLevel = v));
+    }
+    if (key === 'frn') s.frnEps = o.learnableEps === true ? 'learned' : 'fixed';
+    if (key === 'sn') s.snBN = o.useBN === false ? 'off' : 'on';
   }
   s.batchSize = c.batchSize ?? 32;
   const batching = c.batching ?? 'iid';
@@ -140,6 +178,8 @@ export function stateFromPreset(p: Preset): State {
     s.shift = c.domainShift.kind;
     s.shiftAmount = c.domainShift.amount ?? SHIFT_DEFAULT_AMOUNT[c.domainShift.kind];
   }
+  const pre = c.preprocess;
+  s.preprocess = pre ? (typeof pre === 'string' ? pre : pre.kind) : 'none';
   s.sweep = p.sweep ? [...p.sweep.batchSize] : [];
   if (p.sweep) s.sweepEpochs = p.sweep.epochs;
   return checkState(s).state;

@@ -1,7 +1,7 @@
 // The settings form, built from the state table (state.ts): one labelled control per property,
 // grouped in fieldsets, with the controls that do not apply to the current settings hidden.
 // Each change is checked with the table's own parser; an invalid entry is marked and ignored.
-import { checkState, PROPS, POINT_SETS, parseValue, formatValue, type Prop, type State } from './state.js';
+import { checkState, CNN_ONLY, PROPS, POINT_SETS, parseValue, formatValue, type Prop, type State } from './state.js';
 
 type Name = keyof State;
 
@@ -22,6 +22,12 @@ const METHOD_LABELS: Record<string, string> = {
   gn: 'GroupNorm',
   ln: 'LayerNorm',
   in: 'InstanceNorm (needs the CNN)',
+  rms: 'RMSNorm',
+  frn: 'FRN + TLU',
+  l1bn: 'L1 BatchNorm',
+  gbn: 'Generalized BN',
+  sn: 'Switchable Norm',
+  lrn: 'Local Response Norm (needs the CNN)',
 };
 
 export const GROUPS: { title: string; fields: Field[] }[] = [
@@ -39,6 +45,10 @@ export const GROUPS: { title: string; fields: Field[] }[] = [
       { name: 'trainSize', label: 'Training examples', step: '100' },
       { name: 'testSize', label: 'Test examples', step: '100' },
       { name: 'classes', label: 'Classes', step: '1' },
+      {
+        name: 'preprocess', label: 'Normalize inputs',
+        options: { none: 'no', minmax: 'min-max to [0, 1]', standardize: 'standardize (z-score)', pca: 'PCA whitening', zca: 'ZCA whitening' },
+      },
     ],
   },
   {
@@ -60,7 +70,17 @@ export const GROUPS: { title: string; fields: Field[] }[] = [
       { name: 'dMax', label: 'Batch Renorm dMax', step: '0.5' },
       { name: 'renormWarmup', label: 'Renorm warmup', hint: 'fraction of steps', step: '0.05' },
       { name: 'renormRampEnd', label: 'Renorm ramp end', hint: 'fraction of steps', step: '0.05' },
+      { name: 'brnMomentum', label: 'Batch Renorm alpha', hint: 'update rate', step: '0.005' },
       { name: 'groups', label: 'GroupNorm groups', step: '1' },
+      { name: 'lrnSize', label: 'LRN window', hint: 'channels', step: '1' },
+      { name: 'l1bnScale', label: 'L1 BatchNorm deviation', options: { 'sqrt-pi-2': '× √(π/2) (paper)', none: 'mean |x − μ|' } },
+      {
+        name: 'gbnCenter', label: 'Generalized BN statistics',
+        options: { mean: 'mean / std', median: 'median / mean abs. deviation', quantile: 'quantile / superquantile' },
+      },
+      { name: 'gbnLevel', label: 'Generalized BN level', hint: '0.01 to 0.99', step: '0.05' },
+      { name: 'frnEps', label: 'FRN eps', options: { learned: 'learned (paper, for 1×1)', fixed: 'fixed 1e-6' } },
+      { name: 'snBN', label: 'Switchable Norm mixes', options: { on: 'IN, LN and BN statistics', off: 'IN and LN only' } },
     ],
   },
   {
@@ -119,8 +139,22 @@ export function relevant(state: State, name: Name): boolean {
     case 'renormWarmup':
     case 'renormRampEnd':
       return state.methods.includes('brn');
+    case 'brnMomentum':
+      return state.methods.includes('brn');
     case 'groups':
       return state.methods.includes('gn');
+    case 'lrnSize':
+      return state.methods.includes('lrn');
+    case 'l1bnScale':
+      return state.methods.includes('l1bn');
+    case 'gbnCenter':
+      return state.methods.includes('gbn');
+    case 'gbnLevel':
+      return state.methods.includes('gbn') && state.gbnCenter === 'quantile';
+    case 'frnEps':
+      return state.methods.includes('frn') && state.model === 'cnn';
+    case 'snBN':
+      return state.methods.includes('sn');
     case 'noniidClasses':
       return state.batching === 'noniid';
     case 'momentum':
@@ -295,8 +329,8 @@ export class Controls {
       const list = value as string[];
       for (const box of control.boxes) {
         box.checked = list.includes(box.value);
-        // InstanceNorm normalizes over spatial positions: only with the CNN.
-        box.disabled = box.value === 'in' && this.#state.model !== 'cnn';
+        // InstanceNorm and LRN normalize over spatial positions or channels: only with the CNN.
+        box.disabled = CNN_ONLY.includes(box.value) && this.#state.model !== 'cnn';
       }
     } else if (control.input) {
       const text = formatValue(control.prop, value);

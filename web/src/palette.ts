@@ -19,6 +19,14 @@ const BY_METHOD: Record<string, string> = {
   groupnorm: OKABE_ITO.bluishGreen,
   layernorm: OKABE_ITO.blue,
   instancenorm: OKABE_ITO.skyBlue,
+  // The survey's methods: the rest of Okabe-Ito, then Paul Tol's muted scheme (also safe for
+  // colour-vision deficiencies), so a run of up to 12 methods has 12 distinct colours.
+  rmsnorm: OKABE_ITO.orange,
+  frn: '#999933',                // olive
+  l1batchnorm: '#882255',        // wine
+  generalizedbatchnorm: '#332288',  // indigo
+  switchablenorm: '#117733',     // green
+  lrn: '#661100',                // brown
 };
 const SPARE = [OKABE_ITO.orange, OKABE_ITO.skyBlue, OKABE_ITO.yellow];
 

@@ -8,7 +8,9 @@ import { presets } from 'normlab';
 export const DATASETS = ['circle', 'xor', 'gauss', 'spiral', 'moons', 'blobs', 'digits', 'mnist'] as const;
 export const POINT_SETS: readonly string[] = ['circle', 'xor', 'gauss', 'spiral', 'moons', 'blobs'];
 /** Method keys in the order the playground shows and runs them. */
-export const METHOD_KEYS = ['none', 'bn', 'brn', 'gn', 'ln', 'in'] as const;
+export const METHOD_KEYS = ['none', 'bn', 'brn', 'gn', 'ln', 'in', 'l1bn', 'gbn', 'sn', 'frn', 'rms', 'lrn'] as const;
+/** Methods that need the CNN: they normalize over spatial positions or neighbouring channels. */
+export const CNN_ONLY: readonly string[] = ['in', 'lrn'];
 export type MethodKey = (typeof METHOD_KEYS)[number];
 export type DatasetKey = (typeof DATASETS)[number];
 
@@ -32,6 +34,19 @@ export interface State {
   renormWarmup: number;
   renormRampEnd: number;
   groups: number;
+  /** Batch Renorm: the paper's alpha, the update rate of its moving statistics. */
+  brnMomentum: number;
+  lrnSize: number;
+  /** L1 BatchNorm: the deviation scaled by sqrt(pi/2) (the paper) or not. */
+  l1bnScale: 'sqrt-pi-2' | 'none';
+  gbnCenter: 'mean' | 'median' | 'quantile';
+  gbnLevel: number;
+  /** FRN: a learned eps (the paper's choice for 1x1 maps; needed in MLPs) or a fixed one. */
+  frnEps: 'learned' | 'fixed';
+  /** Switchable Norm: BatchNorm's statistics in the mixture or not. */
+  snBN: 'on' | 'off';
+  /** Data normalization of the inputs, fitted on the training set. */
+  preprocess: 'none' | 'minmax' | 'standardize' | 'pca' | 'zca';
   batchSize: number;
   batching: 'iid' | 'noniid';
   noniidClasses: number;
@@ -101,6 +116,14 @@ export const PROPS: readonly Prop[] = [
   { name: 'renormWarmup', type: 'number', min: 0, max: 1, help: 'Batch Renorm: fraction of steps as plain BatchNorm' },
   { name: 'renormRampEnd', type: 'number', min: 0, max: 1, help: 'Batch Renorm: fraction of steps by which the limits reach rMax, dMax' },
   { name: 'groups', type: 'int', min: 1, max: 1024, help: 'GroupNorm: groups (must divide the width or channels)' },
+  { name: 'brnMomentum', type: 'number', min: 0, max: 1, help: "Batch Renorm: update rate alpha of the moving mean and standard deviation" },
+  { name: 'lrnSize', type: 'int', min: 1, max: 64, help: 'LRN: window size in channels' },
+  { name: 'l1bnScale', type: 'enum', values: ['sqrt-pi-2', 'none'], help: 'L1 BatchNorm: scale the mean absolute deviation by sqrt(pi/2)' },
+  { name: 'gbnCenter', type: 'enum', values: ['mean', 'median', 'quantile'], help: 'Generalized BN: centre statistic (with its deviation measure)' },
+  { name: 'gbnLevel', type: 'number', min: 0.01, max: 0.99, help: 'Generalized BN: level of the quantile and superquantile' },
+  { name: 'frnEps', type: 'enum', values: ['learned', 'fixed'], help: 'FRN: learned or fixed eps' },
+  { name: 'snBN', type: 'enum', values: ['on', 'off'], help: "Switchable Norm: include BatchNorm's statistics" },
+  { name: 'preprocess', type: 'enum', values: ['none', 'minmax', 'standardize', 'pca', 'zca'], help: 'data normalization of the inputs (fitted on the training set)' },
   { name: 'batchSize', type: 'int', min: 1, max: 4096, help: 'examples per step' },
   { name: 'batching', type: 'enum', values: ['iid', 'noniid'], help: 'batches drawn i.i.d. or from a few classes each' },
   { name: 'noniidClasses', type: 'int', min: 1, max: 10, help: 'non-i.i.d.: classes per batch' },
@@ -139,6 +162,14 @@ export const DEFAULTS: Readonly<State> = Object.freeze({
   renormWarmup: 0.1,
   renormRampEnd: 0.5,
   groups: 8,
+  brnMomentum: 0.01,
+  lrnSize: 5,
+  l1bnScale: 'sqrt-pi-2',
+  gbnCenter: 'median',
+  gbnLevel: 0.5,
+  frnEps: 'learned',
+  snBN: 'on',
+  preprocess: 'none',
   batchSize: 4,
   batching: 'iid',
   noniidClasses: 2,
@@ -272,7 +303,8 @@ export function parseHash(hash: string): Parsed {
 
 /**
  * Settings that are valid one by one but not together are corrected, with a notice: a CNN needs
- * images, InstanceNorm needs a CNN, the renorm ramp cannot end before its warmup.
+ * images, InstanceNorm and LRN need a CNN, FRN in an MLP needs its learned eps, the renorm ramp
+ * cannot end before its warmup.
  */
 export function checkState(input: State): Parsed {
   const state: State = { ...input, channels: [...input.channels], methods: [...input.methods], sweep: [...input.sweep] };
@@ -282,10 +314,15 @@ export function checkState(input: State): Parsed {
     state.model = 'mlp';
     notices.push(`The CNN needs an image data set (digits, MNIST); ${state.dataset} uses the MLP.`);
   }
-  if (state.methods.includes('in') && state.model !== 'cnn') {
-    state.methods = state.methods.filter((m) => m !== 'in');
-    notices.push('InstanceNorm needs the CNN (it normalizes over spatial positions); it was left out.');
+  if (state.model !== 'cnn' && state.methods.some((m) => CNN_ONLY.includes(m))) {
+    if (state.methods.includes('in')) notices.push('InstanceNorm needs the CNN (it normalizes over spatial positions); it was left out.');
+    if (state.methods.includes('lrn')) notices.push('LRN needs the CNN (it normalizes across neighbouring channels at each position); it was left out.');
+    state.methods = state.methods.filter((m) => !CNN_ONLY.includes(m));
     if (state.methods.length === 0) state.methods = [...DEFAULTS.methods];
+  }
+  if (state.methods.includes('frn') && state.frnEps === 'fixed' && state.model !== 'cnn') {
+    notices.push("FRN in the MLP needs a learned eps (with one value per channel, a fixed eps makes it a sign function); it was set to learned.");
+    state.frnEps = 'learned';
   }
   if (state.renormRampEnd < state.renormWarmup) {
     notices.push(`Batch Renorm's ramp end (${state.renormRampEnd}) came before its warmup (${state.renormWarmup}); both were reset.`);
