@@ -37,7 +37,9 @@ const suites = {
     const line = strip(output).split('\n').find((l) => /^\s*Tests\s/.test(l)) ?? '';
     const passed = Number(line.match(/(\d+) passed/)?.[1] ?? 0);
     const failed = Number(line.match(/(\d+) failed/)?.[1] ?? (code === 0 ? 0 : 1));
-    return { passed, failed, code };
+    // tests/js/global-setup.ts counts the bad and hostile inputs the suites try.
+    const note = strip(output).match(/^hostile inputs tried: .*$/m)?.[0];
+    return { passed, failed, code, note };
   },
   async types() {
     let passed = 0;
@@ -91,6 +93,7 @@ async function main() {
   for (const r of results) {
     console.log(`${r.name.padEnd(7)} ${String(r.passed).padStart(4)} passed, ${r.failed} failed  (${r.seconds.toFixed(1)} s)`);
   }
+  for (const r of results) if (r.note) console.log(r.note);
   const passed = results.reduce((a, r) => a + r.passed, 0);
   const failed = results.reduce((a, r) => a + r.failed, 0);
   const broken = results.some((r) => r.code !== 0);
