@@ -2,13 +2,17 @@
 //   1. installs Debian's `chromium` with apt-get when /usr/bin/chromium is missing (never a
 //      downloaded browser build),
 //   2. builds the package (dist/) and the playground (web/dist) unless --no-build,
-//   3. runs tests/browser/playground.test.mjs, which ends with 'N passed, M failed'.
+//   3. runs tests/browser/playground.test.mjs and csp.test.mjs, each ending with 'N passed, M failed',
+//      and prints the sum in the same form.
 // Extra arguments filter the tests by name: `node scripts/browser.mjs --no-build sweep`.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildJs, buildWasm } from './build.mjs';
 import { nodeBin, root, run } from './lib.mjs';
 import { installSystemPackages } from './setup.mjs';
+
+/** The browser test files, in the order they run; each prints 'N passed, M failed' last. */
+export const BROWSER_TESTS = ['playground.test.mjs', 'csp.test.mjs'];
 
 export async function ensureChromium() {
   if (!existsSync('/usr/bin/chromium')) await installSystemPackages(['chromium']);
@@ -29,8 +33,17 @@ async function main() {
     await buildJs();
     await buildWeb();
   }
-  const { code } = await run('node', [join(root, 'tests', 'browser', 'playground.test.mjs'), ...filters], { allowFailure: true });
-  process.exitCode = code;
+  let passed = 0;
+  let failed = 0;
+  for (const file of BROWSER_TESTS) {
+    const { code, output } = await run('node', [join(root, 'tests', 'browser', file), ...filters], { allowFailure: true });
+    const m = output.match(/^(\d+) passed, (\d+) failed$/m);
+    passed += m ? Number(m[1]) : 0;
+    failed += m ? Number(m[2]) : 1;
+    if (code !== 0 && !(m && Number(m[1]) === 0 && Number(m[2]) === 0)) process.exitCode = code;
+  }
+  console.log(`\nbrowser: ${passed} passed, ${failed} failed`);
+  if (failed > 0 || passed === 0) process.exitCode = 1;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -28,8 +28,9 @@ export const MIME = {
 /**
  * Serves `dir` on 127.0.0.1:`port` (0: any free port). Resolves with `{ url, close(), requests }`,
  * where `requests` lists every path asked for (the tests check the page asks only for its own files).
+ * `headers` are added to every response (the tests send a strict Content-Security-Policy).
  */
-export function serve(dir = join(root, 'web', 'dist'), { port = 0, host = '127.0.0.1' } = {}) {
+export function serve(dir = join(root, 'web', 'dist'), { port = 0, host = '127.0.0.1', headers = {} } = {}) {
   const base = resolve(dir);
   const requests = [];
   const server = createServer((req, res) => {
@@ -58,6 +59,7 @@ export function serve(dir = join(root, 'web', 'dist'), { port = 0, host = '127.0
         'content-length': stat.size,
         'cache-control': 'no-cache',
         'x-content-type-options': 'nosniff',
+        ...headers,
       });
       if (req.method === 'HEAD') res.end();
       else createReadStream(file).pipe(res);

@@ -2,7 +2,7 @@
 //   system: g++, cmake, Emscripten, Eigen, nlohmann-json, GoogleTest, Chromium (Debian/Ubuntu: apt-get)
 //   npm:    the devDependencies (npm ci), when node_modules is missing or older than the lockfile.
 // Elsewhere it prints what to install. Idempotent: does nothing when everything is there.
-import { statSync } from 'node:fs';
+import { lstatSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { has, root, run } from './lib.mjs';
@@ -55,6 +55,13 @@ async function main() {
   const stamp = join(root, 'node_modules', '.package-lock.json');
   const lock = join(root, 'package-lock.json');
   if (!has(stamp) || statSync(stamp).mtimeMs < statSync(lock).mtimeMs) {
+    // A node_modules that is a symlink is shared with another checkout (a git worktree): npm ci
+    // would empty the folder it points to under the other checkout's feet. Leave it alone.
+    if (lstatSync(join(root, 'node_modules'), { throwIfNoEntry: false })?.isSymbolicLink()) {
+      console.log(`setup: node_modules is a symlink to ${readlinkSync(join(root, 'node_modules'))}; not running npm ci over it ` +
+        '(run npm ci where it points if the lockfile changed)');
+      return;
+    }
     console.log('setup: npm ci');
     await run('npm', ['ci', '--no-audit', '--no-fund'], { quiet: true });
   }

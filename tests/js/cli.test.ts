@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { root } from './helpers.js';
+import { hostile } from './hostile.js';
 
 const work = mkdtempSync(join(tmpdir(), 'normlab-cli-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -80,6 +81,7 @@ describe('bad flags and configurations exit with code 2 and say why', () => {
     [['compare', '--domain-shift', 'shift:much', '--steps', '5'], /--domain-shift: the amount after ':' must be a number, got 'much'/],
     [['frobnicate'], /unknown command 'frobnicate' \(known: compare, presets\)/],
   ])('%j', (args, message) => {
+    hostile('CLI');
     const r = cli(...(args as string[]));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);

@@ -2,6 +2,7 @@
 // and the same module keeps computing correct results afterwards.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { expectClose, f32, fixture, load, testValues, type Normlab } from './helpers.js';
+import { hostile } from './hostile.js';
 
 let nl: Normlab;
 beforeAll(async () => {
@@ -92,6 +93,7 @@ const creation: Case[] = [
 
 describe('creating a layer', () => {
   test.each(creation)('%s', (_label, run, message) => {
+    hostile('layer API');
     const before = nl.memory();
     expect(run).toThrow(message);
     expect(nl.memory().liveLayers).toBe(before.liveLayers);
@@ -203,6 +205,7 @@ describe('using a layer', () => {
   ];
 
   test.each(cases)('%s', (_label, run, message) => {
+    hostile('layer API');
     // Each case leaves its layer to this scope, which disposes it whether or not it threw.
     expect(() => nl.scope(() => {
       run();
@@ -225,6 +228,7 @@ describe('after dispose', () => {
   ];
   const make = () => nl.createLayer('batchrenorm', { channels: 2 });
   test.each(calls)('%s throws', (name, call) => {
+    hostile('layer API');
     const layer = make();
     layer.dispose();
     layer.dispose(); // idempotent
@@ -255,6 +259,7 @@ describe('failed calls change nothing', () => {
 
 describe('memory', () => {
   test('a tensor too large for WebAssembly memory is refused, and the module keeps working', () => {
+    hostile('layer API');
     // 400M floats: the copy into WASM plus the training cache need 3.2 GB, over the 2 GiB limit.
     const n = 400_000_000;
     const x = new Float32Array(n);

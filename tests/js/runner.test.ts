@@ -2,6 +2,7 @@
 // configuration, and it streams what the playground and the CLI show.
 import { beforeAll, describe, expect, test } from 'vitest';
 import { load, type Normlab } from './helpers.js';
+import { hostile } from './hostile.js';
 import type { CompareConfig } from '../../dist/index.js';
 
 let nl: Normlab;
@@ -190,11 +191,13 @@ describe('configuration errors', () => {
     ['batch larger than the data', { methods: ['ln'], dataset: { name: 'moons', trainSize: 10 }, batchSize: 32 }, /batchSize 32 is larger than the training set \(10\)/],
   ];
   test.each(cases)('%s', (_label, config, message) => {
+    hostile('runner config');
     expect(() => nl.createRunner(config)).toThrow(message);
     expect(nl.memory().liveRunners).toBe(0);
   });
 
   test('digits without its data file', () => {
+    hostile('runner config');
     expect(() => nl.createRunner({ methods: ['bn'], dataset: { name: 'digits' } })).toThrow(/the digits data set needs its data file's bytes/);
   });
 

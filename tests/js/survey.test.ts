@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { expectClose, load, root, testValues, type Normlab } from './helpers.js';
+import { hostile } from './hostile.js';
 import type { CompareConfig } from '../../dist/index.js';
 
 let nl: Normlab;
@@ -81,6 +82,7 @@ describe('configuration errors', () => {
     ['unknown alias', { methods: ['rmsn' as never] }, /unknown method 'rmsn' \(known: none, batchnorm, .*rmsnorm.*; aliases bn, brn, ln, gn, in, rms, l1bn\)/],
   ];
   test.each(cases)('%s', (_label, config, message) => {
+    hostile('runner config');
     expect(() => nl.createRunner(config)).toThrow(message);
     expect(nl.memory().liveRunners).toBe(0);
   });

@@ -8,6 +8,7 @@ import {
 } from '../../web/src/state.js';
 import { baseConfig, configsFromState, extentFor, gridPoints, stateFromPreset, trainCount } from '../../web/src/config.js';
 import { relevant } from '../../web/src/controls.js';
+import { hostile } from './hostile.js';
 
 describe('URL state', () => {
   test('every property has a default that its own parser accepts', () => {
@@ -86,6 +87,7 @@ describe('URL state', () => {
     ['#seed=1&seed=2', 'seed'],
   ];
   test.each(garbage)('garbage %s falls back to the default of %s with a notice', (hash, name) => {
+    hostile('URL state');
     const { state, notices } = parseHash(hash);
     expect(state[name as keyof State]).toEqual(DEFAULTS[name as keyof State]);
     expect(notices.length).toBeGreaterThan(0);
@@ -93,7 +95,7 @@ describe('URL state', () => {
   });
 
   test('hostile hashes give the defaults, notices of bounded length, and nothing executable', () => {
-    const hostile = [
+    const hostileHashes = [
       '#dataset=<img src=x onerror=alert(1)>',
       '#<script>alert(1)</script>=1',
       '#__proto__=1&constructor=2&prototype=3',
@@ -105,7 +107,8 @@ describe('URL state', () => {
       '#methods=javascript:alert(1)',
       '#' + '\u202e\u0000\ud800'.repeat(50),
     ];
-    for (const hash of hostile) {
+    for (const hash of hostileHashes) {
+      hostile('URL state');
       const { state, notices } = parseHash(hash);
       expect(state, hash).toEqual(DEFAULTS);
       expect(notices.length, hash).toBeGreaterThan(0);
@@ -120,6 +123,7 @@ describe('URL state', () => {
   });
 
   test('an overlong hash is not parsed at all', () => {
+    hostile('URL state');
     const { state, notices } = parseHash(`#seed=5&x=${'y'.repeat(MAX_HASH_LENGTH)}`);
     expect(state.seed).toBe(1);
     expect(notices[0]).toMatch(/too long/);
