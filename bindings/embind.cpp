@@ -25,6 +25,7 @@ EMSCRIPTEN_BINDINGS(normlab) {
       .function("result", &RunnerHandle::result)
       .function("timing", &RunnerHandle::timing)
       .function("predict", &RunnerHandle::predict)
+      .function("fold", &RunnerHandle::fold)
       .function("dataInfo", &RunnerHandle::data_info)
       .function("stepsDone", &RunnerHandle::steps_done)
       .function("done", &RunnerHandle::done);

@@ -90,7 +90,14 @@ class Runner {
   const RunConfig& config() const { return config_; }
   // Class probabilities (n, classes) of method `id`'s model in inference mode for n samples of the
   // data set's sample shape (e.g. points of a 2-D set on a grid, for decision-boundary maps).
-  std::vector<float> predict(const std::string& id, const float* x, int64_t n);
+  // folded: with the model's foldable normalization layers folded into the Linear / Conv2d before
+  // them (fold.h), as deployed; the training model is not changed.
+  std::vector<float> predict(const std::string& id, const float* x, int64_t n, bool folded = false);
+  // Folds method `id`'s current model (fold.h) and compares it with the unfolded one on the test
+  // set in inference mode: {"folded": [{"layer", "method", "into"}], "kept": [{"layer", "method",
+  // "reason"}], "layers": {"before", "after"}, "summary": {"before", "after"} (Model::summary),
+  // "maxAbsDiff": the largest |logit difference| over the test set, null if one is NaN}.
+  nlohmann::json fold(const std::string& id);
   // The shape of one sample ([2] for 2-D sets, [1,H,W] for images) and the number of classes.
   Shape sample_shape() const;
   int32_t classes() const { return data_.train.num_classes; }
@@ -100,6 +107,7 @@ class Runner {
 
  private:
   struct Arm;
+  Arm& arm(const std::string& id);  // throws Error naming the known ids
   void evaluate(Arm& arm);
   // Inference-mode mean loss and accuracy of the arm's model on a data set.
   std::pair<double, double> infer(Arm& arm, const Dataset& data);

@@ -24,6 +24,7 @@
 #include "normlab/norm_module.h"
 #include "normlab/optim.h"
 #include "normlab/rng.h"
+#include "normlab/runner.h"
 #include "test_util.h"
 
 namespace {
@@ -366,6 +367,44 @@ TEST(FoldTrainedPower, MisplacedEpsLeavesTheTolerance) {
   }
   FoldResult f = normlab::fold_norms(model);
   EXPECT_GT(closeness(ref, f.model.forward(x, false).data).first, 10.0);
+}
+
+// ---- through the runner ----------------------------------------------------------------------
+
+TEST(FoldRunner, FoldedPredictionsAndSummary) {
+  const normlab::RunConfig config = normlab::run_config_from_json(
+      {{"dataset", {{"name", "moons"}, {"trainSize", 300}, {"testSize", 200}}},
+       {"model", {{"kind", "mlp"}, {"hidden", {16, 16}}}},
+       {"methods", {"bn", "l1bn", "gn"}},
+       {"batchSize", 16},
+       {"steps", 30},
+       {"evalInterval", 30},
+       {"seed", 4}});
+  normlab::Runner runner(config, {});
+  runner.step(30);
+  std::vector<float> grid;
+  for (int i = 0; i < 2 * 120; ++i) grid.push_back(static_cast<float>((i * 37) % 101) / 25.0f - 2.0f);
+  for (const char* id : {"bn", "l1bn", "gn"}) {
+    SCOPED_TRACE(id);
+    const std::vector<float> plain = runner.predict(id, grid.data(), 120);
+    const std::vector<float> folded = runner.predict(id, grid.data(), 120, true);
+    EXPECT_LE(closeness(plain, folded).first, 1.0);
+    EXPECT_EQ(runner.predict(id, grid.data(), 120), plain);  // the training model is unchanged
+    const json s = runner.fold(id);
+    EXPECT_LT(s.at("maxAbsDiff").get<double>(), 1e-4);
+    const bool foldable = std::string(id) != "gn";
+    EXPECT_EQ(s.at("folded").size(), foldable ? 2u : 0u);
+    EXPECT_EQ(s.at("kept").size(), foldable ? 0u : 2u);
+    EXPECT_EQ(s.at("layers").at("before"), 7);
+    EXPECT_EQ(s.at("layers").at("after"), foldable ? 5 : 7);
+    if (foldable) {
+      EXPECT_EQ(s.at("summary").at("after"), "linear relu linear relu linear");
+      EXPECT_EQ(s.at("folded")[1], json({{"layer", 4}, {"method", std::string(id) == "bn" ? "batchnorm" : "l1batchnorm"}, {"into", "linear"}}));
+    } else {
+      EXPECT_EQ(s.at("kept")[0], json({{"layer", 1}, {"method", "groupnorm"}, {"reason", "inference depends on the sample"}}));
+    }
+  }
+  EXPECT_NORMLAB_ERROR(runner.fold("ln"), HasSubstr("runner: no method 'ln' (methods: bn, l1bn, gn)"));
 }
 
 }  // namespace
