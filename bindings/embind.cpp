@@ -26,6 +26,7 @@ EMSCRIPTEN_BINDINGS(normlab) {
       .function("timing", &RunnerHandle::timing)
       .function("predict", &RunnerHandle::predict)
       .function("samples", &RunnerHandle::samples)
+      .function("fold", &RunnerHandle::fold)
       .function("dataInfo", &RunnerHandle::data_info)
       .function("stepsDone", &RunnerHandle::steps_done)
       .function("done", &RunnerHandle::done);

@@ -92,7 +92,7 @@ val RunnerHandle::samples(const std::string& which, int max) const {
   });
 }
 
-val RunnerHandle::predict(const std::string& id, const val& x) {
+val RunnerHandle::predict(const std::string& id, const val& x, bool folded) {
   return guarded([&] {
     const size_t len = x["length"].as<size_t>();
     const int64_t per = numel(runner_->sample_shape());
@@ -102,9 +102,14 @@ val RunnerHandle::predict(const std::string& id, const val& x) {
     }
     std::vector<float> input(len);
     val(typed_memory_view(len, input.data())).call<void>("set", x);
-    const std::vector<float> probs = runner_->predict(id, input.data(), static_cast<int64_t>(len) / per);
+    const std::vector<float> probs =
+        runner_->predict(id, input.data(), static_cast<int64_t>(len) / per, folded);
     return val(typed_memory_view(probs.size(), probs.data())).call<val>("slice");
   });
+}
+
+val RunnerHandle::fold(const std::string& id) {
+  return guarded([&] { return val(runner_->fold(id).dump()); });
 }
 
 val RunnerHandle::data_info() const {

@@ -28,8 +28,12 @@ class RunnerHandle {
   emscripten::val result() const;
   emscripten::val timing() const;
   // Class probabilities (Float32Array, n x classes) of one method's model for a Float32Array of n
-  // samples of the data set's sample shape, or { error }.
-  emscripten::val predict(const std::string& id, const emscripten::val& x);
+  // samples of the data set's sample shape, or { error }. folded: with the model folded for
+  // deployment (Runner::predict).
+  emscripten::val predict(const std::string& id, const emscripten::val& x, bool folded);
+  // Folds one method's model and compares it with the unfolded one (Runner::fold): JSON text or
+  // { error }.
+  emscripten::val fold(const std::string& id);
   // { x: Float32Array, labels: Int32Array } of up to max samples of "train" or "test", or { error }.
   emscripten::val samples(const std::string& which, int max) const;
   // { sampleShape: number[], classes: number }

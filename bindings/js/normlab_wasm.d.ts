@@ -17,7 +17,8 @@ export interface RunnerHandle {
   step(n: number): string | { error: string };
   result(): string | { error: string };
   timing(): string | { error: string };
-  predict(id: string, x: Float32Array): Float32Array | { error: string };
+  predict(id: string, x: Float32Array, folded: boolean): Float32Array | { error: string };
+  fold(id: string): string | { error: string };
   dataInfo(): { sampleShape: number[]; classes: number };
   samples(which: string, max: number): { x: Float32Array; labels: Int32Array } | { error: string };
   stepsDone(): number;

@@ -178,6 +178,44 @@ export interface MethodTiming {
   msPerStep: number;
 }
 
+/** Options of `Runner.predict`. */
+export interface PredictOptions {
+  /**
+   * Predict with the model folded for deployment (see `Runner.fold`): the same outputs up to float
+   * rounding, without the foldable normalization layers. Default false.
+   */
+  folded?: boolean;
+}
+
+/** A normalization layer folded into the Linear / Conv2d before it (`FoldSummary.folded`). */
+export interface FoldedLayer {
+  /** Index of the normalization layer in the unfolded model. */
+  layer: number;
+  method: Method;
+  /** The layer it was folded into. */
+  into: 'linear' | 'conv2d';
+}
+
+/** A normalization layer left in the folded model (`FoldSummary.kept`). */
+export interface KeptLayer {
+  layer: number;
+  method: Method;
+  /** Why: "inference depends on the sample", "uses batch statistics at inference ...", ... */
+  reason: string;
+}
+
+/** What `Runner.fold` did to one method's model, and how far the folded model is from it. */
+export interface FoldSummary {
+  folded: FoldedLayer[];
+  kept: KeptLayer[];
+  /** Layer counts of the unfolded and the folded model. */
+  layers: { before: number; after: number };
+  /** The layer kinds in order, e.g. "flatten linear batchnorm relu linear" and "flatten linear relu linear". */
+  summary: { before: string; after: string };
+  /** The largest |logit difference| between the two models over the test set (null if NaN). */
+  maxAbsDiff: number | null;
+}
+
 function parsed<T>(result: string | { error: string }): T {
   if (typeof result !== 'string') throw new Error(result.error);
   return JSON.parse(result) as T;
@@ -227,11 +265,15 @@ export class Runner {
   /**
    * Class probabilities (n x classes, row-major) of method `id`'s current model in inference mode
    * for n samples of the data set's sample shape, e.g. a grid of 2-D points for a decision map.
+   * With `{ folded: true }`, of the model folded for deployment (see `fold`).
    */
-  predict(id: string, samples: Float32Array): Float32Array {
+  predict(id: string, samples: Float32Array, options: PredictOptions = {}): Float32Array {
     const handle = this.#live('predict');
     if (!(samples instanceof Float32Array)) throw new Error('runner: predict takes a Float32Array of samples');
-    const result = handle.predict(String(id), samples);
+    if (options === null || typeof options !== 'object') throw new Error('runner: predict options must be an object like { folded: true }');
+    const folded = options.folded ?? false;
+    if (typeof folded !== 'boolean') throw new Error(`runner: predict's folded must be a boolean, got ${String(folded)}`);
+    const result = handle.predict(String(id), samples, folded);
     if (!(result instanceof Float32Array)) throw new Error(result.error);
     return result;
   }
@@ -250,6 +292,17 @@ export class Runner {
     const result = handle.samples(which, max);
     if ('error' in result) throw new Error(result.error);
     return { ...result, count: result.labels.length };
+  }
+
+  /**
+   * Folds method `id`'s current model for deployment: each batchnorm, batchrenorm, l1batchnorm and
+   * generalizedbatchnorm layer directly after a Linear or Conv2d goes into that layer's weight and
+   * bias (its inference form is a per-channel affine map of running statistics); the others are
+   * kept. Returns what was folded and kept, and the largest logit difference on the test set. The
+   * training model is not changed.
+   */
+  fold(id: string): FoldSummary {
+    return parsed(this.#live('fold').fold(String(id)));
   }
 
   /** Steps taken so far. */

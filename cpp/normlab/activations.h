@@ -30,6 +30,7 @@ void tanh_backward(float* dx, const float* dy, const float* y, int64_t n);  // (
 class ReLU : public Module {
  public:
   std::string kind() const override { return "relu"; }
+  std::unique_ptr<Module> clone() const override { return std::make_unique<ReLU>(*this); }
   Shape output_shape(const Shape& input) const override { return input; }
   void forward(const Tensor& x, Tensor& y, bool training) override;
   void backward(const Tensor& dy, Tensor& dx) override;
@@ -42,6 +43,7 @@ class ReLU : public Module {
 class Tanh : public Module {
  public:
   std::string kind() const override { return "tanh"; }
+  std::unique_ptr<Module> clone() const override { return std::make_unique<Tanh>(*this); }
   Shape output_shape(const Shape& input) const override { return input; }
   void forward(const Tensor& x, Tensor& y, bool training) override;
   void backward(const Tensor& dy, Tensor& dx) override;

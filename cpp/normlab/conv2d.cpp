@@ -173,9 +173,10 @@ void conv2d_backward(float* dx, float* dweight, float* dbias, float* col, float*
   }
 }
 
-Conv2d::Conv2d(int64_t in_ch, int64_t out_ch, int64_t kernel, int64_t stride, int64_t padding,
-               Rng& rng, bool bias)
-    : in_(in_ch), out_(out_ch), k_(kernel), stride_(stride), pad_(padding), has_bias_(bias) {
+namespace {
+
+void check_conv_sizes(int64_t in_ch, int64_t out_ch, int64_t kernel, int64_t stride,
+                      int64_t padding) {
   if (in_ch < 1) fail("conv2d: in_channels must be a positive integer, got ", in_ch);
   if (out_ch < 1) fail("conv2d: out_channels must be a positive integer, got ", out_ch);
   if (kernel < 1) fail("conv2d: kernel must be a positive integer, got ", kernel);
@@ -189,6 +190,14 @@ Conv2d::Conv2d(int64_t in_ch, int64_t out_ch, int64_t kernel, int64_t stride, in
     fail("conv2d: weight of ", out_ch, "x", in_ch, "x", kernel, "x", kernel, " has more than ",
          kMaxElements, " elements");
   }
+}
+
+}  // namespace
+
+Conv2d::Conv2d(int64_t in_ch, int64_t out_ch, int64_t kernel, int64_t stride, int64_t padding,
+               Rng& rng, bool bias)
+    : in_(in_ch), out_(out_ch), k_(kernel), stride_(stride), pad_(padding), has_bias_(bias) {
+  check_conv_sizes(in_ch, out_ch, kernel, stride, padding);
   const int64_t fan_in = in_ch * kernel * kernel;
   const size_t n = static_cast<size_t>(out_ch * fan_in);
   weight_ = Param{"weight", std::vector<float>(n), std::vector<float>(n, 0.0f), true};
@@ -198,6 +207,24 @@ Conv2d::Conv2d(int64_t in_ch, int64_t out_ch, int64_t kernel, int64_t stride, in
     bias_ = Param{"bias", std::vector<float>(m), std::vector<float>(m, 0.0f), false};
     init_uniform_fan_in(bias_.value.data(), out_ch, fan_in, rng);
   }
+}
+
+Conv2d::Conv2d(int64_t in_ch, int64_t out_ch, int64_t kernel, int64_t stride, int64_t padding,
+               std::vector<float> weight, std::vector<float> bias)
+    : in_(in_ch), out_(out_ch), k_(kernel), stride_(stride), pad_(padding),
+      has_bias_(!bias.empty()) {
+  check_conv_sizes(in_ch, out_ch, kernel, stride, padding);
+  const int64_t n = out_ch * in_ch * kernel * kernel;
+  if (weight.size() != static_cast<size_t>(n)) {
+    fail("conv2d: weight of ", out_ch, "x", in_ch, "x", kernel, "x", kernel, " needs ", n,
+         " values, got ", weight.size());
+  }
+  if (has_bias_ && bias.size() != static_cast<size_t>(out_ch)) {
+    fail("conv2d: bias needs ", out_ch, " values (or none), got ", bias.size());
+  }
+  const size_t m = bias.size();
+  weight_ = Param{"weight", std::move(weight), std::vector<float>(static_cast<size_t>(n), 0.0f), true};
+  if (has_bias_) bias_ = Param{"bias", std::move(bias), std::vector<float>(m, 0.0f), false};
 }
 
 Shape Conv2d::output_shape(const Shape& input) const {

@@ -69,8 +69,13 @@ class Conv2d : public Module {
   // stride < 1 or padding < 0.
   Conv2d(int64_t in_ch, int64_t out_ch, int64_t kernel, int64_t stride, int64_t padding, Rng& rng,
          bool bias = true);
+  // With the given values: weight (out*in*k*k, row-major (out, in, k, k)) and bias (out values, or
+  // none for a layer without bias). Throws Error as above and on lengths that do not match.
+  Conv2d(int64_t in_ch, int64_t out_ch, int64_t kernel, int64_t stride, int64_t padding,
+         std::vector<float> weight, std::vector<float> bias);
 
   std::string kind() const override { return "conv2d"; }
+  std::unique_ptr<Module> clone() const override { return std::make_unique<Conv2d>(*this); }
   Shape output_shape(const Shape& input) const override;
   void forward(const Tensor& x, Tensor& y, bool training) override;
   void backward(const Tensor& dy, Tensor& dx) override;

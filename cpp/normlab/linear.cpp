@@ -66,6 +66,24 @@ Linear::Linear(int64_t in_features, int64_t out_features, Rng& rng, bool bias)
   }
 }
 
+Linear::Linear(int64_t in_features, int64_t out_features, std::vector<float> weight,
+               std::vector<float> bias)
+    : in_(in_features), out_(out_features), has_bias_(!bias.empty()) {
+  check_size("linear", "in_features", in_features);
+  check_size("linear", "out_features", out_features);
+  if (in_features * out_features > kMaxElements ||
+      weight.size() != static_cast<size_t>(in_features * out_features)) {
+    fail("linear: weight of ", out_features, "x", in_features, " needs ",
+         in_features * out_features, " values, got ", weight.size());
+  }
+  if (has_bias_ && bias.size() != static_cast<size_t>(out_features)) {
+    fail("linear: bias needs ", out_features, " values (or none), got ", bias.size());
+  }
+  const size_t n = weight.size(), m = bias.size();
+  weight_ = Param{"weight", std::move(weight), std::vector<float>(n, 0.0f), true};
+  if (has_bias_) bias_ = Param{"bias", std::move(bias), std::vector<float>(m, 0.0f), false};
+}
+
 Shape Linear::output_shape(const Shape& input) const {
   if (input.size() != 2) {
     fail("linear: input shape ", to_string(input), " must have 2 dims [N,features]");

@@ -42,8 +42,13 @@ class Linear : public Module {
  public:
   // Draws the weight (row-major) and then the bias from rng. Throws Error on sizes < 1.
   Linear(int64_t in_features, int64_t out_features, Rng& rng, bool bias = true);
+  // With the given values: weight (out*in, row-major (out, in)) and bias (out values, or none for
+  // a layer without bias). Throws Error on sizes < 1 or lengths that do not match.
+  Linear(int64_t in_features, int64_t out_features, std::vector<float> weight,
+         std::vector<float> bias);
 
   std::string kind() const override { return "linear"; }
+  std::unique_ptr<Module> clone() const override { return std::make_unique<Linear>(*this); }
   Shape output_shape(const Shape& input) const override;
   void forward(const Tensor& x, Tensor& y, bool training) override;
   void backward(const Tensor& dy, Tensor& dx) override;

@@ -25,6 +25,9 @@ class Module {
   virtual void backward(const Tensor& dy, Tensor& dx) = 0;
   // Learnable parameters (pointers stay valid for the module's life).
   virtual std::vector<Param*> parameters() { return {}; }
+  // An independent deep copy: parameters and state are copied, nothing is shared with this module
+  // (e.g. to derive a deployment model, see fold.h, while the original goes on training).
+  virtual std::unique_ptr<Module> clone() const = 0;
 };
 
 }  // namespace normlab

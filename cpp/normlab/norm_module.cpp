@@ -42,6 +42,13 @@ std::vector<Param*> NormModule::parameters() {
   return out;
 }
 
+std::unique_ptr<Module> NormModule::clone() const {
+  std::unique_ptr<NormLayer> copy = create_norm(layer_->method(), layer_options(*layer_));
+  for (const Param& p : layer_->params()) copy->set_param(p.name, p.value.data(), p.value.size());
+  for (const StateBuffer& s : layer_->state()) copy->set_state(s.name, s.value.data(), s.value.size());
+  return std::make_unique<NormModule>(std::move(copy));
+}
+
 int64_t default_groups(int64_t channels) {
   int64_t g = std::min<int64_t>(8, channels);
   while (g > 1 && channels % g != 0) --g;

@@ -26,6 +26,9 @@ class NormModule : public Module {
   void forward(const Tensor& x, Tensor& y, bool training) override;
   void backward(const Tensor& dy, Tensor& dx) override;
   std::vector<Param*> parameters() override;
+  // A new layer of the same method and options (registry's layer_options) with this one's
+  // parameters and state. Throws Error if a value cannot be set (e.g. a NaN after divergence).
+  std::unique_ptr<Module> clone() const override;
 
   NormLayer& layer() { return *layer_; }
   const NormLayer& layer() const { return *layer_; }

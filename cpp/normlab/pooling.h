@@ -44,6 +44,7 @@ class MaxPool2d : public Module {
   MaxPool2d(int64_t kernel, int64_t stride);
 
   std::string kind() const override { return "maxpool2d"; }
+  std::unique_ptr<Module> clone() const override { return std::make_unique<MaxPool2d>(*this); }
   Shape output_shape(const Shape& input) const override;  // [N,C,H,W] -> [N,C,Ho,Wo]
   void forward(const Tensor& x, Tensor& y, bool training) override;
   void backward(const Tensor& dy, Tensor& dx) override;
@@ -61,6 +62,7 @@ class MaxPool2d : public Module {
 class GlobalAvgPool : public Module {
  public:
   std::string kind() const override { return "globalavgpool"; }
+  std::unique_ptr<Module> clone() const override { return std::make_unique<GlobalAvgPool>(*this); }
   Shape output_shape(const Shape& input) const override;
   void forward(const Tensor& x, Tensor& y, bool training) override;
   void backward(const Tensor& dy, Tensor& dx) override;
@@ -73,6 +75,7 @@ class GlobalAvgPool : public Module {
 class Flatten : public Module {
  public:
   std::string kind() const override { return "flatten"; }
+  std::unique_ptr<Module> clone() const override { return std::make_unique<Flatten>(*this); }
   Shape output_shape(const Shape& input) const override;
   void forward(const Tensor& x, Tensor& y, bool training) override;
   void backward(const Tensor& dy, Tensor& dx) override;

@@ -7,6 +7,7 @@
 
 #include "normlab/batchrenorm.h"
 #include "normlab/error.h"
+#include "normlab/fold.h"
 #include "normlab/generalizedbatchnorm.h"
 #include "normlab/loss.h"
 #include "normlab/options.h"
@@ -672,9 +673,12 @@ Runner::Arm& Runner::arm(const std::string& id) {
 
 Model& Runner::model(const std::string& id) { return arm(id).model; }
 
-std::vector<float> Runner::predict(const std::string& id, const float* x, int64_t n) {
-  Arm* arm = &this->arm(id);
+std::vector<float> Runner::predict(const std::string& id, const float* x, int64_t n, bool folded) {
+  Arm& a = arm(id);
   if (n < 1 || n > 1 << 20) fail("runner: predict takes 1 to 1048576 samples, got ", n);
+  FoldResult deployed;
+  if (folded) deployed = fold_norms(a.model);
+  Model& model = folded ? deployed.model : a.model;
   const int64_t K = data_.train.num_classes;
   Shape shape = {n};
   const Shape sample = sample_shape();
@@ -689,7 +693,7 @@ std::vector<float> Runner::predict(const std::string& id, const float* x, int64_
     part[0] = count;
     Tensor chunk(part);
     std::copy(input.ptr() + b * (input.numel() / n), input.ptr() + (b + count) * (input.numel() / n), chunk.ptr());
-    const Tensor& logits = arm->model.forward(chunk, false);
+    const Tensor& logits = model.forward(chunk, false);
     for (int64_t i = 0; i < count; ++i) {
       const float* z = logits.ptr() + i * K;
       float* p = probs.data() + (b + i) * K;
@@ -700,6 +704,42 @@ std::vector<float> Runner::predict(const std::string& id, const float* x, int64_
     }
   }
   return probs;
+}
+
+nlohmann::json Runner::fold(const std::string& id) {
+  Arm& a = arm(id);
+  FoldResult f = fold_norms(a.model);
+  nlohmann::json folded = nlohmann::json::array(), kept = nlohmann::json::array();
+  for (const FoldEntry& e : f.folded) folded.push_back({{"layer", e.layer}, {"method", e.method}, {"into", e.note}});
+  for (const FoldEntry& e : f.kept) kept.push_back({{"layer", e.layer}, {"method", e.method}, {"reason", e.note}});
+  // Inference-mode logits of both models on the test set, batch by batch.
+  const Dataset& test = data_.test;
+  const int64_t n = test.x.shape[0];
+  Tensor x;
+  std::vector<int32_t> labels;
+  std::vector<float> reference;
+  double max_diff = 0;
+  bool nan = false;
+  for (int64_t b = 0; b < n; b += kEvalBatch) {
+    const int64_t count = std::min(kEvalBatch, n - b);
+    slice(test, b, count, x, labels);
+    const Tensor& z = a.model.forward(x, false);
+    reference.assign(z.ptr(), z.ptr() + z.numel());
+    const Tensor& zf = f.model.forward(x, false);
+    for (size_t i = 0; i < reference.size(); ++i) {
+      const double d = std::abs(double{zf.ptr()[i]} - double{reference[i]});
+      if (std::isnan(d)) {
+        nan = true;  // a diverged model: reported as null rather than skipped
+      } else {
+        max_diff = std::max(max_diff, d);
+      }
+    }
+  }
+  return {{"folded", folded},
+          {"kept", kept},
+          {"layers", {{"before", a.model.size()}, {"after", f.model.size()}}},
+          {"summary", {{"before", a.model.summary()}, {"after", f.model.summary()}}},
+          {"maxAbsDiff", nan ? nlohmann::json(nullptr) : nlohmann::json(max_diff)}};
 }
 
 std::pair<double, double> Runner::infer(Arm& arm, const Dataset& data) {

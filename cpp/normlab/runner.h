@@ -103,9 +103,16 @@ class Runner {
   nlohmann::json result() const;
   const RunConfig& config() const { return config_; }
   // Class probabilities (n, classes) of method `id`'s model in inference mode for n samples of the
-  // data set's sample shape (e.g. points of a 2-D set on a grid, for decision-boundary maps), in
-  // the data set's own units: the run's preprocessing, if any, is applied to them first.
-  std::vector<float> predict(const std::string& id, const float* x, int64_t n);
+  // data set's sample shape (e.g. points of a 2-D set on a grid, for decision-boundary maps).
+  // folded: with the model's foldable normalization layers folded into the Linear / Conv2d before
+  // them (fold.h), as deployed; the training model is not changed.
+  // The run's preprocessing, if any, is applied to x first (x is in the data set's own units).
+  std::vector<float> predict(const std::string& id, const float* x, int64_t n, bool folded = false);
+  // Folds method `id`'s current model (fold.h) and compares it with the unfolded one on the test
+  // set in inference mode: {"folded": [{"layer", "method", "into"}], "kept": [{"layer", "method",
+  // "reason"}], "layers": {"before", "after"}, "summary": {"before", "after"} (Model::summary),
+  // "maxAbsDiff": the largest |logit difference| over the test set, null if one is NaN}.
+  nlohmann::json fold(const std::string& id);
   // The first min(max, size) samples of the "train" or "test" set, in the data set's own units (the
   // preprocessing undone), and their labels; returns the count. E.g. the points on a decision map.
   int64_t samples(const std::string& which, int64_t max, std::vector<float>& x,
@@ -121,7 +128,7 @@ class Runner {
 
  private:
   struct Arm;
-  Arm& arm(const std::string& id);
+  Arm& arm(const std::string& id);  // throws Error naming the known ids
   void evaluate(Arm& arm);
   // Inference-mode mean loss and accuracy of the arm's model on a data set.
   std::pair<double, double> infer(Arm& arm, const Dataset& data);

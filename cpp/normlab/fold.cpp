@@ -1,0 +1,158 @@
+#include "normlab/fold.h"
+
+#include <cmath>
+#include <memory>
+#include <utility>
+
+#include "normlab/batchnorm.h"
+#include "normlab/batchrenorm.h"
+#include "normlab/conv2d.h"
+#include "normlab/error.h"
+#include "normlab/generalizedbatchnorm.h"
+#include "normlab/l1batchnorm.h"
+#include "normlab/linear.h"
+
+namespace normlab {
+
+namespace {
+
+// A state buffer's values in double; throws Error if the layer has no buffer of that name.
+std::vector<double> state_values(const NormLayer& layer, const std::string& name) {
+  for (const StateBuffer& s : layer.state()) {
+    if (s.name == name) return std::vector<double>(s.value.begin(), s.value.end());
+  }
+  fail(layer.method(), ": no state buffer '", name, "'");
+}
+
+// A parameter's values in double, or n copies of `fill` when the layer has no such parameter
+// (affine false: gamma = 1, beta = 0).
+std::vector<double> param_values(const NormLayer& layer, const std::string& name, size_t n,
+                                 double fill) {
+  for (const Param& p : layer.params()) {
+    if (p.name == name) return std::vector<double>(p.value.begin(), p.value.end());
+  }
+  return std::vector<double>(n, fill);
+}
+
+// centre, and deviation -> scale = gamma / deviation, shift = beta.
+void finish(const NormLayer& layer, std::vector<double> centre_in, const std::vector<double>& dev,
+            std::vector<double>& centre, std::vector<double>& scale, std::vector<double>& shift) {
+  const size_t C = centre_in.size();
+  const std::vector<double> gamma = param_values(layer, "gamma", C, 1.0);
+  shift = param_values(layer, "beta", C, 0.0);
+  scale.resize(C);
+  for (size_t c = 0; c < C; ++c) scale[c] = gamma[c] / dev[c];
+  centre = std::move(centre_in);
+}
+
+// W'[o, ...] = W[o, ...] * scale[o], b'[o] = (b[o] - centre[o]) * scale[o] + shift[o], in double,
+// rounded to float once. `bias` is empty for a layer without bias (b = 0).
+void fold_values(std::vector<float>& weight, std::vector<float>& bias,
+                 const std::vector<double>& centre, const std::vector<double>& scale,
+                 const std::vector<double>& shift) {
+  const size_t O = scale.size(), per = weight.size() / O;
+  if (bias.empty()) bias.assign(O, 0.0f);
+  for (size_t o = 0; o < O; ++o) {
+    for (size_t j = 0; j < per; ++j) {
+      float& w = weight[o * per + j];
+      w = static_cast<float>(double{w} * scale[o]);
+    }
+    bias[o] = static_cast<float>((double{bias[o]} - centre[o]) * scale[o] + shift[o]);
+  }
+}
+
+// The layer `prev` with the per-channel map folded in, or null if it is not a Linear or Conv2d
+// with as many output channels as the map has.
+std::unique_ptr<Module> fold_into(Module& prev, const std::vector<double>& centre,
+                                  const std::vector<double>& scale,
+                                  const std::vector<double>& shift) {
+  const int64_t C = static_cast<int64_t>(scale.size());
+  if (auto* lin = dynamic_cast<Linear*>(&prev)) {
+    if (lin->out_features() != C) return nullptr;
+    std::vector<float> w = lin->weight().value;
+    std::vector<float> b = lin->has_bias() ? lin->bias().value : std::vector<float>{};
+    fold_values(w, b, centre, scale, shift);
+    return std::make_unique<Linear>(lin->in_features(), lin->out_features(), std::move(w),
+                                    std::move(b));
+  }
+  if (auto* conv = dynamic_cast<Conv2d*>(&prev)) {
+    if (conv->out_channels() != C) return nullptr;
+    std::vector<float> w = conv->weight().value;
+    std::vector<float> b = conv->has_bias() ? conv->bias().value : std::vector<float>{};
+    fold_values(w, b, centre, scale, shift);
+    return std::make_unique<Conv2d>(conv->in_channels(), conv->out_channels(), conv->kernel(),
+                                    conv->stride(), conv->padding(), std::move(w), std::move(b));
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+bool inference_affine(const NormLayer& layer, std::vector<double>& centre,
+                      std::vector<double>& scale, std::vector<double>& shift, std::string& why) {
+  centre.clear();
+  scale.clear();
+  shift.clear();
+  if (auto* bn = dynamic_cast<const BatchNorm*>(&layer)) {
+    if (!bn->options().track_running_stats) {
+      why = "uses batch statistics at inference (trackRunningStats false)";
+      return false;
+    }
+    std::vector<double> dev = state_values(layer, "runningVar");
+    for (double& d : dev) d = std::sqrt(d + bn->options().eps);
+    finish(layer, state_values(layer, "runningMean"), dev, centre, scale, shift);
+    return true;
+  }
+  if (dynamic_cast<const BatchRenorm*>(&layer) != nullptr) {
+    finish(layer, state_values(layer, "runningMean"), state_values(layer, "runningStd"), centre,
+           scale, shift);
+    return true;
+  }
+  if (auto* l1 = dynamic_cast<const L1BatchNorm*>(&layer)) {
+    std::vector<double> dev = state_values(layer, "runningDev");
+    for (double& d : dev) d += l1->options().eps;
+    finish(layer, state_values(layer, "runningMean"), dev, centre, scale, shift);
+    return true;
+  }
+  if (auto* gbn = dynamic_cast<const GeneralizedBatchNorm*>(&layer)) {
+    std::vector<double> dev = state_values(layer, "runningDeviation");
+    for (double& d : dev) d += gbn->options().eps;
+    finish(layer, state_values(layer, "runningCenter"), dev, centre, scale, shift);
+    return true;
+  }
+  why = "inference depends on the sample";
+  return false;
+}
+
+FoldResult fold_norms(const Model& model) {
+  FoldResult result;
+  std::vector<std::unique_ptr<Module>> layers;
+  std::vector<double> centre, scale, shift;
+  for (size_t i = 0; i < model.size(); ++i) {
+    const Module& m = model.layer(i);
+    const auto* norm = dynamic_cast<const NormModule*>(&m);
+    if (norm == nullptr) {
+      layers.push_back(m.clone());
+      continue;
+    }
+    const std::string method = norm->layer().method();
+    std::string why;
+    if (inference_affine(norm->layer(), centre, scale, shift, why)) {
+      // The previous layer may itself be a folded one (a chain of normalizations folds in turn).
+      std::unique_ptr<Module> fused =
+          layers.empty() ? nullptr : fold_into(*layers.back(), centre, scale, shift);
+      if (fused) {
+        result.folded.push_back({i, method, fused->kind()});
+        layers.back() = std::move(fused);
+        continue;
+      }
+      why = "not directly after a linear or conv2d with its channels";
+    }
+    result.kept.push_back({i, method, why});
+    layers.push_back(m.clone());
+  }
+  for (auto& layer : layers) result.model.add(std::move(layer));
+  return result;
+}
+
+}  // namespace normlab
