@@ -17,6 +17,16 @@ EMSCRIPTEN_BINDINGS(normlab) {
       .function("set", &LayerHandle::set)
       .function("setLimits", &LayerHandle::set_limits)
       .function("lastCorrection", &LayerHandle::last_correction);
+  using normlab::wasm::WeightLayerHandle;
+  emscripten::class_<WeightLayerHandle>("WeightLayerHandle")
+      .constructor<>()
+      .function("create", &WeightLayerHandle::create)
+      .function("options", &WeightLayerHandle::options)
+      .function("outputShape", &WeightLayerHandle::output_shape)
+      .function("forward", &WeightLayerHandle::forward)
+      .function("backward", &WeightLayerHandle::backward)
+      .function("get", &WeightLayerHandle::get)
+      .function("set", &WeightLayerHandle::set);
   using normlab::wasm::RunnerHandle;
   emscripten::class_<RunnerHandle>("RunnerHandle")
       .constructor<>()

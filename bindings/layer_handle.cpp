@@ -2,6 +2,8 @@
 
 #include <malloc.h>
 
+#include <cmath>
+
 #include <emscripten/heap.h>
 #include <new>
 #include <nlohmann/json.hpp>
@@ -9,6 +11,7 @@
 #include "normlab/batchrenorm.h"
 #include "normlab/error.h"
 #include "normlab/registry.h"
+#include "normlab/tensor.h"
 #include "preprocess_handle.h"
 #include "runner_handle.h"
 
@@ -170,6 +173,101 @@ val LayerHandle::last_correction() const {
   return out;
 }
 
+WeightLayerHandle::WeightLayerHandle() { ++g_live; }
+WeightLayerHandle::~WeightLayerHandle() { --g_live; }
+
+val WeightLayerHandle::create(const std::string& method, const std::string& options_json) {
+  return guarded(method, [&] {
+    const nlohmann::json options = nlohmann::json::parse(options_json, nullptr, false);
+    if (options.is_discarded()) fail(method, ": options are not valid JSON");
+    layer_ = create_weight_layer(method, options);
+    method_ = method;
+    seed_ = options.contains("seed") ? static_cast<uint64_t>(options.at("seed").get<double>()) : 0;
+    return val::undefined();
+  });
+}
+
+std::string WeightLayerHandle::options() const { return weight_layer_options(*layer_, seed_).dump(); }
+
+Shape WeightLayerHandle::read_shape(const val& shape_array) const {
+  std::vector<double> dims;
+  const size_t rank = shape_array["length"].as<size_t>();
+  for (size_t i = 0; i < rank; ++i) dims.push_back(shape_array[i].as<double>());
+  return shape_from_doubles(dims, method_ + ": input", 1);
+}
+
+val WeightLayerHandle::output_shape(const val& shape_array) const {
+  return guarded(method_, [&] {
+    const Shape out = layer_->output_shape(read_shape(shape_array));
+    val dims = val::array();
+    for (int64_t d : out) dims.call<void>("push", static_cast<double>(d));
+    return dims;
+  });
+}
+
+val WeightLayerHandle::forward(const val& x, const val& shape_array, bool training) {
+  return guarded(method_, [&] {
+    const Shape shape = read_shape(shape_array);
+    const size_t n = x["length"].as<size_t>();
+    if (static_cast<int64_t>(n) != numel(shape)) {
+      fail(method_, ": input has ", n, " values but shape ", to_string(shape), " needs ", numel(shape));
+    }
+    const Shape out = layer_->output_shape(shape);  // checks the shape before anything is copied
+    Tensor input(shape), y;
+    val(typed_memory_view(n, input.ptr())).call<void>("set", x);
+    layer_->forward(input, y, training);
+    if (training) out_shape_ = out;
+    return copy_out(y.ptr(), y.data.size());
+  });
+}
+
+val WeightLayerHandle::backward(const val& dy) {
+  return guarded(method_, [&] {
+    if (out_shape_.empty()) fail(method_, ": backward needs a training-mode forward first");
+    const size_t n = dy["length"].as<size_t>();
+    if (static_cast<int64_t>(n) != numel(out_shape_)) {
+      fail(method_, ": dy has ", n, " values but the last training forward's output ",
+           to_string(out_shape_), " has ", numel(out_shape_));
+    }
+    Tensor grad(out_shape_), dx;
+    val(typed_memory_view(n, grad.ptr())).call<void>("set", dy);
+    layer_->backward(grad, dx);
+    return copy_out(dx.ptr(), dx.data.size());
+  });
+}
+
+val WeightLayerHandle::get(const std::string& which) const {
+  val out = val::object();
+  for (Param* p : layer_->parameters()) {
+    const std::vector<float>& v = which == "grads" ? p->grad : p->value;
+    out.set(p->name, copy_out(v.data(), v.size()));
+  }
+  return out;
+}
+
+val WeightLayerHandle::set(const std::string& name, const val& values) {
+  return guarded(method_, [&] {
+    Param* param = nullptr;
+    std::string known;
+    for (Param* p : layer_->parameters()) {
+      if (p->name == name) param = p;
+      known += (known.empty() ? "" : ", ") + p->name;
+    }
+    if (param == nullptr) fail(method_, ": no parameter '", name, "' (known: ", known, ")");
+    const size_t n = values["length"].as<size_t>();
+    if (n != param->value.size()) {
+      fail(method_, ": ", name, " needs ", param->value.size(), " values, got ", n);
+    }
+    std::vector<float> buffer(n);
+    val(typed_memory_view(n, buffer.data())).call<void>("set", values);
+    for (size_t i = 0; i < n; ++i) {
+      if (!std::isfinite(buffer[i])) fail(method_, ": ", name, "[", i, "] is not finite");
+    }
+    param->value = std::move(buffer);
+    return val::undefined();
+  });
+}
+
 val memory_stats() {
   const struct mallinfo info = mallinfo();
   val out = val::object();
@@ -182,6 +280,6 @@ val memory_stats() {
   return out;
 }
 
-std::string methods_json() { return nlohmann::json(norm_methods()).dump(); }
+std::string methods_json() { return nlohmann::json(layer_methods()).dump(); }
 
 }  // namespace normlab::wasm

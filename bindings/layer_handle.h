@@ -10,6 +10,7 @@
 
 #include <emscripten/val.h>
 
+#include "normlab/module.h"
 #include "normlab/norm_layer.h"
 
 namespace normlab::wasm {
@@ -48,6 +49,40 @@ class LayerHandle {
 
   std::unique_ptr<NormLayer> layer_;
   std::vector<float> io_;  // the input copy, then the output, of the last call
+};
+
+// The JS-facing wrapper of one weight layer (weightnorm, cosinenorm: a Linear or Conv2d in a weight
+// mode, registry.h's create_weight_layer), with the same never-throw contract as LayerHandle. It
+// counts as a layer in memory_stats().liveLayers.
+class WeightLayerHandle {
+ public:
+  WeightLayerHandle();
+  ~WeightLayerHandle();
+  WeightLayerHandle(const WeightLayerHandle&) = delete;
+  WeightLayerHandle& operator=(const WeightLayerHandle&) = delete;
+
+  // Makes the layer. Returns undefined, or the error message.
+  emscripten::val create(const std::string& method, const std::string& options_json);
+  // The options with defaults filled in, as a JSON string.
+  std::string options() const;
+  // The output shape for an input shape (an array of numbers), or the error message.
+  emscripten::val output_shape(const emscripten::val& shape) const;
+  // y = layer(x) for a Float32Array x of the given shape.
+  emscripten::val forward(const emscripten::val& x, const emscripten::val& shape, bool training);
+  // dx for the last training forward, given a Float32Array dy of its output's length.
+  emscripten::val backward(const emscripten::val& dy);
+  // which: "params" | "grads" -> { name: Float32Array }
+  emscripten::val get(const std::string& which) const;
+  // Replaces a parameter's values (a Float32Array of its length, finite). Undefined or the message.
+  emscripten::val set(const std::string& name, const emscripten::val& values);
+
+ private:
+  Shape read_shape(const emscripten::val& shape_array) const;
+
+  std::string method_;
+  uint64_t seed_ = 0;
+  std::unique_ptr<Module> layer_;
+  Shape out_shape_;  // output shape of the last training forward (empty: none)
 };
 
 // { heapBytes, usedBytes, heapMaxBytes, liveLayers }

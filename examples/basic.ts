@@ -1,5 +1,5 @@
 // The README's API example, type-checked against the shipped declarations (npm run test:types).
-import { load, type BatchRenormLayer, type NormLayer } from 'normlab';
+import { load, type BatchRenormLayer, type NormLayer, type WeightLayer } from 'normlab';
 
 const nl = await load();
 
@@ -34,5 +34,19 @@ const norms = nl.scope(() => ({
 for (const l of [norms.ln, norms.gn, norms.in]) {
   console.log(l.method, l.forward(x, [N, C, H, W])[0]);
   l.dispose();
+}
+
+// Weight Norm of a Linear layer and centred Cosine Norm of a Conv2d: the layers themselves.
+const wn: WeightLayer<'weightnorm'> = nl.createLayer('weightnorm', { inFeatures: C * H * W, outFeatures: 10, seed: 1 });
+const logits = wn.forward(x, [N, C * H * W], { training: true });
+wn.backward(new Float32Array(logits.length).fill(0.1));
+const { weight_g, weight_v, bias } = wn.grads();
+console.log(wn.kind, wn.outputShape([N, C * H * W]), weight_g.length, weight_v.length, bias?.length);
+wn.setParams({ weight_g: wn.getParams().weight_g.map((g) => 2 * g) });
+wn.dispose();
+{
+  using cn = nl.createLayer('cosinenorm', { inChannels: C, outChannels: 4, kernelSize: 3, padding: 1, centered: true });
+  const maps = cn.forward(x, [N, C, H, W]);
+  console.log(cn.options.centered, cn.outputShape([N, C, H, W]), maps.length, cn.getParams().weight.length);
 }
 console.log(nl.methods.join(', '), nl.memory().liveLayers);

@@ -22,8 +22,10 @@ Flags of compare (each overrides the preset and the config file):
   --model mlp|cnn      --hidden 128,128 (mlp)         --channels 8,16 (cnn)
   --width W --depth D  mlp: D hidden layers of W units (same as --hidden W,W,...)
   --activation relu|tanh
-  --methods LIST       comma-separated: bn,brn,ln,gn,in,lrn,rms,frn,l1bn,gbn,sn,none (or batchnorm, ...)
+  --methods LIST       comma-separated: bn,brn,ln,gn,in,lrn,rms,frn,l1bn,gbn,sn,wn,cn,none (or batchnorm,
+                       ...; wn = weight norm, cn = cosine norm of the hidden Linear/Conv2d layers)
   --lrn-size N         LRN's window (required for lrn) --frn-learnable-eps  FRN learns eps (mlp)
+  --cosine-centered    cosine norm subtracts the means first (Pearson correlation)
   --groups G           GroupNorm's groups              --r-max R, --d-max D   Batch Renorm's limits
   --batch-size N       --batching iid|noniid:K
   --optimizer sgd|adam|adamw   --lr X   --momentum X   --nesterov   --weight-decay X
@@ -47,7 +49,7 @@ const valueFlags = new Set([
   'weight-decay', 'schedule', 'steps', 'eval-interval', 'seed', 'renorm-warmup', 'renorm-ramp-end', 'json', 'csv',
   'domain-shift', 'preprocess',
 ]);
-const switchFlags = new Set(['frn-learnable-eps', 'nesterov', 'no-renorm-schedule', 'quiet', 'help']);
+const switchFlags = new Set(['frn-learnable-eps', 'cosine-centered', 'nesterov', 'no-renorm-schedule', 'quiet', 'help']);
 
 function parseFlags(args: string[]): Flags {
   const flags: Flags = new Map();
@@ -152,7 +154,7 @@ function buildConfig(flags: Flags): { config: CompareConfig; sweep?: CompareConf
     config.methods = names as CompareConfig['methods'];
   }
   if (flags.has('groups') || flags.has('r-max') || flags.has('d-max') || flags.has('lrn-size') ||
-      flags.has('frn-learnable-eps')) {
+      flags.has('frn-learnable-eps') || flags.has('cosine-centered')) {
     config.methods = config.methods.map((m) => {
       const entry: MethodEntry = typeof m === 'string' ? { method: m } : { ...m, options: { ...m.options } };
       const isGn = entry.method === 'gn' || entry.method === 'groupnorm';
@@ -162,6 +164,8 @@ function buildConfig(flags: Flags): { config: CompareConfig; sweep?: CompareConf
       if (isBrn && flags.has('d-max')) entry.options = { ...entry.options, dMax: number(flags, 'd-max') };
       if (entry.method === 'lrn' && flags.has('lrn-size')) entry.options = { ...entry.options, size: number(flags, 'lrn-size', true) };
       if (entry.method === 'frn' && flags.has('frn-learnable-eps')) entry.options = { ...entry.options, learnableEps: true };
+      const isCn = entry.method === 'cn' || entry.method === 'cosinenorm';
+      if (isCn && flags.has('cosine-centered')) entry.options = { ...entry.options, centered: true };
       return entry;
     });
   }

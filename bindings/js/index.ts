@@ -3,8 +3,8 @@
 /**
  * normlab: normalization layers (BatchNorm, Batch Renormalization, LayerNorm, GroupNorm,
  * InstanceNorm, LRN, RMSNorm, FRN + TLU, L1-norm BatchNorm, Generalized BatchNorm, Switchable
- * Normalization, ...) compiled to WebAssembly, for
- * Node >= 20 and browsers.
+ * Normalization, ...) and weight normalizations (Weight Normalization, Cosine Normalization of a
+ * Linear or Conv2d layer) compiled to WebAssembly, for Node >= 20 and browsers.
  *
  * ```js
  * import { load } from 'normlab';
@@ -20,7 +20,7 @@
  * @packageDocumentation
  */
 import createNormlabModule from './normlab_wasm.js';
-import type { LayerHandle, NormlabWasmModule } from './normlab_wasm.js';
+import type { LayerHandle, NormlabWasmModule, WeightLayerHandle } from './normlab_wasm.js';
 import { Runner, type CompareConfig, type CompareResult, type ProgressEvent } from './runner.js';
 import { Preprocessor, type PreprocessKind } from './preprocess.js';
 
@@ -28,9 +28,18 @@ export * from './runner.js';
 export * from './presets.js';
 export * from './preprocess.js';
 
-/** The layer API's method names. */
-export type Method = 'batchnorm' | 'batchrenorm' | 'layernorm' | 'groupnorm' | 'instancenorm'
+/** The normalization layers' method names (`createLayer` returns a `NormLayer`). */
+export type NormMethod = 'batchnorm' | 'batchrenorm' | 'layernorm' | 'groupnorm' | 'instancenorm'
   | 'lrn' | 'rmsnorm' | 'frn' | 'l1batchnorm' | 'generalizedbatchnorm' | 'switchablenorm';
+
+/**
+ * The weight normalizations' method names: a Linear or Conv2d layer whose weight is
+ * reparameterized (`createLayer` returns a `WeightLayer`).
+ */
+export type WeightMethod = 'weightnorm' | 'cosinenorm';
+
+/** The layer API's method names. */
+export type Method = NormMethod | WeightMethod;
 
 /** PyTorch `BatchNorm1d/2d`: per-channel statistics over N and the spatial dims. */
 export interface BatchNormOptions {
@@ -216,6 +225,58 @@ export interface SwitchableNormOptions {
   useBN?: boolean;
 }
 
+/**
+ * The layer a weight method reparameterizes: a Linear (PyTorch `nn.Linear`, `y = x W^T + b`, input
+ * `[N, inFeatures]`) given `inFeatures` and `outFeatures`, or, when `kernelSize` is given, a Conv2d
+ * (PyTorch `nn.Conv2d`: NCHW cross-correlation, square kernel, equal stride and zero padding on
+ * both axes) given `inChannels` and `outChannels`. The two sets of options cannot be mixed.
+ * Weights (and bias) are drawn as PyTorch's default init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), from
+ * normlab's seeded generator.
+ */
+export type WeightLayerShape =
+  | { inFeatures: number; outFeatures: number; inChannels?: never; outChannels?: never; kernelSize?: never; stride?: never; padding?: never }
+  | {
+      inChannels: number;
+      outChannels: number;
+      /** Kernel size K (a K x K kernel); its presence makes the layer a Conv2d. */
+      kernelSize: number;
+      /** Default 1. */
+      stride?: number;
+      /** Zero padding on every side. Default 0. */
+      padding?: number;
+      inFeatures?: never;
+      outFeatures?: never;
+    };
+
+/**
+ * Weight Normalization (Salimans & Kingma 2016, arXiv 1602.07868), PyTorch
+ * `torch.nn.utils.weight_norm(layer, dim=0)`: the weight is `w = g * v / ||v||` per output unit
+ * (the norm over all other dims), with learnable `weight_g` (one per output) and `weight_v` (the
+ * weight's shape). Initially `weight_v` is the drawn weight and `weight_g` its norms, so the layer
+ * computes what the plain layer would.
+ */
+export type WeightNormOptions = WeightLayerShape & {
+  /** Learnable bias. Default true. */
+  bias?: boolean;
+  /** Seed of the initial weights (normlab's generator). Default 0. */
+  seed?: number;
+};
+
+/**
+ * Cosine Normalization (Luo et al. 2017, arXiv 1702.05870): each output is the cosine between the
+ * weight row of its unit and the input vector (a Conv2d's: each receptive field, padding zeros
+ * included), `y = w.x / (max(||w||, 1e-8) max(||x||, 1e-8))` as `torch.nn.functional.cosine_similarity`.
+ * Outputs lie in [-1, 1]. Parameter `weight` (and `bias` if asked for).
+ */
+export type CosineNormOptions = WeightLayerShape & {
+  /** Subtract each vector's mean first (the paper's centred variant: Pearson correlation). Default false. */
+  centered?: boolean;
+  /** Add a learnable bias, `y = cos + b`. Default false (the paper's units have none). */
+  bias?: boolean;
+  /** Seed of the initial weights (normlab's generator). Default 0. */
+  seed?: number;
+};
+
 /** Options of each method. */
 export interface MethodOptions {
   batchnorm: BatchNormOptions;
@@ -229,6 +290,22 @@ export interface MethodOptions {
   l1batchnorm: L1BatchNormOptions;
   generalizedbatchnorm: GeneralizedBatchNormOptions;
   switchablenorm: SwitchableNormOptions;
+  weightnorm: WeightNormOptions;
+  cosinenorm: CosineNormOptions;
+}
+
+/** The options of a weight layer with every default filled in. */
+export type ResolvedWeightOptions<M extends WeightMethod> = (
+  | { inFeatures: number; outFeatures: number }
+  | { inChannels: number; outChannels: number; kernelSize: number; stride: number; padding: number }
+) & { bias: boolean; seed: number } & (M extends 'cosinenorm' ? { centered: boolean } : unknown);
+
+/** Parameters of each weight method (PyTorch's names). */
+export interface WeightParamsFor {
+  /** `weight_g` (one per output unit), `weight_v` (the weight's shape), `bias` (absent with `bias: false`). */
+  weightnorm: { weight_g: Float32Array; weight_v: Float32Array; bias?: Float32Array };
+  /** `weight` ([out, in] or [out, in, K, K] row-major), `bias` (only with `bias: true`). */
+  cosinenorm: { weight: Float32Array; bias?: Float32Array };
 }
 
 /** Running state of each method (what `getState` returns and `setState` takes). */
@@ -304,7 +381,13 @@ export interface MemoryInfo {
 }
 
 /** The layer type `createLayer` returns for a method. */
-export type LayerFor<M extends Method> = M extends 'batchrenorm' ? BatchRenormLayer : NormLayer<M>;
+export type LayerFor<M extends Method> = M extends WeightMethod
+  ? WeightLayer<M>
+  : M extends 'batchrenorm'
+    ? BatchRenormLayer
+    : M extends NormMethod
+      ? NormLayer<M>
+      : never;
 
 /** A loaded normlab module. Independent of other loaded instances. */
 export interface Normlab {
@@ -345,11 +428,16 @@ export interface CompareOptions {
   chunk?: number;
 }
 
+/** What `scope()` disposes. */
+interface Disposable {
+  dispose(): void;
+}
+
 const disposeSymbol: typeof Symbol.dispose =
   (Symbol as { dispose?: typeof Symbol.dispose }).dispose ?? (Symbol.for('Symbol.dispose') as typeof Symbol.dispose);
 
 /** A normalization layer owning WebAssembly memory. Free it with `dispose()`. */
-export class NormLayer<M extends Method = Method> {
+export class NormLayer<M extends NormMethod = NormMethod> {
   /** The method name. */
   readonly method: M;
   /** The options, with every default filled in. */
@@ -479,6 +567,119 @@ export class NormLayer<M extends Method = Method> {
   }
 }
 
+/**
+ * A Linear or Conv2d layer with Weight Normalization or Cosine Normalization, owning WebAssembly
+ * memory. Free it with `dispose()` (or `using`, or `nl.scope()`).
+ */
+export class WeightLayer<M extends WeightMethod = WeightMethod> {
+  /** The method name. */
+  readonly method: M;
+  /** The options, with every default filled in. */
+  readonly options: Readonly<ResolvedWeightOptions<M>>;
+  /** `'linear'` (input [N, inFeatures]) or `'conv2d'` (input [N, inChannels, H, W]). */
+  readonly kind: 'linear' | 'conv2d';
+  #handle: WeightLayerHandle | null;
+  #onDispose: (layer: object) => void;
+
+  /** @internal Use `Normlab.createLayer`. */
+  constructor(method: M, handle: WeightLayerHandle, onDispose: (layer: object) => void) {
+    this.method = method;
+    this.#handle = handle;
+    this.#onDispose = onDispose;
+    this.options = Object.freeze(JSON.parse(handle.options()));
+    this.kind = 'kernelSize' in this.options ? 'conv2d' : 'linear';
+  }
+
+  /** The output shape for an input shape ([N, outFeatures] or [N, outChannels, Ho, Wo]). */
+  outputShape(shape: readonly number[]): number[] {
+    const handle = this.#live('outputShape');
+    const result = handle.outputShape(checkShape(this.method, shape));
+    if (typeof result === 'string') throw new Error(result);
+    return result;
+  }
+
+  /**
+   * y = layer(x) for a Float32Array `x` of `shape` ([N, inFeatures] or [N, inChannels, H, W]).
+   * Training mode keeps the input for `backward`; the layer has no running state, so both modes
+   * compute the same y. Returns a new Float32Array.
+   */
+  forward(x: Float32Array, shape: readonly number[], options: ForwardOptions = {}): Float32Array {
+    const handle = this.#live('forward');
+    checkFloat32(this.method, 'input', x);
+    const dims = checkShape(this.method, shape);
+    if (options === null || typeof options !== 'object') {
+      throw new Error(`${this.method}: forward options must be an object like { training: true }`);
+    }
+    const training = options.training ?? false;
+    if (typeof training !== 'boolean') {
+      throw new Error(`${this.method}: options.training must be true or false, got ${String(training)}`);
+    }
+    return unwrap(handle.forward(x, dims, training));
+  }
+
+  /**
+   * dL/dx for the last training-mode forward, given `dy` = dL/dy (the output's length). Also sets
+   * the parameter gradients that `grads()` returns (overwritten, not accumulated).
+   */
+  backward(dy: Float32Array): Float32Array {
+    const handle = this.#live('backward');
+    checkFloat32(this.method, 'dy', dy);
+    return unwrap(handle.backward(dy));
+  }
+
+  /** Gradients of the parameters from the last `backward` (zeros before it). */
+  grads(): WeightParamsFor[M] {
+    return this.#live('grads').get('grads') as WeightParamsFor[M];
+  }
+
+  /** Copies of the parameters (PyTorch's names: weight_g, weight_v, bias / weight, bias). */
+  getParams(): WeightParamsFor[M] {
+    return this.#live('getParams').get('params') as WeightParamsFor[M];
+  }
+
+  /** Replaces some or all parameters; all or nothing (on an error, no value changes). */
+  setParams(params: Partial<WeightParamsFor[M]>): void {
+    const handle = this.#live('setParams');
+    if (params === null || typeof params !== 'object') {
+      throw new Error(`${this.method}: setParams takes an object`);
+    }
+    const before = handle.get('params');
+    try {
+      for (const [name, value] of Object.entries(params as Record<string, unknown>)) {
+        if (value === undefined) continue;
+        checkFloat32(this.method, name, value);
+        checkError(handle.set(name, value as Float32Array));
+      }
+    } catch (error) {
+      for (const [name, value] of Object.entries(before)) handle.set(name, value);
+      throw error;
+    }
+  }
+
+  /** Whether `dispose()` has been called. */
+  get disposed(): boolean {
+    return this.#handle === null;
+  }
+
+  /** Frees the layer's WebAssembly memory. Idempotent. */
+  dispose(): void {
+    if (this.#handle === null) return;
+    this.#handle.delete();
+    this.#handle = null;
+    this.#onDispose(this);
+  }
+
+  /** Same as `dispose()`, for `using` declarations. */
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
+  #live(call: string): WeightLayerHandle {
+    if (this.#handle === null) throw new Error(`${this.method}: ${call}() called after dispose()`);
+    return this.#handle;
+  }
+}
+
 /** A Batch Renormalization layer: a `NormLayer` whose limits can move during training. */
 export class BatchRenormLayer extends NormLayer<'batchrenorm'> {
   /** Sets rMax (>= 1) and/or dMax (>= 0) for the following training steps. */
@@ -563,20 +764,32 @@ class NormlabInstance implements Normlab {
       throw new Error(`createLayer: method must be a string, one of ${this.methods.join(', ')}`);
     }
     const json = optionsJson(method, options);
-    const handle = new this.#raw.LayerHandle();
-    try {
-      checkError(handle.create(method, json));
-    } catch (error) {
-      handle.delete();
-      throw error;
-    }
     const onDispose = (layer: object) => {
       for (const scope of this.#scopes) scope.delete(layer);
     };
-    const layer =
-      method === 'batchrenorm'
-        ? new BatchRenormLayer('batchrenorm', handle, onDispose)
-        : new NormLayer(method, handle, onDispose);
+    let layer: NormLayer | WeightLayer;
+    if (method === 'weightnorm' || method === 'cosinenorm') {
+      const handle = new this.#raw.WeightLayerHandle();
+      try {
+        checkError(handle.create(method, json));
+      } catch (error) {
+        handle.delete();
+        throw error;
+      }
+      layer = new WeightLayer(method, handle, onDispose);
+    } else {
+      const handle = new this.#raw.LayerHandle();
+      try {
+        checkError(handle.create(method, json));
+      } catch (error) {
+        handle.delete();
+        throw error;
+      }
+      layer =
+        method === 'batchrenorm'
+          ? new BatchRenormLayer('batchrenorm', handle, onDispose)
+          : new NormLayer(method as NormMethod, handle, onDispose);
+    }
     this.#scopes.at(-1)?.add(layer);
     return layer as LayerFor<M>;
   }
@@ -589,16 +802,16 @@ class NormlabInstance implements Normlab {
       result = fn();
     } catch (error) {
       this.#scopes.pop();
-      for (const layer of created) (layer as NormLayer).dispose();
+      for (const layer of created) (layer as Disposable).dispose();
       throw error;
     }
     this.#scopes.pop();
     if (result instanceof Promise) {
-      for (const layer of created) (layer as NormLayer).dispose();
+      for (const layer of created) (layer as Disposable).dispose();
       throw new Error('scope: fn must be synchronous (it returned a Promise)');
     }
     const kept = new Set<unknown>(
-      result instanceof NormLayer
+      result instanceof NormLayer || result instanceof WeightLayer
         ? [result]
         : Array.isArray(result)
           ? result
@@ -608,7 +821,7 @@ class NormlabInstance implements Normlab {
     );
     for (const layer of created) {
       if (kept.has(layer)) this.#scopes.at(-1)?.add(layer);
-      else (layer as NormLayer).dispose();
+      else (layer as Disposable).dispose();
     }
     return result;
   }

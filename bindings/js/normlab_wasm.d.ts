@@ -12,6 +12,17 @@ export interface LayerHandle {
   delete(): void;
 }
 
+export interface WeightLayerHandle {
+  create(method: string, optionsJson: string): string | undefined;
+  options(): string;
+  outputShape(shape: number[]): number[] | string;
+  forward(x: Float32Array, shape: number[], training: boolean): Float32Array | string;
+  backward(dy: Float32Array): Float32Array | string;
+  get(which: 'params' | 'grads'): Record<string, Float32Array>;
+  set(name: string, values: Float32Array): string | undefined;
+  delete(): void;
+}
+
 export interface RunnerHandle {
   create(configJson: string, data: Uint8Array | undefined): string | { error: string };
   step(n: number): string | { error: string };
@@ -45,6 +56,7 @@ export interface RawMemoryStats {
 
 export interface NormlabWasmModule {
   LayerHandle: new () => LayerHandle;
+  WeightLayerHandle: new () => WeightLayerHandle;
   RunnerHandle: new () => RunnerHandle;
   PreprocessHandle: new () => PreprocessHandle;
   memoryStats(): RawMemoryStats;

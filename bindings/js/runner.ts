@@ -3,13 +3,20 @@
 import type { NormlabWasmModule, RunnerHandle } from './normlab_wasm.js';
 import type { Method } from './index.js';
 
-/** A method name of the layer API, `none`, or a short alias: bn, brn, ln, gn, in, rms, l1bn, gbn, sn. */
-export type MethodName = Method | 'none' | 'bn' | 'brn' | 'ln' | 'gn' | 'in' | 'rms' | 'l1bn' | 'gbn' | 'sn';
+/**
+ * A method name of the layer API, `none`, or a short alias: bn, brn, ln, gn, in, rms, l1bn, gbn,
+ * sn, wn (weightnorm), cn (cosinenorm). The weight methods make the model's hidden Linear / Conv2d
+ * layers weight-normalized or cosine-normalized instead of adding a layer after them.
+ */
+export type MethodName = Method | 'none' | 'bn' | 'brn' | 'ln' | 'gn' | 'in' | 'rms' | 'l1bn' | 'gbn' | 'sn' | 'wn' | 'cn';
 
 /** One method of a comparison, with options beyond those the model fills in (channels, shapes). */
 export interface MethodEntry {
   method: MethodName;
-  /** Layer options, e.g. `{ groups: 8 }` for groupnorm or `{ rMax: 3, dMax: 5 }` for batchrenorm. */
+  /**
+   * Layer options, e.g. `{ groups: 8 }` for groupnorm, `{ rMax: 3, dMax: 5 }` for batchrenorm or
+   * `{ centered: true }` for cosinenorm (weightnorm takes none).
+   */
   options?: Record<string, unknown>;
   /** Name in tables and legends. */
   label?: string;

@@ -173,6 +173,63 @@ void conv2d_backward(float* dx, float* dweight, float* dbias, float* col, float*
   }
 }
 
+void cosine_conv2d_forward(float* y, float* col, float* colnorm, const float* x, const float* u,
+                           const float* bias, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+                           int64_t K, int64_t stride, int64_t padding, bool centered) {
+  const int64_t Ho = conv_out_size(H, K, stride, padding), Wo = conv_out_size(W, K, stride, padding);
+  const int64_t L = Ho * Wo, CKK = C * K * K;
+  const bool direct = K == 1 && stride == 1 && padding == 0;
+  for (int64_t n = 0; n < N; ++n) {
+    const float* xn = x + n * C * H * W;
+    if (!direct) im2col(col, xn, C, H, W, K, stride, padding, Ho, Wo);
+    cosine_normalize(col, colnorm, direct ? xn : col, L, CKK, 1, L, centered);  // columns
+    float* yn = y + n * O * L;
+    gemm(false, Trans::N, Trans::N, O, L, CKK, u, CKK, col, L, yn, L);  // U Z
+    if (bias == nullptr) continue;
+    for (int64_t o = 0; o < O; ++o) {
+      const float b = bias[o];
+      float* row = yn + o * L;
+      for (int64_t l = 0; l < L; ++l) row[l] += b;
+    }
+  }
+}
+
+void cosine_conv2d_backward(float* dx, float* dweight, float* dbias, float* col, float* dcol,
+                            float* colnorm, const float* dy, const float* x, const float* u,
+                            const float* unorm, int64_t N, int64_t C, int64_t H, int64_t W,
+                            int64_t O, int64_t K, int64_t stride, int64_t padding, bool centered) {
+  const int64_t Ho = conv_out_size(H, K, stride, padding), Wo = conv_out_size(W, K, stride, padding);
+  const int64_t L = Ho * Wo, CKK = C * K * K;
+  const bool direct = K == 1 && stride == 1 && padding == 0;
+  if (dbias != nullptr) std::memset(dbias, 0, static_cast<size_t>(O) * sizeof(float));
+  for (int64_t n = 0; n < N; ++n) {
+    const float* xn = x + n * C * H * W;
+    const float* dyn = dy + n * O * L;
+    if (!direct) im2col(col, xn, C, H, W, K, stride, padding, Ho, Wo);
+    cosine_normalize(col, colnorm, direct ? xn : col, L, CKK, 1, L, centered);
+    gemm(n > 0, Trans::N, Trans::T, O, CKK, L, dyn, L, col, L, dweight, CKK);  // dU += dY Z^T
+    if (dbias != nullptr) {
+      for (int64_t o = 0; o < O; ++o) {
+        const float* row = dyn + o * L;
+        double s = 0;
+        for (int64_t l = 0; l < L; ++l) s += row[l];
+        dbias[o] += static_cast<float>(s);
+      }
+    }
+    if (dx == nullptr) continue;
+    gemm(false, Trans::T, Trans::N, CKK, L, O, u, CKK, dyn, L, dcol, L);  // dZ = U^T dY
+    cosine_normalize_backward(dcol, dcol, col, colnorm, L, CKK, 1, L, centered);
+    float* dxn = dx + n * C * H * W;
+    if (direct) {
+      std::memcpy(dxn, dcol, static_cast<size_t>(CKK * L) * sizeof(float));
+    } else {
+      std::memset(dxn, 0, static_cast<size_t>(C * H * W) * sizeof(float));
+      col2im(dxn, dcol, C, H, W, K, stride, padding, Ho, Wo);
+    }
+  }
+  cosine_normalize_backward(dweight, dweight, u, unorm, O, CKK, CKK, 1, centered);
+}
+
 namespace {
 
 void check_conv_sizes(int64_t in_ch, int64_t out_ch, int64_t kernel, int64_t stride,
@@ -195,8 +252,9 @@ void check_conv_sizes(int64_t in_ch, int64_t out_ch, int64_t kernel, int64_t str
 }  // namespace
 
 Conv2d::Conv2d(int64_t in_ch, int64_t out_ch, int64_t kernel, int64_t stride, int64_t padding,
-               Rng& rng, bool bias)
-    : in_(in_ch), out_(out_ch), k_(kernel), stride_(stride), pad_(padding), has_bias_(bias) {
+               Rng& rng, bool bias, WeightMode mode)
+    : in_(in_ch), out_(out_ch), k_(kernel), stride_(stride), pad_(padding), has_bias_(bias),
+      mode_(mode) {
   check_conv_sizes(in_ch, out_ch, kernel, stride, padding);
   const int64_t fan_in = in_ch * kernel * kernel;
   const size_t n = static_cast<size_t>(out_ch * fan_in);
@@ -207,6 +265,31 @@ Conv2d::Conv2d(int64_t in_ch, int64_t out_ch, int64_t kernel, int64_t stride, in
     bias_ = Param{"bias", std::vector<float>(m), std::vector<float>(m, 0.0f), false};
     init_uniform_fan_in(bias_.value.data(), out_ch, fan_in, rng);
   }
+  if (mode == WeightMode::weight_norm) {
+    weight_.name = "weight_v";
+    const size_t m = static_cast<size_t>(out_ch);
+    g_ = Param{"weight_g", std::vector<float>(m), std::vector<float>(m, 0.0f), false};
+    for (int64_t o = 0; o < out_ch; ++o) {
+      g_.value[static_cast<size_t>(o)] = l2_norm(weight_.value.data() + o * fan_in, fan_in);
+    }
+  }
+}
+
+std::string Conv2d::kind() const {
+  return mode_ == WeightMode::plain ? "conv2d" : std::string("conv2d_") + weight_mode_name(mode_);
+}
+
+std::vector<float> Conv2d::effective_weight() const {
+  if (mode_ == WeightMode::plain) return weight_.value;
+  const int64_t F = in_ * k_ * k_;
+  std::vector<float> w(weight_.value.size()), norms(static_cast<size_t>(out_));
+  if (mode_ == WeightMode::weight_norm) {
+    weight_norm_forward(w.data(), norms.data(), g_.value.data(), weight_.value.data(), out_, F);
+  } else {
+    cosine_normalize(w.data(), norms.data(), weight_.value.data(), out_, F, F, 1,
+                     mode_ == WeightMode::centered_cosine);
+  }
+  return w;
 }
 
 Conv2d::Conv2d(int64_t in_ch, int64_t out_ch, int64_t kernel, int64_t stride, int64_t padding,
@@ -259,10 +342,30 @@ Shape Conv2d::output_shape(const Shape& input) const {
 void Conv2d::forward(const Tensor& x, Tensor& y, bool training) {
   y.resize(output_shape(x.shape));
   if (training) x_ = x;
-  if (!direct()) col_.resize(static_cast<size_t>(in_ * k_ * k_ * y.shape[2] * y.shape[3]));
-  conv2d_forward(y.ptr(), col_.data(), x.ptr(), weight_.value.data(),
-                 has_bias_ ? bias_.value.data() : nullptr, x.shape[0], in_, x.shape[2], x.shape[3],
-                 out_, k_, stride_, pad_);
+  const int64_t F = in_ * k_ * k_, L = y.shape[2] * y.shape[3];
+  if (!direct() || is_cosine(mode_)) col_.resize(static_cast<size_t>(F * L));
+  const float* bias = has_bias_ ? bias_.value.data() : nullptr;
+  const float* weight = weight_.value.data();
+  if (mode_ != WeightMode::plain) {
+    w_.resize(weight_.value.size());
+    wnorm_.resize(static_cast<size_t>(out_));
+    if (mode_ == WeightMode::weight_norm) {
+      weight_norm_forward(w_.data(), wnorm_.data(), g_.value.data(), weight, out_, F);
+    } else {
+      cosine_normalize(w_.data(), wnorm_.data(), weight, out_, F, F, 1,
+                       mode_ == WeightMode::centered_cosine);
+    }
+    weight = w_.data();
+  }
+  if (is_cosine(mode_)) {
+    colnorm_.resize(static_cast<size_t>(L));
+    cosine_conv2d_forward(y.ptr(), col_.data(), colnorm_.data(), x.ptr(), weight, bias, x.shape[0],
+                          in_, x.shape[2], x.shape[3], out_, k_, stride_, pad_,
+                          mode_ == WeightMode::centered_cosine);
+    return;
+  }
+  conv2d_forward(y.ptr(), col_.data(), x.ptr(), weight, bias, x.shape[0], in_, x.shape[2],
+                 x.shape[3], out_, k_, stride_, pad_);
 }
 
 void Conv2d::backward(const Tensor& dy, Tensor& dx) {
@@ -273,19 +376,44 @@ void Conv2d::backward(const Tensor& dy, Tensor& dx) {
          to_string(out), " of the last training forward");
   }
   dx.resize(x_.shape);
-  if (!direct()) {
-    const size_t n = static_cast<size_t>(in_ * k_ * k_ * out[2] * out[3]);
-    col_.resize(n);
-    dcol_.resize(n);
+  const int64_t F = in_ * k_ * k_, L = out[2] * out[3];
+  if (!direct() || is_cosine(mode_)) {
+    col_.resize(static_cast<size_t>(F * L));
+    dcol_.resize(static_cast<size_t>(F * L));
   }
-  conv2d_backward(dx.ptr(), weight_.grad.data(), has_bias_ ? bias_.grad.data() : nullptr,
-                  col_.data(), dcol_.data(), dy.ptr(), x_.ptr(), weight_.value.data(), x_.shape[0],
-                  in_, x_.shape[2], x_.shape[3], out_, k_, stride_, pad_);
+  float* dbias = has_bias_ ? bias_.grad.data() : nullptr;
+  if (mode_ == WeightMode::plain) {
+    conv2d_backward(dx.ptr(), weight_.grad.data(), dbias, col_.data(), dcol_.data(), dy.ptr(),
+                    x_.ptr(), weight_.value.data(), x_.shape[0], in_, x_.shape[2], x_.shape[3],
+                    out_, k_, stride_, pad_);
+    return;
+  }
+  // The effective (or normalized) weight is recomputed from the current parameters.
+  w_.resize(weight_.value.size());
+  wnorm_.resize(static_cast<size_t>(out_));
+  if (mode_ == WeightMode::weight_norm) {
+    weight_norm_forward(w_.data(), wnorm_.data(), g_.value.data(), weight_.value.data(), out_, F);
+    dw_.resize(weight_.value.size());
+    conv2d_backward(dx.ptr(), dw_.data(), dbias, col_.data(), dcol_.data(), dy.ptr(), x_.ptr(),
+                    w_.data(), x_.shape[0], in_, x_.shape[2], x_.shape[3], out_, k_, stride_, pad_);
+    weight_norm_backward(g_.grad.data(), weight_.grad.data(), dw_.data(), g_.value.data(),
+                         weight_.value.data(), wnorm_.data(), out_, F);
+    return;
+  }
+  const bool centered = mode_ == WeightMode::centered_cosine;
+  cosine_normalize(w_.data(), wnorm_.data(), weight_.value.data(), out_, F, F, 1, centered);
+  colnorm_.resize(static_cast<size_t>(L));
+  cosine_conv2d_backward(dx.ptr(), weight_.grad.data(), dbias, col_.data(), dcol_.data(),
+                         colnorm_.data(), dy.ptr(), x_.ptr(), w_.data(), wnorm_.data(), x_.shape[0],
+                         in_, x_.shape[2], x_.shape[3], out_, k_, stride_, pad_, centered);
 }
 
 std::vector<Param*> Conv2d::parameters() {
-  if (has_bias_) return {&weight_, &bias_};
-  return {&weight_};
+  std::vector<Param*> out;
+  if (mode_ == WeightMode::weight_norm) out.push_back(&g_);
+  out.push_back(&weight_);
+  if (has_bias_) out.push_back(&bias_);
+  return out;
 }
 
 }  // namespace normlab

@@ -62,22 +62,24 @@ void fold_values(std::vector<float>& weight, std::vector<float>& bias,
 }
 
 // The layer `prev` with the per-channel map folded in, or null if it is not a Linear or Conv2d
-// with as many output channels as the map has.
+// with as many output channels as the map has. A weight-normalized layer folds as the plain layer
+// of its effective weight; a cosine-normalized one cannot (its output is not linear in x).
 std::unique_ptr<Module> fold_into(Module& prev, const std::vector<double>& centre,
                                   const std::vector<double>& scale,
                                   const std::vector<double>& shift) {
   const int64_t C = static_cast<int64_t>(scale.size());
+  auto linear_in_x = [](WeightMode mode) { return mode == WeightMode::plain || mode == WeightMode::weight_norm; };
   if (auto* lin = dynamic_cast<Linear*>(&prev)) {
-    if (lin->out_features() != C) return nullptr;
-    std::vector<float> w = lin->weight().value;
+    if (lin->out_features() != C || !linear_in_x(lin->mode())) return nullptr;
+    std::vector<float> w = lin->effective_weight();
     std::vector<float> b = lin->has_bias() ? lin->bias().value : std::vector<float>{};
     fold_values(w, b, centre, scale, shift);
     return std::make_unique<Linear>(lin->in_features(), lin->out_features(), std::move(w),
                                     std::move(b));
   }
   if (auto* conv = dynamic_cast<Conv2d*>(&prev)) {
-    if (conv->out_channels() != C) return nullptr;
-    std::vector<float> w = conv->weight().value;
+    if (conv->out_channels() != C || !linear_in_x(conv->mode())) return nullptr;
+    std::vector<float> w = conv->effective_weight();
     std::vector<float> b = conv->has_bias() ? conv->bias().value : std::vector<float>{};
     fold_values(w, b, centre, scale, shift);
     return std::make_unique<Conv2d>(conv->in_channels(), conv->out_channels(), conv->kernel(),
@@ -146,7 +148,7 @@ FoldResult fold_norms(const Model& model) {
         layers.back() = std::move(fused);
         continue;
       }
-      why = "not directly after a linear or conv2d with its channels";
+      why = "not directly after a linear or conv2d (plain or weight-normalized) with its channels";
     }
     result.kept.push_back({i, method, why});
     layers.push_back(m.clone());

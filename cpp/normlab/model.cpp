@@ -9,6 +9,7 @@
 #include "normlab/linear.h"
 #include "normlab/options.h"
 #include "normlab/pooling.h"
+#include "normlab/registry.h"
 
 namespace normlab {
 
@@ -38,6 +39,7 @@ namespace {
 // (the layer's own backward then runs and reports any error).
 bool backward_params_only(Module& layer, const Tensor& x, const Tensor& dy, std::vector<float>& col) {
   if (auto* lin = dynamic_cast<Linear*>(&layer)) {
+    if (lin->mode() != WeightMode::plain) return false;
     if (x.shape.size() != 2 || dy.shape != Shape{x.shape[0], lin->out_features()}) return false;
     linear_backward(nullptr, lin->weight().grad.data(), lin->has_bias() ? lin->bias().grad.data() : nullptr,
                     dy.ptr(), x.ptr(), lin->weight().value.data(), x.shape[0], lin->in_features(),
@@ -45,6 +47,7 @@ bool backward_params_only(Module& layer, const Tensor& x, const Tensor& dy, std:
     return true;
   }
   if (auto* conv = dynamic_cast<Conv2d*>(&layer)) {
+    if (conv->mode() != WeightMode::plain) return false;
     if (x.shape.size() != 4 || dy.shape != conv->output_shape(x.shape)) return false;
     const int64_t K = conv->kernel();
     col.resize(static_cast<size_t>(x.shape[1] * K * K * dy.shape[2] * dy.shape[3]));
@@ -158,8 +161,20 @@ Model build_model(const ModelSpec& spec, const Shape& sample_shape, int32_t clas
     shape = layer->output_shape(shape);
     model.add(std::move(layer));
   };
+  // Weight methods change the hidden layers themselves and add no layer after them.
+  const bool weight_method = is_weight_method(method);
+  const WeightMode mode = weight_method ? model_weight_mode(method, options) : WeightMode::plain;
+  // Cosine units have no bias (the paper's); the bias draws a plain layer would make are still
+  // taken from rng and discarded, so that every later layer gets the same weights as with any
+  // other method.
+  const bool bias = !is_cosine(mode);
+  auto skip_bias_draws = [&](int64_t out, int64_t fan_in) {
+    if (bias) return;
+    std::vector<float> discarded(static_cast<size_t>(out));
+    init_uniform_fan_in(discarded.data(), out, fan_in, rng);
+  };
   auto norm = [&] {
-    if (!method.empty()) push(make_norm_module(method, options, shape));
+    if (!method.empty() && !weight_method) push(make_norm_module(method, options, shape));
   };
   if (spec.kind == "cnn") {
     if (sample_shape.size() != 3) {
@@ -170,7 +185,9 @@ Model build_model(const ModelSpec& spec, const Shape& sample_shape, int32_t clas
         fail("model: the input ", to_string(sample_shape), " is too small for ", spec.channels.size(),
              " conv blocks (each halves H and W)");
       }
-      push(std::make_unique<Conv2d>(shape[1], c, 3, 1, 1, rng));
+      const int64_t in = shape[1];
+      push(std::make_unique<Conv2d>(in, c, 3, 1, 1, rng, bias, mode));
+      skip_bias_draws(c, in * 9);
       norm();
       push(activation(spec.activation));
       push(std::make_unique<MaxPool2d>(2, 2));
@@ -179,7 +196,9 @@ Model build_model(const ModelSpec& spec, const Shape& sample_shape, int32_t clas
   } else {
     if (sample_shape.size() != 1) push(std::make_unique<Flatten>());
     for (int64_t width : spec.hidden) {
-      push(std::make_unique<Linear>(shape[1], width, rng));
+      const int64_t in = shape[1];
+      push(std::make_unique<Linear>(in, width, rng, bias, mode));
+      skip_bias_draws(width, in);
       norm();
       push(activation(spec.activation));
     }

@@ -59,8 +59,11 @@ ModelSpec model_spec_from_json(const nlohmann::json& json);
 // normalization `method` (empty: none) and its `options` after every hidden Linear / Conv2d:
 //   mlp: flatten, [linear -> norm -> act] per hidden width, linear
 //   cnn: [conv3x3 (padding 1) -> norm -> act -> maxpool 2] per channel count, flatten, linear
+// The weight methods (weightnorm, cosinenorm: registry.h) instead make every hidden Linear / Conv2d
+// in their weight mode and add no layer after it; the final Linear stays plain.
 // Every weight is drawn from `rng` in layer order; normalization layers draw nothing, so models built
-// from equal generators have identical weights whatever their normalization.
+// from equal generators have identical weights whatever their normalization (weight norm's v is the
+// plain weight and g its norms; cosine layers draw and discard the bias a plain layer would have).
 Model build_model(const ModelSpec& spec, const Shape& sample_shape, int32_t classes,
                   const std::string& method, const nlohmann::json& options, Rng rng);
 

@@ -8,7 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "normlab/module.h"
 #include "normlab/norm_layer.h"
+#include "normlab/weight_mode.h"
 
 namespace normlab {
 
@@ -22,5 +24,27 @@ std::unique_ptr<NormLayer> create_norm(const std::string& method, const nlohmann
 
 // The options a layer was made with, defaults filled in, as JSON with the API's camelCase names.
 nlohmann::json layer_options(const NormLayer& layer);
+
+// The methods that are not normalization layers but weight reparameterizations of a Linear or
+// Conv2d (weight_mode.h): "weightnorm", "cosinenorm".
+const std::vector<std::string>& weight_methods();
+// norm_methods() then weight_methods(): every method of the layer API.
+std::vector<std::string> layer_methods();
+bool is_weight_method(const std::string& method);
+
+// A Linear or Conv2d with the method's weight mode, from the layer API's options:
+//   Linear: {inFeatures, outFeatures, bias?, seed?}
+//   Conv2d: {inChannels, outChannels, kernelSize, stride? = 1, padding? = 0, bias?, seed?}
+//   cosinenorm also {centered? = false}
+// bias defaults to true for weightnorm (PyTorch's Linear / Conv2d) and false for cosinenorm (the
+// paper's units have none). The weights are drawn from Rng(seed) (default 0) as the plain layer's.
+// Throws Error naming the field: unknown method or keys, Linear and Conv2d options mixed, sizes.
+std::unique_ptr<Module> create_weight_layer(const std::string& method, const nlohmann::json& options);
+// The options a create_weight_layer layer was made with, defaults filled in (seed not kept: 0).
+nlohmann::json weight_layer_options(const Module& layer, uint64_t seed);
+
+// The weight mode of a model's hidden layers for a weight method and its runner options
+// (weightnorm: {}; cosinenorm: {centered? = false}); throws Error on other keys or values.
+WeightMode model_weight_mode(const std::string& method, const nlohmann::json& options);
 
 }  // namespace normlab

@@ -105,7 +105,8 @@ std::string default_label(const std::string& method, const nlohmann::json& optio
       {"layernorm", "LayerNorm"},   {"groupnorm", "GroupNorm"},       {"instancenorm", "InstanceNorm"},
       {"lrn", "LRN"},               {"rmsnorm", "RMSNorm"},           {"frn", "FRN + TLU"},
       {"l1batchnorm", "L1 BatchNorm"}, {"generalizedbatchnorm", "Generalized BN"},
-      {"switchablenorm", "Switchable Norm"}};
+      {"switchablenorm", "Switchable Norm"}, {"weightnorm", "Weight Norm"},
+      {"cosinenorm", "Cosine Norm"}};
   std::string label = method;
   for (const auto& [m, name] : names) {
     if (m == method) label = name;
@@ -124,6 +125,9 @@ std::string default_label(const std::string& method, const nlohmann::json& optio
     label += " (" + center + "/" + (deviation == "mad" ? "MAD" : deviation);
     if (center == "quantile" && options.contains("level")) label += ", level " + options.at("level").dump();
     label += ")";
+  }
+  if (method == "cosinenorm" && options.contains("centered") && options.at("centered") == true) {
+    label += " (centred)";
   }
   if (method == "switchablenorm") {
     auto off = [&](const char* key) { return options.contains(key) && options.at(key) == false; };
@@ -159,7 +163,8 @@ std::string short_id(const std::string& method) {
       {"batchnorm", "bn"}, {"batchrenorm", "brn"}, {"layernorm", "ln"},
       {"groupnorm", "gn"}, {"instancenorm", "in"}, {"none", "none"},
       {"lrn", "lrn"},      {"rmsnorm", "rms"},     {"frn", "frn"},   {"l1batchnorm", "l1bn"},
-      {"generalizedbatchnorm", "gbn"}, {"switchablenorm", "sn"}};
+      {"generalizedbatchnorm", "gbn"}, {"switchablenorm", "sn"}, {"weightnorm", "wn"},
+      {"cosinenorm", "cn"}};
   for (const auto& [m, id] : ids) {
     if (m == method) return id;
   }
@@ -188,17 +193,20 @@ std::string canonical_method(const std::string& name) {
   static const std::vector<std::pair<std::string, std::string>> aliases = {
       {"bn", "batchnorm"}, {"brn", "batchrenorm"}, {"ln", "layernorm"},
       {"gn", "groupnorm"}, {"in", "instancenorm"}, {"rms", "rmsnorm"}, {"l1bn", "l1batchnorm"},
-      {"gbn", "generalizedbatchnorm"}, {"sn", "switchablenorm"}};
+      {"gbn", "generalizedbatchnorm"}, {"sn", "switchablenorm"}, {"wn", "weightnorm"},
+      {"cn", "cosinenorm"}};
   for (const auto& [alias, method] : aliases) {
     if (name == alias) return method;
   }
   if (name == "none") return name;
-  for (const std::string& m : norm_methods()) {
+  for (const std::string& m : layer_methods()) {
     if (name == m) return name;
   }
   std::string list = "none";
-  for (const std::string& m : norm_methods()) list += ", " + m;
-  fail("unknown method '", name, "' (known: ", list, "; aliases bn, brn, ln, gn, in, rms, l1bn)");
+  for (const std::string& m : layer_methods()) list += ", " + m;
+  std::string alias_list;
+  for (const auto& [alias, method] : aliases) alias_list += (alias_list.empty() ? "" : ", ") + alias;
+  fail("unknown method '", name, "' (known: ", list, "; aliases ", alias_list, ")");
 }
 
 RunConfig run_config_from_json(const nlohmann::json& json) {

@@ -68,8 +68,8 @@ struct RunConfig {
 // What a run holds at its peak, in bytes, estimated from its configuration and data set sizes:
 // the data sets, each method's parameters with their gradients and optimizer state, and its
 // activations (the model's saved layer inputs, the layers' caches and the gradient buffers for a
-// training batch, and the evaluation batches). An upper estimate within a few percent for the
-// models build_model makes.
+// training batch, and the evaluation batches). Meant as an upper estimate, within about half again
+// of what a run allocates (tests/cpp/runner_test.cpp measures it).
 struct MemoryEstimate {
   double data = 0, parameters = 0, activations = 0;
   double total() const { return data + parameters + activations; }
@@ -77,7 +77,8 @@ struct MemoryEstimate {
 MemoryEstimate estimate_memory(const RunConfig& config, const Shape& sample_shape, int32_t classes,
                                int64_t train_size, int64_t test_size);
 
-// Short aliases of the layer API's names: bn, brn, ln, gn, in, none.
+// The layer API's method name for a name or short alias (bn, brn, ln, gn, in, rms, l1bn, gbn, sn,
+// wn, cn), or "none"; throws Error listing the known names and aliases.
 std::string canonical_method(const std::string& name);
 
 // Parses and validates a configuration (unknown keys rejected with the known ones listed).

@@ -167,6 +167,50 @@ TEST(FoldKeeps, NormNotAfterLinearOrConv) {
   EXPECT_THAT(f.kept[0].note, HasSubstr("not directly after a linear or conv2d"));
 }
 
+// Inference outputs of two models on the same input.
+std::vector<float> outputs(Model& m, const Tensor& x) {
+  const Tensor& y = m.forward(x, false);
+  return std::vector<float>(y.ptr(), y.ptr() + y.numel());
+}
+
+TEST(FoldWeightModes, WeightNormFoldsItsEffectiveWeightCosineIsKept) {
+  normlab::Rng rng(7);
+  Tensor x({5, 3});
+  for (float& v : x.data) v = static_cast<float>(rng.uniform(-2, 2));
+  for (auto mode : {normlab::WeightMode::weight_norm, normlab::WeightMode::cosine}) {
+    Model m;
+    normlab::Rng init(3);
+    auto lin = std::make_unique<Linear>(3, 2, init, true, mode);
+    if (mode == normlab::WeightMode::weight_norm) {
+      // g away from ||v||, so the effective weight differs from the stored v.
+      const std::vector<float> g = {0.5f, 2.5f};
+      for (normlab::Param* p : lin->parameters()) {
+        if (p->name == "weight_g") p->value = g;
+      }
+    }
+    m.add(std::move(lin));
+    auto norm = normlab::make_norm_module("batchnorm", {{"eps", 0.25}}, {1, 2});
+    const std::vector<float> gamma = {2, 3}, beta = {0.5f, -1}, mean = {1, -2}, var = {0.75f, 3.75f};
+    norm->layer().set_param("gamma", gamma.data(), 2);
+    norm->layer().set_param("beta", beta.data(), 2);
+    norm->layer().set_state("runningMean", mean.data(), 2);
+    norm->layer().set_state("runningVar", var.data(), 2);
+    m.add(std::move(norm));
+    FoldResult f = normlab::fold_norms(m);
+    const std::vector<float> want = outputs(m, x), got = outputs(f.model, x);
+    for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], kAtol + kRtol * std::fabs(want[i]));
+    if (mode == normlab::WeightMode::weight_norm) {
+      ASSERT_EQ(f.model.size(), 1u);
+      EXPECT_EQ(f.folded.at(0).note, "linear");  // a plain layer with the effective weight
+    } else {
+      // A cosine layer's output is not linear in x: BatchNorm after it stays.
+      EXPECT_EQ(f.model.size(), 2u);
+      ASSERT_EQ(f.kept.size(), 1u);
+      EXPECT_THAT(f.kept[0].note, HasSubstr("plain or weight-normalized"));
+    }
+  }
+}
+
 TEST(FoldKeeps, BatchnormWithoutRunningStats) {
   Model m;
   m.add(std::make_unique<Linear>(2, 2, std::vector<float>{1, 2, 3, 4}, std::vector<float>{0, 0}));

@@ -303,6 +303,40 @@ std::vector<LayerConfig> layer_configs() {
     add({"flatten_" + shape_tag(s), [](NRng&) { return std::make_unique<Flatten>(); }, s});
   }
 
+  // Linear and Conv2d in the other weight modes (weight norm: nonlinear in weight_g and weight_v;
+  // cosine: nonlinear in x and the weight, smooth away from zero vectors), with the norm layers'
+  // tolerance: Richardson leaves O(h^4) of truncation.
+  using normlab::WeightMode;
+  for (WeightMode mode : {WeightMode::weight_norm, WeightMode::cosine, WeightMode::centered_cosine}) {
+    const std::string tag = normlab::weight_mode_name(mode);
+    struct WLin { int64_t N, in, out; bool bias; };
+    for (const WLin& l : std::vector<WLin>{{3, 4, 5, true}, {4, 7, 3, false}, {2, 6, 6, true}}) {
+      LayerConfig c{"linear_" + tag + "_n" + std::to_string(l.N) + "_in" + std::to_string(l.in) +
+                        "_out" + std::to_string(l.out) + (l.bias ? "" : "_nobias"),
+                    [l, mode](NRng& r) { return std::make_unique<Linear>(l.in, l.out, r, l.bias, mode); },
+                    {l.N, l.in}};
+      c.atol = kNormAtol;
+      c.rtol = kNormRtol;
+      add(c);
+    }
+    struct WConv { Shape s; int64_t O, K, stride, pad; bool bias; };
+    for (const WConv& v : std::vector<WConv>{{{2, 3, 7, 6}, 4, 3, 1, 1, true},
+                                            {{2, 3, 7, 6}, 4, 3, 2, 0, false},
+                                            {{2, 3, 4, 5}, 2, 1, 1, 0, true},
+                                            {{1, 2, 9, 9}, 3, 5, 2, 2, false}}) {
+      LayerConfig c{"conv2d_" + tag + "_" + shape_tag(v.s) + "_out" + std::to_string(v.O) + "_k" +
+                        std::to_string(v.K) + "_s" + std::to_string(v.stride) + "_p" +
+                        std::to_string(v.pad) + (v.bias ? "" : "_nobias"),
+                    [v, mode](NRng& r) {
+                      return std::make_unique<Conv2d>(v.s[1], v.O, v.K, v.stride, v.pad, r, v.bias, mode);
+                    },
+                    v.s};
+      c.atol = kNormAtol;
+      c.rtol = kNormRtol;
+      add(c);
+    }
+  }
+
   // Normalization layers through NormModule (smooth but nonlinear; options from the shape).
   struct Norm { std::string method; Shape s; };
   for (const Norm& n : std::vector<Norm>{{"batchnorm", {4, 3, 2, 2}}, {"batchnorm", {6, 5}},
@@ -337,6 +371,11 @@ TEST_P(LayerGrad, AnalyticMatchesFiniteDifference) {
     for (Param* p : m->parameters()) {
       p->value = normals(rng, p->value.size(), p->name == "gamma" ? 1.0 : 0.0, 0.3);
     }
+  }
+  // Weight norm starts with g = ||v||; move g away from it so that g/||v|| matters.
+  for (Param* p : m->parameters()) {
+    if (p->name != "weight_g") continue;
+    for (float& g : p->value) g *= static_cast<float>(rng.uniform(0.5, 1.5));
   }
   check_module_gradients(*m, x, c.seed * 7 + 1, c.atol, c.rtol, c.name);
 }
@@ -525,14 +564,16 @@ std::unique_ptr<Module> module_for(const json& c) {
   const std::string layer = c.at("layer").get<std::string>();
   const json& cfg = c.at("config");
   NRng rng(0);  // parameters are overwritten from the fixture
+  const normlab::WeightMode mode = normlab::weight_mode_from_name(cfg.value("mode", "plain"), "fixture");
   if (layer == "linear") {
     return std::make_unique<Linear>(cfg.at("in").get<int64_t>(), cfg.at("out").get<int64_t>(), rng,
-                                    cfg.at("bias").get<bool>());
+                                    cfg.at("bias").get<bool>(), mode);
   }
   if (layer == "conv2d") {
     return std::make_unique<Conv2d>(cfg.at("in").get<int64_t>(), cfg.at("out").get<int64_t>(),
                                     cfg.at("kernel").get<int64_t>(), cfg.at("stride").get<int64_t>(),
-                                    cfg.at("padding").get<int64_t>(), rng, cfg.at("bias").get<bool>());
+                                    cfg.at("padding").get<int64_t>(), rng, cfg.at("bias").get<bool>(),
+                                    mode);
   }
   if (layer == "maxpool2d") {
     return std::make_unique<MaxPool2d>(cfg.at("kernel").get<int64_t>(), cfg.at("stride").get<int64_t>());
@@ -623,7 +664,18 @@ INSTANTIATE_TEST_SUITE_P(PyTorch, LayersFixture, ::testing::ValuesIn(cases_once(
 TEST(LayersFixtureFile, HasEveryKindOfCase) {
   const json doc = load_fixture("layers.json");
   std::map<std::string, int> count;
-  for (const json& c : doc.at("cases")) count[c.at("layer").get<std::string>()]++;
+  for (const json& c : doc.at("cases")) {
+    count[c.at("layer").get<std::string>()]++;
+    if (c.contains("config") && c["config"].contains("mode")) {
+      count[c["layer"].get<std::string>() + "_" + c["config"]["mode"].get<std::string>()]++;
+    }
+  }
+  EXPECT_GE(count["linear_weightnorm"], 2);
+  EXPECT_GE(count["conv2d_weightnorm"], 3);
+  EXPECT_GE(count["linear_cosine"], 3);
+  EXPECT_GE(count["linear_centered_cosine"], 3);
+  EXPECT_GE(count["conv2d_cosine"], 4);
+  EXPECT_GE(count["conv2d_centered_cosine"], 4);
   EXPECT_GE(count["linear"], 4);
   EXPECT_GE(count["conv2d"], 6);
   EXPECT_GE(count["maxpool2d"], 4);

@@ -56,6 +56,19 @@ test('--width and --depth make the mlp', () => {
   expect(result.methods[0].model).toBe('linear layernorm relu linear layernorm relu linear layernorm relu linear');
 });
 
+test('--methods wn,cn with --cosine-centered: the weight methods, cosine centred', () => {
+  const r = cli('compare', '--dataset', 'moons', '--methods', 'wn,cn', '--cosine-centered', '--hidden', '8',
+    '--steps', '5', '--quiet', '--json', 'wncn.json');
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stdout).toContain('Weight Norm');
+  expect(r.stdout).toContain('Cosine Norm (centred)');
+  const result = JSON.parse(readFileSync(join(work, 'wncn.json'), 'utf8'));
+  expect(result.methods.map((m: { id: string }) => m.id)).toEqual(['wn', 'cn']);
+  expect(result.methods[1].options).toEqual({ centered: true });
+  expect(result.methods[0].model).toBe('linear_weightnorm relu linear');
+  expect(result.methods[1].model).toBe('linear_centered_cosine relu linear');
+});
+
 test('a config file, overridden by flags', () => {
   writeFileSync(join(work, 'c.json'), JSON.stringify({ dataset: { name: 'xor', trainSize: 200, testSize: 100 },
     methods: ['ln'], steps: 500, model: { hidden: [8] } }));

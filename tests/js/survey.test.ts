@@ -79,7 +79,7 @@ describe('configuration errors', () => {
     ['lrn in an mlp', { methods: [{ method: 'lrn', options: { size: 3 } }] }, /lrn: input shape \[1,128\] must have at least 3 dims/],
     ['l1batchnorm with batch size 1 in an mlp', { methods: ['l1bn'], batchSize: 1 },
       /config: l1batchnorm needs batchSize >= 2 with an mlp/],
-    ['unknown alias', { methods: ['rmsn' as never] }, /unknown method 'rmsn' \(known: none, batchnorm, .*rmsnorm.*; aliases bn, brn, ln, gn, in, rms, l1bn\)/],
+    ['unknown alias', { methods: ['rmsn' as never] }, /unknown method 'rmsn' \(known: none, batchnorm, .*rmsnorm.*; aliases bn, brn, ln, gn, in, rms, l1bn, gbn, sn, wn, cn\)/],
   ];
   test.each(cases)('%s', (_label, config, message) => {
     hostile('runner config');
