@@ -146,6 +146,26 @@ export const presets: readonly Preset[] = [
     },
   },
   {
+    name: 'survey-weight-norm',
+    title: 'Normalizing the weights instead of the activations: Weight Norm and Cosine Norm at batch 2',
+    explanation:
+      'The small-batch experiment with the survey\'s two methods that normalize weights rather than ' +
+      'activations. Weight Norm splits every unit\'s weight vector into a length g and a direction ' +
+      'v/||v||; Cosine Norm replaces the dot product w·x by the cosine of the angle between w and x, ' +
+      'bounded in [-1, 1]. Neither ever looks at other examples of the batch, so training and ' +
+      'inference compute the same function and a batch of 2 costs them nothing, while BatchNorm ' +
+      'falls behind. LayerNorm, which normalizes each example\'s activations, is shown for reference.',
+    paper: { title: 'Weight Normalization (Salimans & Kingma 2016); Cosine Normalization (Luo et al. 2017)', url: 'https://arxiv.org/abs/1602.07868' },
+    config: {
+      ...digitsMlp,
+      methods: ['bn', 'ln', 'wn', 'cn'],
+      batchSize: 2,
+      optimizer: { kind: 'sgd', lr: 0.00625, momentum: 0.9 },
+      steps: 6485, // 10 epochs of the 1,297 training digits
+      seed: 1,
+    },
+  },
+  {
     name: 'survey-domain-shift',
     title: 'AdaBN across the survey: every method with population statistics can be adapted',
     explanation:

@@ -19,7 +19,7 @@ function cli(...args: string[]) {
 test('presets lists every preset with its paper', () => {
   const r = cli('presets');
   expect(r.code).toBe(0);
-  for (const name of ['small-batch', 'non-iid', 'train-vs-inference', 'domain-shift', 'batch-size-sweep']) expect(r.stdout).toContain(name);
+  for (const name of ['small-batch', 'non-iid', 'train-vs-inference', 'domain-shift', 'batch-size-sweep', 'survey-small-batch', 'survey-weight-norm', 'survey-domain-shift']) expect(r.stdout).toContain(name);
   expect(r.stdout).toContain('https://arxiv.org/abs/1702.03275');
 });
 

@@ -71,6 +71,16 @@ describe.each(seeds)('seed %i', (seed) => {
     for (const id of ['sn', 'frn', 'rms']) expect(acc(r, id).inference, id).toBeGreaterThan(0.92);
   });
 
+  test('survey-weight-norm: Weight Norm and Cosine Norm do not depend on the batch and hold up at batch 2', async () => {
+    const [r] = await run('survey-weight-norm', seed);
+    expect(acc(r, 'bn').inference).toBeLessThan(0.78);
+    for (const id of ['wn', 'cn', 'ln']) {
+      expect(acc(r, id).inference, id).toBeGreaterThan(0.93);
+      // No batch statistics: the two accuracies are the same function's.
+      expect(acc(r, id).batchStats, id).toBe(acc(r, id).inference);
+    }
+  });
+
   test('survey-domain-shift: AdaBN recovers BN, L1 BN, Generalized BN and Switchable Norm; RMSNorm has nothing to adapt', async () => {
     const [r] = await run('survey-domain-shift', seed);
     const target = (id: string) => r.methods.find((m) => m.id === id)!.final!.target!;

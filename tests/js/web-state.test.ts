@@ -269,6 +269,8 @@ describe('survey methods and data normalization in the playground', () => {
       { method: 'gbn', options: { center: 'quantile', level: 0.3 } },
       { method: 'sn', options: { useBN: false } },
     ]);
+    expect(baseConfig(withMethods(['wn', 'cn'])).methods).toEqual(['wn', 'cn']);
+    expect(baseConfig(withMethods(['wn', 'cn'], { cnCentered: 'centered' })).methods).toEqual(['wn', { method: 'cn', options: { centered: true } }]);
     const cnn = withMethods(['lrn', 'frn'], { dataset: 'digits', model: 'cnn', lrnSize: 3, frnEps: 'fixed' });
     expect(baseConfig(cnn).methods).toEqual([{ method: 'lrn', options: { size: 3 } }, 'frn']);
   });
@@ -305,17 +307,19 @@ describe('survey methods and data normalization in the playground', () => {
     expect(relevant(s, 'gbnLevel')).toBe(false);  // only for the quantile pair
     expect(relevant({ ...s, gbnCenter: 'quantile' }, 'gbnLevel')).toBe(true);
     expect(relevant(s, 'l1bnScale')).toBe(false);
+    expect(relevant(s, 'cnCentered')).toBe(false);
+    expect(relevant(withMethods(['cn']), 'cnCentered')).toBe(true);
     expect(relevant(withMethods(['frn']), 'frnEps')).toBe(false);  // the MLP always learns it
     expect(relevant(withMethods(['frn'], { dataset: 'digits', model: 'cnn' }), 'frnEps')).toBe(true);
   });
 
   test('every survey method trains in the runner from the playground config (CNN on digits)', async () => {
     const nl = await load();
-    const s = withMethods(['l1bn', 'gbn', 'sn', 'frn', 'rms', 'lrn'], {
+    const s = withMethods(['l1bn', 'gbn', 'sn', 'frn', 'rms', 'lrn', 'wn', 'cn'], {
       dataset: 'digits', model: 'cnn', channels: [8], batchSize: 16, steps: 40, evalInterval: 40, frnEps: 'fixed', preprocess: 'standardize',
     });
     const result = await nl.compare(baseConfig(checkState(s).state), { chunk: 40 });
-    expect(result.methods.map((m) => m.id)).toEqual(['l1bn', 'gbn', 'sn', 'frn', 'rms', 'lrn']);
+    expect(result.methods.map((m) => m.id)).toEqual(['l1bn', 'gbn', 'sn', 'frn', 'rms', 'lrn', 'wn', 'cn']);
     for (const m of result.methods) {
       expect(m.diverged, m.id).toBeNull();
       expect(m.final!.testAccuracy, m.id).toBeGreaterThan(0.3);  // 10 classes: chance is 0.1

@@ -12,6 +12,7 @@ const ALIASES: Record<string, MethodKey> = {
   gn: 'gn', groupnorm: 'gn', ln: 'ln', layernorm: 'ln', in: 'in', instancenorm: 'in',
   rms: 'rms', rmsnorm: 'rms', frn: 'frn', l1bn: 'l1bn', l1batchnorm: 'l1bn',
   gbn: 'gbn', generalizedbatchnorm: 'gbn', sn: 'sn', switchablenorm: 'sn', lrn: 'lrn',
+  wn: 'wn', weightnorm: 'wn', cn: 'cn', cosinenorm: 'cn',
 };
 
 /** Options (beyond the defaults) from an object, for the method controls. */
@@ -59,6 +60,8 @@ export function methodEntries(state: State): CompareConfig['methods'] {
         return entry('frn', state.frnEps === 'learned' ? { learnableEps: true } : {});
       case 'sn':
         return entry('sn', state.snBN === 'off' ? { useBN: false } : {});
+      case 'cn':
+        return entry('cn', state.cnCentered === 'centered' ? { centered: true } : {});
       default:
         return key;
     }
@@ -157,6 +160,7 @@ export function stateFromPreset(p: Preset): State {
     }
     if (key === 'frn') s.frnEps = o.learnableEps === true ? 'learned' : 'fixed';
     if (key === 'sn') s.snBN = o.useBN === false ? 'off' : 'on';
+    if (key === 'cn') s.cnCentered = o.centered === true ? 'centered' : 'plain';
   }
   s.batchSize = c.batchSize ?? 32;
   const batching = c.batching ?? 'iid';

@@ -28,6 +28,8 @@ const METHOD_LABELS: Record<string, string> = {
   gbn: 'Generalized BN',
   sn: 'Switchable Norm',
   lrn: 'Local Response Norm (needs the CNN)',
+  wn: 'Weight Norm',
+  cn: 'Cosine Norm',
 };
 
 export const GROUPS: { title: string; fields: Field[] }[] = [
@@ -81,6 +83,7 @@ export const GROUPS: { title: string; fields: Field[] }[] = [
       { name: 'gbnLevel', label: 'Generalized BN level', hint: '0.01 to 0.99', step: '0.05' },
       { name: 'frnEps', label: 'FRN eps', options: { learned: 'learned (paper, for 1×1)', fixed: 'fixed 1e-6' } },
       { name: 'snBN', label: 'Switchable Norm mixes', options: { on: 'IN, LN and BN statistics', off: 'IN and LN only' } },
+      { name: 'cnCentered', label: 'Cosine Norm', options: { plain: 'cosine', centered: 'centred cosine (Pearson)' } },
     ],
   },
   {
@@ -155,6 +158,8 @@ export function relevant(state: State, name: Name): boolean {
       return state.methods.includes('frn') && state.model === 'cnn';
     case 'snBN':
       return state.methods.includes('sn');
+    case 'cnCentered':
+      return state.methods.includes('cn');
     case 'noniidClasses':
       return state.batching === 'noniid';
     case 'momentum':

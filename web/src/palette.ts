@@ -27,6 +27,8 @@ const BY_METHOD: Record<string, string> = {
   generalizedbatchnorm: '#332288',  // indigo
   switchablenorm: '#117733',     // green
   lrn: '#661100',                // brown
+  weightnorm: '#6699cc',         // light blue
+  cosinenorm: '#888888',         // grey
 };
 const SPARE = [OKABE_ITO.orange, OKABE_ITO.skyBlue, OKABE_ITO.yellow];
 

@@ -8,7 +8,7 @@ import { presets } from 'normlab';
 export const DATASETS = ['circle', 'xor', 'gauss', 'spiral', 'moons', 'blobs', 'digits', 'mnist'] as const;
 export const POINT_SETS: readonly string[] = ['circle', 'xor', 'gauss', 'spiral', 'moons', 'blobs'];
 /** Method keys in the order the playground shows and runs them. */
-export const METHOD_KEYS = ['none', 'bn', 'brn', 'gn', 'ln', 'in', 'l1bn', 'gbn', 'sn', 'frn', 'rms', 'lrn'] as const;
+export const METHOD_KEYS = ['none', 'bn', 'brn', 'gn', 'ln', 'in', 'l1bn', 'gbn', 'sn', 'frn', 'rms', 'lrn', 'wn', 'cn'] as const;
 /** Methods that need the CNN: they normalize over spatial positions or neighbouring channels. */
 export const CNN_ONLY: readonly string[] = ['in', 'lrn'];
 export type MethodKey = (typeof METHOD_KEYS)[number];
@@ -45,6 +45,8 @@ export interface State {
   frnEps: 'learned' | 'fixed';
   /** Switchable Norm: BatchNorm's statistics in the mixture or not. */
   snBN: 'on' | 'off';
+  /** Cosine Norm: plain cosine or the centred variant (Pearson correlation). */
+  cnCentered: 'plain' | 'centered';
   /** Data normalization of the inputs, fitted on the training set. */
   preprocess: 'none' | 'minmax' | 'standardize' | 'pca' | 'zca';
   batchSize: number;
@@ -123,6 +125,7 @@ export const PROPS: readonly Prop[] = [
   { name: 'gbnLevel', type: 'number', min: 0.01, max: 0.99, help: 'Generalized BN: level of the quantile and superquantile' },
   { name: 'frnEps', type: 'enum', values: ['learned', 'fixed'], help: 'FRN: learned or fixed eps' },
   { name: 'snBN', type: 'enum', values: ['on', 'off'], help: "Switchable Norm: include BatchNorm's statistics" },
+  { name: 'cnCentered', type: 'enum', values: ['plain', 'centered'], help: 'Cosine Norm: plain or centred cosine' },
   { name: 'preprocess', type: 'enum', values: ['none', 'minmax', 'standardize', 'pca', 'zca'], help: 'data normalization of the inputs (fitted on the training set)' },
   { name: 'batchSize', type: 'int', min: 1, max: 4096, help: 'examples per step' },
   { name: 'batching', type: 'enum', values: ['iid', 'noniid'], help: 'batches drawn i.i.d. or from a few classes each' },
@@ -169,6 +172,7 @@ export const DEFAULTS: Readonly<State> = Object.freeze({
   gbnLevel: 0.5,
   frnEps: 'learned',
   snBN: 'on',
+  cnCentered: 'plain',
   preprocess: 'none',
   batchSize: 4,
   batching: 'iid',
