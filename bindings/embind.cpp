@@ -16,6 +16,7 @@ EMSCRIPTEN_BINDINGS(normlab) {
       .function("get", &LayerHandle::get)
       .function("set", &LayerHandle::set)
       .function("setLimits", &LayerHandle::set_limits)
+      .function("setPopulationStatistics", &LayerHandle::set_population_statistics)
       .function("lastCorrection", &LayerHandle::last_correction);
   using normlab::wasm::WeightLayerHandle;
   emscripten::class_<WeightLayerHandle>("WeightLayerHandle")
@@ -36,6 +37,7 @@ EMSCRIPTEN_BINDINGS(normlab) {
       .function("timing", &RunnerHandle::timing)
       .function("predict", &RunnerHandle::predict)
       .function("samples", &RunnerHandle::samples)
+      .function("adaptBatchNorm", &RunnerHandle::adapt_batch_norm)
       .function("fold", &RunnerHandle::fold)
       .function("dataInfo", &RunnerHandle::data_info)
       .function("stepsDone", &RunnerHandle::steps_done)

@@ -155,6 +155,26 @@ val LayerHandle::set(const std::string& which, const std::string& name, const va
   });
 }
 
+val LayerHandle::set_population_statistics(const val& x, const val& shape_array) {
+  return guarded(layer_->method(), [&] {
+    const std::string& who = layer_->method();
+    std::vector<double> dims;
+    const size_t rank = shape_array["length"].as<size_t>();
+    for (size_t i = 0; i < rank; ++i) dims.push_back(shape_array[i].as<double>());
+    const Shape shape = shape_from_doubles(dims, who + ": input", 1);
+    const size_t n = x["length"].as<size_t>();
+    if (static_cast<int64_t>(n) != numel(shape)) {
+      fail(who, ": input has ", n, " values but shape ", to_string(shape), " needs ", numel(shape));
+    }
+    layer_->check_input_shape(shape);
+    read_input(x, n, 0);
+    for (float v : io_) {
+      if (!std::isfinite(v)) fail(who, ": setPopulationStatistics needs finite inputs, got ", v);
+    }
+    return val(layer_->set_population_statistics(io_.data(), shape));
+  });
+}
+
 val LayerHandle::set_limits(double r_max, double d_max) {
   return guarded(layer_->method(), [&] {
     auto* brn = dynamic_cast<BatchRenorm*>(layer_.get());

@@ -35,6 +35,9 @@ class LayerHandle {
   // which: "params" | "state"; values: a Float32Array. Returns undefined or the error message.
   emscripten::val set(const std::string& which, const std::string& name,
                       const emscripten::val& values);
+  // AdaBN for this layer: its population statistics from a Float32Array x of the given shape.
+  // Returns true, false (a method without population statistics), or the error message.
+  emscripten::val set_population_statistics(const emscripten::val& x, const emscripten::val& shape);
   // Batch Renorm only.
   emscripten::val set_limits(double r_max, double d_max);
   emscripten::val last_correction() const;

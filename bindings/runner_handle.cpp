@@ -80,6 +80,20 @@ val RunnerHandle::timing() const {
   return guarded([&] { return val(runner_->timing().dump()); });
 }
 
+val RunnerHandle::adapt_batch_norm(const std::string& id, const val& x) {
+  return guarded([&] {
+    const size_t len = x["length"].as<size_t>();
+    const int64_t per = numel(runner_->sample_shape());
+    if (len == 0 || len % static_cast<size_t>(per) != 0) {
+      fail("runner: adaptBatchNorm needs a multiple of ", per, " values (samples of shape ",
+           to_string(runner_->sample_shape()), "), got ", len);
+    }
+    std::vector<float> input(len);
+    val(typed_memory_view(len, input.data())).call<void>("set", x);
+    return val(runner_->adapt_batch_norm(id, input.data(), static_cast<int64_t>(len) / per));
+  });
+}
+
 val RunnerHandle::samples(const std::string& which, int max) const {
   return guarded([&] {
     std::vector<float> x;

@@ -34,6 +34,9 @@ class RunnerHandle {
   // Folds one method's model and compares it with the unfolded one (Runner::fold): JSON text or
   // { error }.
   emscripten::val fold(const std::string& id);
+  // AdaBN on one method's model with a Float32Array of target samples: the number of layers
+  // adapted, or { error }.
+  emscripten::val adapt_batch_norm(const std::string& id, const emscripten::val& x);
   // { x: Float32Array, labels: Int32Array } of up to max samples of "train" or "test", or { error }.
   emscripten::val samples(const std::string& which, int max) const;
   // { sampleShape: number[], classes: number }

@@ -505,6 +505,20 @@ export class NormLayer<M extends NormMethod = NormMethod> {
     return state as unknown as MethodState[M];
   }
 
+  /**
+   * AdaBN (Li et al. 2016) for this layer: replaces its population statistics with those of `x`,
+   * all the inputs the layer receives on a target domain (`shape` as for `forward`). Returns false,
+   * changing nothing, for methods that keep no population statistics (nothing to adapt).
+   */
+  setPopulationStatistics(x: Float32Array, shape: readonly number[]): boolean {
+    const handle = this.#live('setPopulationStatistics');
+    checkFloat32(this.method, 'input', x);
+    const dims = checkShape(this.method, shape);
+    const result = handle.setPopulationStatistics(x, dims);
+    if (typeof result === 'string') throw new Error(result);
+    return result;
+  }
+
   /** Replaces some or all of the running state; all or nothing. */
   setState(state: Partial<MethodState[M]>): void {
     const handle = this.#live('setState');

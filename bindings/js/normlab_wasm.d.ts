@@ -8,6 +8,7 @@ export interface LayerHandle {
   get(which: 'params' | 'grads' | 'state'): Record<string, Float32Array>;
   set(which: 'params' | 'state', name: string, values: Float32Array): string | undefined;
   setLimits(rMax: number, dMax: number): string | undefined;
+  setPopulationStatistics(x: Float32Array, shape: number[]): boolean | string;
   lastCorrection(): { r: Float32Array; d: Float32Array } | null;
   delete(): void;
 }
@@ -31,6 +32,7 @@ export interface RunnerHandle {
   predict(id: string, x: Float32Array, folded: boolean): Float32Array | { error: string };
   fold(id: string): string | { error: string };
   dataInfo(): { sampleShape: number[]; classes: number };
+  adaptBatchNorm(id: string, x: Float32Array): number | { error: string };
   samples(which: string, max: number): { x: Float32Array; labels: Int32Array } | { error: string };
   stepsDone(): number;
   done(): boolean;

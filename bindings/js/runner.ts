@@ -286,6 +286,21 @@ export class Runner {
   }
 
   /**
+   * AdaBN (Li et al. 2016): re-estimates the population statistics of every normalization layer of
+   * method `id`'s model that keeps them (batchnorm, batchrenorm, l1batchnorm, generalizedbatchnorm,
+   * switchablenorm's BN part) on unlabeled target-domain `samples` (in the data set's units, like
+   * `predict`), layer by layer; weights do not change, and `predict` then uses the new statistics.
+   * Returns the number of layers adapted (0 for methods with nothing to adapt).
+   */
+  adaptBatchNorm(id: string, samples: Float32Array): number {
+    const handle = this.#live('adaptBatchNorm');
+    if (!(samples instanceof Float32Array)) throw new Error('runner: adaptBatchNorm takes a Float32Array of samples');
+    const result = handle.adaptBatchNorm(String(id), samples);
+    if (typeof result !== 'number') throw new Error(result.error);
+    return result;
+  }
+
+  /**
    * The first `max` examples (default 1,000) of the training or test set, in the data set's own
    * units (a run's preprocessing undone), with their labels: e.g. the points to draw on a decision
    * map. `x` holds `count` samples of `dataInfo().sampleShape`, row-major.

@@ -99,6 +99,34 @@ std::string Model::summary() const {
   return out.str();
 }
 
+int adapt_batch_norm(Model& model, const Tensor& x, int64_t chunk) {
+  if (x.shape.empty() || x.shape[0] < 1) fail("adaptBatchNorm: needs at least one target sample");
+  if (chunk < 1) fail("adaptBatchNorm: chunk must be >= 1, got ", chunk);
+  const int64_t n = x.shape[0], per = x.numel() / n;
+  Tensor part, inputs;
+  auto norms = model.norms();
+  int adapted = 0;
+  for (size_t k = 0; k < norms.size(); ++k) {
+    for (int64_t b = 0; b < n; b += chunk) {
+      const int64_t count = std::min(chunk, n - b);
+      Shape shape = x.shape;
+      shape[0] = count;
+      part.resize(shape);
+      std::copy(x.ptr() + b * per, x.ptr() + (b + count) * per, part.ptr());
+      model.forward(part, false);
+      const Tensor& in = model.norm_input(k);
+      if (b == 0) {
+        Shape all = in.shape;
+        all[0] = n;
+        inputs.resize(all);
+      }
+      std::copy(in.data.begin(), in.data.end(), inputs.ptr() + b * (in.numel() / count));
+    }
+    if (norms[k]->layer().set_population_statistics(inputs.ptr(), inputs.shape)) ++adapted;
+  }
+  return adapted;
+}
+
 ModelSpec model_spec_from_json(const nlohmann::json& json) {
   OptionReader r(json, "model", {"kind", "hidden", "channels", "activation"});
   ModelSpec s;

@@ -45,6 +45,14 @@ class Model {
   std::vector<float> col_scratch_;
 };
 
+// AdaBN (Li et al. 2016, arXiv 1603.04779): every normalization layer that keeps population
+// statistics (batchnorm, batchrenorm, l1batchnorm, generalizedbatchnorm, switchablenorm's BN part)
+// gets those of the target-domain inputs `x` ([n, ...] samples, unlabeled), layer by layer in
+// order: layer k's statistics come from what it receives through layers 0..k-1, already adapted.
+// Weights do not change. Forwards run in inference mode in chunks of `chunk` samples. Returns the
+// number of layers adapted (0: nothing to adapt). Throws Error on an empty x or a wrong shape.
+int adapt_batch_norm(Model& model, const Tensor& x, int64_t chunk = 100);
+
 struct ModelSpec {
   std::string kind = "mlp";               // "mlp" | "cnn"
   std::vector<int64_t> hidden = {128, 128};  // mlp: widths of the hidden layers

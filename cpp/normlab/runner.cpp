@@ -768,27 +768,21 @@ std::pair<double, double> Runner::infer(Arm& arm, const Dataset& data) {
   return {loss_sum / n, static_cast<double>(correct) / n};
 }
 
-void Runner::adapt(Arm& arm, const Dataset& target) {
-  const int64_t n = target.x.shape[0];
-  Tensor x, inputs;
-  std::vector<int32_t> labels;
-  auto norms = arm.model.norms();
-  // Layer by layer: each layer's target inputs come through the layers before it, already adapted.
-  for (size_t k = 0; k < norms.size(); ++k) {
-    for (int64_t b = 0; b < n; b += kEvalBatch) {
-      const int64_t count = std::min(kEvalBatch, n - b);
-      slice(target, b, count, x, labels);
-      arm.model.forward(x, false);
-      const Tensor& in = arm.model.norm_input(k);
-      if (b == 0) {
-        Shape shape = in.shape;
-        shape[0] = n;
-        inputs.resize(shape);
-      }
-      std::copy(in.data.begin(), in.data.end(), inputs.ptr() + b * (in.numel() / count));
-    }
-    norms[k]->layer().set_population_statistics(inputs.ptr(), inputs.shape);
+void Runner::adapt(Arm& arm, const Dataset& target) { normlab::adapt_batch_norm(arm.model, target.x, kEvalBatch); }
+
+int Runner::adapt_batch_norm(const std::string& id, const float* x, int64_t n) {
+  Arm& a = arm(id);
+  if (n < 1 || n > 1 << 20) fail("runner: adaptBatchNorm takes 1 to 1048576 samples, got ", n);
+  Shape shape = {n};
+  const Shape sample = sample_shape();
+  shape.insert(shape.end(), sample.begin(), sample.end());
+  Tensor input(shape);
+  std::copy(x, x + input.numel(), input.ptr());
+  for (float v : input.data) {
+    if (!std::isfinite(v)) fail("runner: adaptBatchNorm's samples must be finite numbers, got ", v);
   }
+  if (preprocessor_) preprocessor_->transform(input.ptr(), input.ptr(), n);
+  return normlab::adapt_batch_norm(a.model, input, kEvalBatch);
 }
 
 nlohmann::json Runner::take_events() {

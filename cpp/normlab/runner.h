@@ -114,6 +114,10 @@ class Runner {
   // "reason"}], "layers": {"before", "after"}, "summary": {"before", "after"} (Model::summary),
   // "maxAbsDiff": the largest |logit difference| over the test set, null if one is NaN}.
   nlohmann::json fold(const std::string& id);
+  // AdaBN on method `id`'s model (adapt_batch_norm in model.h) with n target-domain samples in the
+  // data set's units (the run's preprocessing is applied): its population statistics are replaced
+  // for good (predict() then uses them). Returns the number of layers adapted.
+  int adapt_batch_norm(const std::string& id, const float* x, int64_t n);
   // The first min(max, size) samples of the "train" or "test" set, in the data set's own units (the
   // preprocessing undone), and their labels; returns the count. E.g. the points on a decision map.
   int64_t samples(const std::string& which, int64_t max, std::vector<float>& x,
