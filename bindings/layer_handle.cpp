@@ -51,6 +51,19 @@ val guarded(const std::string& who, F&& f) {
   }
 }
 
+// The shape of an input of n values from a JS array of numbers; throws Error unless it is a valid
+// shape of exactly n elements.
+Shape input_shape(const val& shape_array, size_t n, const std::string& who) {
+  std::vector<double> dims;
+  const size_t rank = shape_array["length"].as<size_t>();
+  for (size_t i = 0; i < rank; ++i) dims.push_back(shape_array[i].as<double>());
+  const Shape shape = shape_from_doubles(dims, who + ": input", 1);
+  if (static_cast<int64_t>(n) != numel(shape)) {
+    fail(who, ": input has ", n, " values but shape ", to_string(shape), " needs ", numel(shape));
+  }
+  return shape;
+}
+
 }  // namespace
 
 LayerHandle::LayerHandle() { ++g_live; }
@@ -91,14 +104,8 @@ void LayerHandle::release_buffers() { std::vector<float>().swap(io_); }
 val LayerHandle::forward(const val& x, const val& shape_array, bool training) {
   return guarded(layer_->method(), [&] {
     const std::string& who = layer_->method();
-    std::vector<double> dims;
-    const size_t rank = shape_array["length"].as<size_t>();
-    for (size_t i = 0; i < rank; ++i) dims.push_back(shape_array[i].as<double>());
-    const Shape shape = shape_from_doubles(dims, who + ": input", 1);
     const size_t n = x["length"].as<size_t>();
-    if (static_cast<int64_t>(n) != numel(shape)) {
-      fail(who, ": input has ", n, " values but shape ", to_string(shape), " needs ", numel(shape));
-    }
+    const Shape shape = input_shape(shape_array, n, who);
     // A training forward keeps its own copy of the input for backward.
     read_input(x, n, training ? n * sizeof(float) : 0);
     try {
@@ -158,14 +165,8 @@ val LayerHandle::set(const std::string& which, const std::string& name, const va
 val LayerHandle::set_population_statistics(const val& x, const val& shape_array) {
   return guarded(layer_->method(), [&] {
     const std::string& who = layer_->method();
-    std::vector<double> dims;
-    const size_t rank = shape_array["length"].as<size_t>();
-    for (size_t i = 0; i < rank; ++i) dims.push_back(shape_array[i].as<double>());
-    const Shape shape = shape_from_doubles(dims, who + ": input", 1);
     const size_t n = x["length"].as<size_t>();
-    if (static_cast<int64_t>(n) != numel(shape)) {
-      fail(who, ": input has ", n, " values but shape ", to_string(shape), " needs ", numel(shape));
-    }
+    const Shape shape = input_shape(shape_array, n, who);
     layer_->check_input_shape(shape);
     read_input(x, n, 0);
     for (float v : io_) {

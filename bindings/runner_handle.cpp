@@ -80,17 +80,26 @@ val RunnerHandle::timing() const {
   return guarded([&] { return val(runner_->timing().dump()); });
 }
 
+std::vector<float> RunnerHandle::read_samples(const val& x, const char* call) const {
+  const size_t len = x["length"].as<size_t>();
+  const int64_t per = numel(runner_->sample_shape());
+  if (len == 0 || len % static_cast<size_t>(per) != 0) {
+    fail("runner: ", call, " needs a multiple of ", per, " values (samples of shape ",
+         to_string(runner_->sample_shape()), "), got ", len);
+  }
+  std::vector<float> input(len);
+  val(typed_memory_view(len, input.data())).call<void>("set", x);
+  return input;
+}
+
+int64_t RunnerHandle::samples_in(const std::vector<float>& values) const {
+  return static_cast<int64_t>(values.size()) / numel(runner_->sample_shape());
+}
+
 val RunnerHandle::adapt_batch_norm(const std::string& id, const val& x) {
   return guarded([&] {
-    const size_t len = x["length"].as<size_t>();
-    const int64_t per = numel(runner_->sample_shape());
-    if (len == 0 || len % static_cast<size_t>(per) != 0) {
-      fail("runner: adaptBatchNorm needs a multiple of ", per, " values (samples of shape ",
-           to_string(runner_->sample_shape()), "), got ", len);
-    }
-    std::vector<float> input(len);
-    val(typed_memory_view(len, input.data())).call<void>("set", x);
-    return val(runner_->adapt_batch_norm(id, input.data(), static_cast<int64_t>(len) / per));
+    const std::vector<float> input = read_samples(x, "adaptBatchNorm");
+    return val(runner_->adapt_batch_norm(id, input.data(), samples_in(input)));
   });
 }
 
@@ -108,16 +117,8 @@ val RunnerHandle::samples(const std::string& which, int max) const {
 
 val RunnerHandle::predict(const std::string& id, const val& x, bool folded) {
   return guarded([&] {
-    const size_t len = x["length"].as<size_t>();
-    const int64_t per = numel(runner_->sample_shape());
-    if (len == 0 || len % static_cast<size_t>(per) != 0) {
-      fail("runner: predict needs a multiple of ", per, " values (samples of shape ",
-           to_string(runner_->sample_shape()), "), got ", len);
-    }
-    std::vector<float> input(len);
-    val(typed_memory_view(len, input.data())).call<void>("set", x);
-    const std::vector<float> probs =
-        runner_->predict(id, input.data(), static_cast<int64_t>(len) / per, folded);
+    const std::vector<float> input = read_samples(x, "predict");
+    const std::vector<float> probs = runner_->predict(id, input.data(), samples_in(input), folded);
     return val(typed_memory_view(probs.size(), probs.data())).call<val>("slice");
   });
 }

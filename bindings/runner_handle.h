@@ -47,6 +47,11 @@ class RunnerHandle {
   static int live_count();
 
  private:
+  // A copy of a Float32Array of whole samples of the data set's sample shape; throws Error naming
+  // `call` otherwise. samples_in: how many samples such a copy holds.
+  std::vector<float> read_samples(const emscripten::val& x, const char* call) const;
+  int64_t samples_in(const std::vector<float>& values) const;
+
   std::unique_ptr<Runner> runner_;
 };
 

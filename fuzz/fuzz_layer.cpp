@@ -10,11 +10,15 @@
 #include <nlohmann/json.hpp>
 
 #include "normlab/error.h"
+#include "normlab/module.h"
 #include "normlab/registry.h"
+#include "normlab/tensor.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 4) return 0;
-  const auto& methods = normlab::norm_methods();
+  // Every method of the layer API: normalization layers and the weight layers (weightnorm,
+  // cosinenorm: Linear or Conv2d with a weight mode).
+  static const std::vector<std::string> methods = normlab::layer_methods();
   const std::string method = methods[data[0] % methods.size()];
   const uint8_t* end = static_cast<const uint8_t*>(std::memchr(data + 1, 0, size - 1));
   if (end == nullptr) return 0;
@@ -36,6 +40,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     x[i] = pos < size ? (static_cast<float>(data[pos + i % (size - pos)]) - 128) / 16 : 0.0f;
   }
   try {
+    if (normlab::is_weight_method(method)) {
+      auto layer = normlab::create_weight_layer(method, options);
+      (void)normlab::weight_layer_options(*layer, 0).dump();
+      normlab::Tensor in(shape), out, dx;
+      std::copy(x.begin(), x.begin() + in.numel(), in.ptr());
+      const normlab::Shape out_shape = layer->output_shape(shape);
+      int64_t m = 1;
+      for (int64_t d : out_shape) m *= d;
+      if (m > (1 << 20)) return 0;
+      const bool training = flags & 1;
+      layer->forward(in, out, training);
+      if (training) layer->backward(out, dx);
+      layer->forward(in, out, false);
+      return 0;
+    }
     auto layer = normlab::create_norm(method, options);
     (void)normlab::layer_options(*layer).dump();
     const bool training = flags & 1;

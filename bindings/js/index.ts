@@ -459,15 +459,7 @@ export class NormLayer<M extends NormMethod = NormMethod> {
    */
   forward(x: Float32Array, shape: readonly number[], options: ForwardOptions = {}): Float32Array {
     const handle = this.#live('forward');
-    checkFloat32(this.method, 'input', x);
-    const dims = checkShape(this.method, shape);
-    if (options === null || typeof options !== 'object') {
-      throw new Error(`${this.method}: forward options must be an object like { training: true }`);
-    }
-    const training = options.training ?? false;
-    if (typeof training !== 'boolean') {
-      throw new Error(`${this.method}: options.training must be true or false, got ${String(training)}`);
-    }
+    const [dims, training] = forwardArgs(this.method, x, shape, options);
     return unwrap(handle.forward(x, dims, training));
   }
 
@@ -494,7 +486,7 @@ export class NormLayer<M extends NormMethod = NormMethod> {
   /** Replaces gamma and/or beta; all or nothing (on an error, no value changes). */
   setParams(params: Partial<NormParams>): void {
     const handle = this.#live('setParams');
-    this.#setAll(handle, 'params', params as Record<string, unknown>, () => handle.get('params'));
+    setAll(this.method, 'setParams', params, handle.get('params'), (name, value) => handle.set('params', name, value));
   }
 
   /** Copies of the running state (an empty object for methods without one). */
@@ -526,7 +518,7 @@ export class NormLayer<M extends NormMethod = NormMethod> {
     if (typeof entries.numBatchesTracked === 'number') {
       entries.numBatchesTracked = Float32Array.of(entries.numBatchesTracked);
     }
-    this.#setAll(handle, 'state', entries, () => handle.get('state'));
+    setAll(this.method, 'setState', entries, handle.get('state'), (name, value) => handle.set('state', name, value));
   }
 
   /** Whether `dispose()` has been called. */
@@ -558,27 +550,7 @@ export class NormLayer<M extends NormMethod = NormMethod> {
     return this.#live(call);
   }
 
-  #setAll(
-    handle: LayerHandle,
-    which: 'params' | 'state',
-    values: Record<string, unknown>,
-    snapshot: () => Record<string, Float32Array>,
-  ): void {
-    if (values === null || typeof values !== 'object') {
-      throw new Error(`${this.method}: ${which === 'params' ? 'setParams' : 'setState'} takes an object`);
-    }
-    const before = snapshot();
-    try {
-      for (const [name, value] of Object.entries(values)) {
-        if (value === undefined) continue;
-        checkFloat32(this.method, name, value);
-        checkError(handle.set(which, name, value as Float32Array));
-      }
-    } catch (error) {
-      for (const [name, value] of Object.entries(before)) handle.set(which, name, value);
-      throw error;
-    }
-  }
+
 }
 
 /**
@@ -619,15 +591,7 @@ export class WeightLayer<M extends WeightMethod = WeightMethod> {
    */
   forward(x: Float32Array, shape: readonly number[], options: ForwardOptions = {}): Float32Array {
     const handle = this.#live('forward');
-    checkFloat32(this.method, 'input', x);
-    const dims = checkShape(this.method, shape);
-    if (options === null || typeof options !== 'object') {
-      throw new Error(`${this.method}: forward options must be an object like { training: true }`);
-    }
-    const training = options.training ?? false;
-    if (typeof training !== 'boolean') {
-      throw new Error(`${this.method}: options.training must be true or false, got ${String(training)}`);
-    }
+    const [dims, training] = forwardArgs(this.method, x, shape, options);
     return unwrap(handle.forward(x, dims, training));
   }
 
@@ -654,20 +618,7 @@ export class WeightLayer<M extends WeightMethod = WeightMethod> {
   /** Replaces some or all parameters; all or nothing (on an error, no value changes). */
   setParams(params: Partial<WeightParamsFor[M]>): void {
     const handle = this.#live('setParams');
-    if (params === null || typeof params !== 'object') {
-      throw new Error(`${this.method}: setParams takes an object`);
-    }
-    const before = handle.get('params');
-    try {
-      for (const [name, value] of Object.entries(params as Record<string, unknown>)) {
-        if (value === undefined) continue;
-        checkFloat32(this.method, name, value);
-        checkError(handle.set(name, value as Float32Array));
-      }
-    } catch (error) {
-      for (const [name, value] of Object.entries(before)) handle.set(name, value);
-      throw error;
-    }
+    setAll(this.method, 'setParams', params, handle.get('params'), (name, value) => handle.set(name, value));
   }
 
   /** Whether `dispose()` has been called. */
@@ -720,6 +671,44 @@ export class BatchRenormLayer extends NormLayer<'batchrenorm'> {
   /** The per-channel corrections r and d of the last training forward (null before the first). */
   lastCorrection(): { r: Float32Array; d: Float32Array } | null {
     return this.handle('lastCorrection').lastCorrection();
+  }
+}
+
+/** Checks forward's arguments: the input, its shape, and { training }. */
+function forwardArgs(method: string, x: unknown, shape: unknown, options: ForwardOptions): [number[], boolean] {
+  checkFloat32(method, 'input', x);
+  const dims = checkShape(method, shape);
+  if (options === null || typeof options !== 'object') {
+    throw new Error(`${method}: forward options must be an object like { training: true }`);
+  }
+  const training = options.training ?? false;
+  if (typeof training !== 'boolean') {
+    throw new Error(`${method}: options.training must be true or false, got ${String(training)}`);
+  }
+  return [dims, training];
+}
+
+/**
+ * Sets every entry of `values` with `set` (which returns an error message or undefined); all or
+ * nothing: on the first error, every buffer gets its value from `before` back and the Error is thrown.
+ */
+function setAll(
+  method: string,
+  call: string,
+  values: unknown,
+  before: Record<string, Float32Array>,
+  set: (name: string, value: Float32Array) => string | undefined,
+): void {
+  if (values === null || typeof values !== 'object') throw new Error(`${method}: ${call} takes an object`);
+  try {
+    for (const [name, value] of Object.entries(values as Record<string, unknown>)) {
+      if (value === undefined) continue;
+      checkFloat32(method, name, value);
+      checkError(set(name, value as Float32Array));
+    }
+  } catch (error) {
+    for (const [name, value] of Object.entries(before)) set(name, value);
+    throw error;
   }
 }
 

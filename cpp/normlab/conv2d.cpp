@@ -113,6 +113,19 @@ void col2im(float* dx, const float* dcol, int64_t C, int64_t H, int64_t W, int64
   }
 }
 
+namespace {
+
+// y[o, l] += bias[o] for one sample's (O, L) output.
+void add_channel_bias(float* y, const float* bias, int64_t O, int64_t L) {
+  for (int64_t o = 0; o < O; ++o) {
+    const float b = bias[o];
+    float* row = y + o * L;
+    for (int64_t l = 0; l < L; ++l) row[l] += b;
+  }
+}
+
+}  // namespace
+
 void conv2d_forward(float* y, float* col, const float* x, const float* weight, const float* bias,
                     int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t K,
                     int64_t stride, int64_t padding) {
@@ -124,12 +137,7 @@ void conv2d_forward(float* y, float* col, const float* x, const float* weight, c
     if (!direct) im2col(col, xn, C, H, W, K, stride, padding, Ho, Wo);
     float* yn = y + n * O * L;
     gemm(false, Trans::N, Trans::N, O, L, CKK, weight, CKK, direct ? xn : col, L, yn, L);  // Wm Col
-    if (bias == nullptr) continue;
-    for (int64_t o = 0; o < O; ++o) {
-      const float b = bias[o];
-      float* row = yn + o * L;
-      for (int64_t l = 0; l < L; ++l) row[l] += b;
-    }
+    if (bias != nullptr) add_channel_bias(yn, bias, O, L);
   }
 }
 
@@ -185,12 +193,7 @@ void cosine_conv2d_forward(float* y, float* col, float* colnorm, const float* x,
     cosine_normalize(col, colnorm, direct ? xn : col, L, CKK, 1, L, centered);  // columns
     float* yn = y + n * O * L;
     gemm(false, Trans::N, Trans::N, O, L, CKK, u, CKK, col, L, yn, L);  // U Z
-    if (bias == nullptr) continue;
-    for (int64_t o = 0; o < O; ++o) {
-      const float b = bias[o];
-      float* row = yn + o * L;
-      for (int64_t l = 0; l < L; ++l) row[l] += b;
-    }
+    if (bias != nullptr) add_channel_bias(yn, bias, O, L);
   }
 }
 
