@@ -272,6 +272,7 @@ export class Runner {
   /**
    * Class probabilities (n x classes, row-major) of method `id`'s current model in inference mode
    * for n samples of the data set's sample shape, e.g. a grid of 2-D points for a decision map.
+   * Samples are in the data set's own units: a run's `preprocess` transform is applied to them.
    * With `{ folded: true }`, of the model folded for deployment (see `fold`).
    */
   predict(id: string, samples: Float32Array, options: PredictOptions = {}): Float32Array {
