@@ -77,13 +77,7 @@ BatchNorm::BatchNorm(const BatchNormOptions& options) : NormLayer("batchnorm"), 
     fail(method(), ": momentum must be in [0, 1] or null, got ", *options.momentum);
   }
   const size_t C = static_cast<size_t>(options.channels);
-  if (options.affine) {
-    add_param("gamma", C, 1.0f);
-    add_param("beta", C, 0.0f);
-  } else {
-    gamma1_.assign(C, 1.0f);
-    beta0_.assign(C, 0.0f);
-  }
+  add_affine(C, options.affine);
   if (options.track_running_stats) {
     add_state("runningMean", C, 0.0f);
     add_state("runningVar", C, 1.0f);

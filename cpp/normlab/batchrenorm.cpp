@@ -20,13 +20,7 @@ BatchRenorm::BatchRenorm(const BatchRenormOptions& options)
   }
   set_limits(options.r_max, options.d_max);
   const size_t C = static_cast<size_t>(options.channels);
-  if (options.affine) {
-    add_param("gamma", C, 1.0f);
-    add_param("beta", C, 0.0f);
-  } else {
-    gamma1_.assign(C, 1.0f);
-    beta0_.assign(C, 0.0f);
-  }
+  add_affine(C, options.affine);
   add_state("runningMean", C, 0.0f);
   add_state("runningStd", C, 1.0f);
 }

@@ -208,13 +208,7 @@ GeneralizedBatchNorm::GeneralizedBatchNorm(const GeneralizedBatchNormOptions& op
     fail(who, ": momentum must be in [0, 1], got ", options.momentum);
   }
   const size_t C = static_cast<size_t>(options.channels);
-  if (options.affine) {
-    add_param("gamma", C, 1.0f);
-    add_param("beta", C, 0.0f);
-  } else {
-    gamma1_.assign(C, 1.0f);
-    beta0_.assign(C, 0.0f);
-  }
+  add_affine(C, options.affine);
   add_state("runningCenter", C, 0.0f);
   add_state("runningDeviation", C, 1.0f);
 }

@@ -82,15 +82,7 @@ LayerNorm::LayerNorm(const LayerNormOptions& options) : NormLayer("layernorm"), 
     fail(method(), ": eps must be a finite number > 0, got ", options.eps);
   }
   const size_t M = static_cast<size_t>(M_);
-  if (options.affine) {
-    add_param("gamma", M, 1.0f);
-    add_param("beta", M, 0.0f);
-  } else {
-    gamma1_.assign(M, 1.0f);
-    beta0_.assign(M, 0.0f);
-    dgamma_.resize(M);
-    dbeta_.resize(M);
-  }
+  add_affine(M, options.affine);
 }
 
 void LayerNorm::check_shape(const Shape& shape) const {
@@ -118,9 +110,7 @@ void LayerNorm::forward_infer(const float* x, const Shape& shape, float* y) {
 
 void LayerNorm::backward_impl(const float* dy, const Shape& shape, float* dx) {
   const int64_t R = numel(shape) / M_;
-  float* dgamma = options_.affine ? params_[0].grad.data() : dgamma_.data();
-  float* dbeta = options_.affine ? params_[1].grad.data() : dbeta_.data();
-  layernorm_backward(dx, dgamma, dbeta, dy, x_.data(), mean_.data(), rstd_.data(), gamma(), R, M_);
+  layernorm_backward(dx, dgamma(), dbeta(), dy, x_.data(), mean_.data(), rstd_.data(), gamma(), R, M_);
 }
 
 }  // namespace normlab

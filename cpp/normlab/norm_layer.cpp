@@ -100,6 +100,21 @@ void NormLayer::add_state(const std::string& name, size_t n, float fill) {
   state_.push_back(StateBuffer{name, std::vector<float>(n, fill)});
 }
 
+void NormLayer::add_affine(size_t n, bool affine, bool with_beta) {
+  affine_ = affine;
+  if (affine) {
+    add_param("gamma", n, 1.0f);
+    if (with_beta) add_param("beta", n, 0.0f);
+  } else {
+    gamma1_.assign(n, 1.0f);
+    dgamma_.resize(n);
+    if (with_beta) {
+      beta0_.assign(n, 0.0f);
+      dbeta_.resize(n);
+    }
+  }
+}
+
 void check_channels(const std::string& who, const Shape& shape, int64_t channels, size_t min_rank) {
   if (shape.size() < min_rank) {
     fail(who, ": input shape ", to_string(shape), " must have at least ", min_rank,

@@ -50,12 +50,7 @@ RmsNorm::RmsNorm(const RmsNormOptions& options) : NormLayer("rmsnorm"), options_
     fail(method(), ": eps must be a finite number > 0, got ", options.eps);
   }
   const size_t M = static_cast<size_t>(M_);
-  if (options.affine) {
-    add_param("gamma", M, 1.0f);
-  } else {
-    gamma1_.assign(M, 1.0f);
-    dgamma_.resize(M);
-  }
+  add_affine(M, options.affine, /*with_beta=*/false);
 }
 
 void RmsNorm::check_shape(const Shape& shape) const {
@@ -82,8 +77,7 @@ void RmsNorm::forward_infer(const float* x, const Shape& shape, float* y) {
 
 void RmsNorm::backward_impl(const float* dy, const Shape& shape, float* dx) {
   const int64_t R = numel(shape) / M_;
-  float* dgamma = options_.affine ? params_[0].grad.data() : dgamma_.data();
-  rmsnorm_backward(dx, dgamma, dy, x_.data(), rrms_.data(), gamma(), R, M_);
+  rmsnorm_backward(dx, dgamma(), dy, x_.data(), rrms_.data(), gamma(), R, M_);
 }
 
 }  // namespace normlab
