@@ -75,24 +75,15 @@ void layernorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy,
 }
 
 LayerNorm::LayerNorm(const LayerNormOptions& options) : NormLayer("layernorm"), options_(options) {
-  if (options.normalized_shape.empty()) fail(method(), ": normalizedShape must not be empty");
-  std::vector<double> dims(options.normalized_shape.begin(), options.normalized_shape.end());
-  M_ = numel(shape_from_doubles(dims, method() + ": normalizedShape", 1));
+  M_ = normalized_size(method(), options.normalized_shape);
   if (!(options.eps > 0) || !std::isfinite(options.eps)) {
     fail(method(), ": eps must be a finite number > 0, got ", options.eps);
   }
-  const size_t M = static_cast<size_t>(M_);
-  add_affine(M, options.affine);
+  add_affine(static_cast<size_t>(M_), options.affine);
 }
 
 void LayerNorm::check_shape(const Shape& shape) const {
-  const std::vector<int64_t>& ns = options_.normalized_shape;
-  bool ok = shape.size() >= ns.size();
-  for (size_t i = 0; ok && i < ns.size(); ++i) ok = shape[shape.size() - ns.size() + i] == ns[i];
-  if (!ok) {
-    fail(method(), ": input shape ", to_string(shape), " does not end with normalizedShape ",
-         to_string(ns));
-  }
+  check_trailing_dims(method(), shape, options_.normalized_shape);
 }
 
 void LayerNorm::forward_train(const float* x, const Shape& shape, float* y) {

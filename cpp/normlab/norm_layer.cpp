@@ -126,6 +126,23 @@ void check_channels(const std::string& who, const Shape& shape, int64_t channels
   }
 }
 
+int64_t normalized_size(const std::string& who, const std::vector<int64_t>& normalized_shape) {
+  if (normalized_shape.empty()) fail(who, ": normalizedShape must not be empty");
+  std::vector<double> dims(normalized_shape.begin(), normalized_shape.end());
+  return numel(shape_from_doubles(dims, who + ": normalizedShape", 1));
+}
+
+void check_trailing_dims(const std::string& who, const Shape& shape,
+                         const std::vector<int64_t>& normalized_shape) {
+  const std::vector<int64_t>& ns = normalized_shape;
+  bool ok = shape.size() >= ns.size();
+  for (size_t i = 0; ok && i < ns.size(); ++i) ok = shape[shape.size() - ns.size() + i] == ns[i];
+  if (!ok) {
+    fail(who, ": input shape ", to_string(shape), " does not end with normalizedShape ",
+         to_string(ns));
+  }
+}
+
 int64_t spatial_size(const Shape& shape) {
   int64_t s = 1;
   for (size_t i = 2; i < shape.size(); ++i) s *= shape[i];

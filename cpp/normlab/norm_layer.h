@@ -113,6 +113,13 @@ class NormLayer {
 // Shared shape check for layers with a channel axis: rank >= min_rank and shape[1] == channels.
 void check_channels(const std::string& who, const Shape& shape, int64_t channels, size_t min_rank);
 
+// For layers normalizing over the trailing normalizedShape dims of each sample (LayerNorm,
+// RMSNorm): the number of values in normalized_shape, which must be a non-empty list of positive
+// dims; and the check that an input shape ends with it.
+int64_t normalized_size(const std::string& who, const std::vector<int64_t>& normalized_shape);
+void check_trailing_dims(const std::string& who, const Shape& shape,
+                         const std::vector<int64_t>& normalized_shape);
+
 // Product of the dims after the channel axis (1 for [N,C]).
 int64_t spatial_size(const Shape& shape);
 
