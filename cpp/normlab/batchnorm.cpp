@@ -62,17 +62,9 @@ void channel_norm_backward(float* dx, double* sum_dy, double* sum_dy_xhat, const
   }
 }
 
-namespace {
-
-void check_common(const std::string& who, int64_t channels, double eps) {
-  if (channels < 1) fail(who, ": channels must be a positive integer, got ", channels);
-  if (!(eps > 0) || !std::isfinite(eps)) fail(who, ": eps must be a finite number > 0, got ", eps);
-}
-
-}  // namespace
-
 BatchNorm::BatchNorm(const BatchNormOptions& options) : NormLayer("batchnorm"), options_(options) {
-  check_common(method(), options.channels, options.eps);
+  check_channel_count(method(), options.channels);
+  check_eps(method(), options.eps);
   if (options.momentum && !(*options.momentum >= 0 && *options.momentum <= 1)) {
     fail(method(), ": momentum must be in [0, 1] or null, got ", *options.momentum);
   }

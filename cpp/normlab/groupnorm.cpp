@@ -73,14 +73,12 @@ void groupnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy,
 }
 
 GroupNorm::GroupNorm(const GroupNormOptions& options) : NormLayer("groupnorm"), options_(options) {
-  if (options.channels < 1) fail(method(), ": channels must be a positive integer, got ", options.channels);
+  check_channel_count(method(), options.channels);
   if (options.groups < 1) fail(method(), ": groups must be a positive integer, got ", options.groups);
   if (options.channels % options.groups != 0) {
     fail(method(), ": groups (", options.groups, ") must divide channels (", options.channels, ")");
   }
-  if (!(options.eps > 0) || !std::isfinite(options.eps)) {
-    fail(method(), ": eps must be a finite number > 0, got ", options.eps);
-  }
+  check_eps(method(), options.eps);
   const size_t C = static_cast<size_t>(options.channels);
   add_affine(C, options.affine);
 }

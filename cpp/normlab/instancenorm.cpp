@@ -56,10 +56,8 @@ void instancenorm_backward(float* dx, float* dgamma, float* dbeta, const float* 
 
 InstanceNorm::InstanceNorm(const InstanceNormOptions& options)
     : NormLayer("instancenorm"), options_(options) {
-  if (options.channels < 1) fail(method(), ": channels must be a positive integer, got ", options.channels);
-  if (!(options.eps > 0) || !std::isfinite(options.eps)) {
-    fail(method(), ": eps must be a finite number > 0, got ", options.eps);
-  }
+  check_channel_count(method(), options.channels);
+  check_eps(method(), options.eps);
   const size_t C = static_cast<size_t>(options.channels);
   add_affine(C, options.affine);
 }

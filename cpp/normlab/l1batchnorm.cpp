@@ -72,13 +72,9 @@ void l1batchnorm_backward(float* dx, float* dgamma, float* dbeta, const float* d
 
 L1BatchNorm::L1BatchNorm(const L1BatchNormOptions& options)
     : NormLayer("l1batchnorm"), options_(options) {
-  if (options.channels < 1) fail(method(), ": channels must be a positive integer, got ", options.channels);
-  if (!(options.eps > 0) || !std::isfinite(options.eps)) {
-    fail(method(), ": eps must be a finite number > 0, got ", options.eps);
-  }
-  if (!(options.momentum >= 0 && options.momentum <= 1)) {
-    fail(method(), ": momentum must be in [0, 1], got ", options.momentum);
-  }
+  check_channel_count(method(), options.channels);
+  check_eps(method(), options.eps);
+  check_momentum(method(), options.momentum);
   const size_t C = static_cast<size_t>(options.channels);
   add_affine(C, options.affine);
   add_state("runningMean", C, 0.0f);

@@ -76,9 +76,7 @@ void layernorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy,
 
 LayerNorm::LayerNorm(const LayerNormOptions& options) : NormLayer("layernorm"), options_(options) {
   M_ = normalized_size(method(), options.normalized_shape);
-  if (!(options.eps > 0) || !std::isfinite(options.eps)) {
-    fail(method(), ": eps must be a finite number > 0, got ", options.eps);
-  }
+  check_eps(method(), options.eps);
   add_affine(static_cast<size_t>(M_), options.affine);
 }
 

@@ -115,6 +115,18 @@ void NormLayer::add_affine(size_t n, bool affine, bool with_beta) {
   }
 }
 
+void check_channel_count(const std::string& who, int64_t channels) {
+  if (channels < 1) fail(who, ": channels must be a positive integer, got ", channels);
+}
+
+void check_eps(const std::string& who, double eps) {
+  if (!(eps > 0) || !std::isfinite(eps)) fail(who, ": eps must be a finite number > 0, got ", eps);
+}
+
+void check_momentum(const std::string& who, double momentum) {
+  if (!(momentum >= 0 && momentum <= 1)) fail(who, ": momentum must be in [0, 1], got ", momentum);
+}
+
 void check_channels(const std::string& who, const Shape& shape, int64_t channels, size_t min_rank) {
   if (shape.size() < min_rank) {
     fail(who, ": input shape ", to_string(shape), " must have at least ", min_rank,

@@ -110,6 +110,12 @@ class NormLayer {
   std::vector<float> dgamma_, dbeta_;  // scratch for their gradients otherwise
 };
 
+// Shared checks of the layers' options (with the messages the API reports): channels >= 1, eps
+// finite and > 0, momentum in [0, 1].
+void check_channel_count(const std::string& who, int64_t channels);
+void check_eps(const std::string& who, double eps);
+void check_momentum(const std::string& who, double momentum);
+
 // Shared shape check for layers with a channel axis: rank >= min_rank and shape[1] == channels.
 void check_channels(const std::string& who, const Shape& shape, int64_t channels, size_t min_rank);
 

@@ -44,9 +44,7 @@ void rmsnorm_backward(float* dx, float* dgamma, const float* dy, const float* x,
 
 RmsNorm::RmsNorm(const RmsNormOptions& options) : NormLayer("rmsnorm"), options_(options) {
   M_ = normalized_size(method(), options.normalized_shape);
-  if (!(options.eps > 0) || !std::isfinite(options.eps)) {
-    fail(method(), ": eps must be a finite number > 0, got ", options.eps);
-  }
+  check_eps(method(), options.eps);
   add_affine(static_cast<size_t>(M_), options.affine, /*with_beta=*/false);
 }
 

@@ -143,13 +143,9 @@ void switchable_backward(float* dx, float* dgamma, float* dbeta, double* dmw, do
 SwitchableNorm::SwitchableNorm(const SwitchableNormOptions& options)
     : NormLayer("switchablenorm"), options_(options) {
   const std::string& who = method();
-  if (options.channels < 1) fail(who, ": channels must be a positive integer, got ", options.channels);
-  if (!(options.eps > 0) || !std::isfinite(options.eps)) {
-    fail(who, ": eps must be a finite number > 0, got ", options.eps);
-  }
-  if (!(options.momentum >= 0 && options.momentum <= 1)) {
-    fail(who, ": momentum must be in [0, 1], got ", options.momentum);
-  }
+  check_channel_count(who, options.channels);
+  check_eps(who, options.eps);
+  check_momentum(who, options.momentum);
   const size_t C = static_cast<size_t>(options.channels);
   add_affine(C, options.affine);
   // One logit per normalizer used, in the order IN, LN, BN; ones (equal weights) as the paper.
