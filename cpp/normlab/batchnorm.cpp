@@ -62,28 +62,14 @@ void channel_norm_backward(float* dx, double* sum_dy, double* sum_dy_xhat, const
   }
 }
 
-namespace {
-
-void check_common(const std::string& who, int64_t channels, double eps) {
-  if (channels < 1) fail(who, ": channels must be a positive integer, got ", channels);
-  if (!(eps > 0) || !std::isfinite(eps)) fail(who, ": eps must be a finite number > 0, got ", eps);
-}
-
-}  // namespace
-
 BatchNorm::BatchNorm(const BatchNormOptions& options) : NormLayer("batchnorm"), options_(options) {
-  check_common(method(), options.channels, options.eps);
+  check_channel_count(method(), options.channels);
+  check_eps(method(), options.eps);
   if (options.momentum && !(*options.momentum >= 0 && *options.momentum <= 1)) {
     fail(method(), ": momentum must be in [0, 1] or null, got ", *options.momentum);
   }
   const size_t C = static_cast<size_t>(options.channels);
-  if (options.affine) {
-    add_param("gamma", C, 1.0f);
-    add_param("beta", C, 0.0f);
-  } else {
-    gamma1_.assign(C, 1.0f);
-    beta0_.assign(C, 0.0f);
-  }
+  add_affine(C, options.affine);
   if (options.track_running_stats) {
     add_state("runningMean", C, 0.0f);
     add_state("runningVar", C, 1.0f);

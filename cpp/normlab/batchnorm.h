@@ -67,12 +67,9 @@ class BatchNorm : public NormLayer {
   };
   // Normalizes x with its own batch statistics, which it leaves in `stats`.
   void normalize_with_batch_stats(const float* x, const Shape& shape, float* y, BatchStats& stats);
-  const float* gamma() const { return options_.affine ? params_[0].value.data() : gamma1_.data(); }
-  const float* beta() const { return options_.affine ? params_[1].value.data() : beta0_.data(); }
 
   BatchNormOptions options_;
-  std::vector<float> gamma1_, beta0_;  // the identity affine when options_.affine is false
-  BatchStats cache_;                   // of the last training forward, for backward
+  BatchStats cache_;  // of the last training forward, for backward
 };
 
 }  // namespace normlab

@@ -11,22 +11,12 @@ namespace normlab {
 
 BatchRenorm::BatchRenorm(const BatchRenormOptions& options)
     : NormLayer("batchrenorm"), options_(options) {
-  if (options.channels < 1) fail(method(), ": channels must be a positive integer, got ", options.channels);
-  if (!(options.eps > 0) || !std::isfinite(options.eps)) {
-    fail(method(), ": eps must be a finite number > 0, got ", options.eps);
-  }
-  if (!(options.momentum >= 0 && options.momentum <= 1)) {
-    fail(method(), ": momentum must be in [0, 1], got ", options.momentum);
-  }
+  check_channel_count(method(), options.channels);
+  check_eps(method(), options.eps);
+  check_momentum(method(), options.momentum);
   set_limits(options.r_max, options.d_max);
   const size_t C = static_cast<size_t>(options.channels);
-  if (options.affine) {
-    add_param("gamma", C, 1.0f);
-    add_param("beta", C, 0.0f);
-  } else {
-    gamma1_.assign(C, 1.0f);
-    beta0_.assign(C, 0.0f);
-  }
+  add_affine(C, options.affine);
   add_state("runningMean", C, 0.0f);
   add_state("runningStd", C, 1.0f);
 }

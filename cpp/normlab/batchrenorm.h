@@ -45,11 +45,7 @@ class BatchRenorm : public NormLayer {
   void check_state_values(const std::string& name, const float* values, size_t n) const override;
 
  private:
-  const float* gamma() const { return options_.affine ? params_[0].value.data() : gamma1_.data(); }
-  const float* beta() const { return options_.affine ? params_[1].value.data() : beta0_.data(); }
-
   BatchRenormOptions options_;
-  std::vector<float> gamma1_, beta0_;  // the identity affine when options_.affine is false
   // Cache of the last training forward, for backward.
   std::vector<float> mean_, rstd_, coef_;  // (C): muB, 1/sigmaB, gamma*r/sigmaB
   std::vector<float> r_, d_;               // (C)

@@ -67,13 +67,10 @@ void frn_backward(float* dx, float* dgamma, float* dbeta, float* dtau, double* d
 
 FilterResponseNorm::FilterResponseNorm(const FrnOptions& options)
     : NormLayer("frn"), options_(options) {
-  if (options.channels < 1) fail(method(), ": channels must be a positive integer, got ", options.channels);
-  if (!(options.eps > 0) || !std::isfinite(options.eps)) {
-    fail(method(), ": eps must be a finite number > 0, got ", options.eps);
-  }
+  check_channel_count(method(), options.channels);
+  check_eps(method(), options.eps);
   const size_t C = static_cast<size_t>(options.channels);
-  add_param("gamma", C, 1.0f);
-  add_param("beta", C, 0.0f);
+  add_affine(C, /*affine=*/true);
   add_param("tau", C, 0.0f);
   if (options.learnable_eps) add_param("eps", 1, kLearnedEpsInit);
 }
@@ -96,22 +93,22 @@ void FilterResponseNorm::forward_train(const float* x, const Shape& shape, float
   const int64_t N = shape[0], C = shape[1], S = spatial_size(shape);
   rstd_.resize(static_cast<size_t>(N * C));
   tlu_.resize(static_cast<size_t>(N * C * S));
-  frn_forward(y, rstd_.data(), tlu_.data(), x, params_[0].value.data(), params_[1].value.data(),
-              params_[2].value.data(), effective_eps(), N, C, S);
+  frn_forward(y, rstd_.data(), tlu_.data(), x, gamma(), beta(), params_[2].value.data(),
+              effective_eps(), N, C, S);
 }
 
 void FilterResponseNorm::forward_infer(const float* x, const Shape& shape, float* y) {
   const int64_t N = shape[0], C = shape[1], S = spatial_size(shape);
   std::vector<float> rstd(static_cast<size_t>(N * C));  // not the training cache
-  frn_forward(y, rstd.data(), nullptr, x, params_[0].value.data(), params_[1].value.data(),
-              params_[2].value.data(), effective_eps(), N, C, S);
+  frn_forward(y, rstd.data(), nullptr, x, gamma(), beta(), params_[2].value.data(),
+              effective_eps(), N, C, S);
 }
 
 void FilterResponseNorm::backward_impl(const float* dy, const Shape& shape, float* dx) {
   const int64_t N = shape[0], C = shape[1], S = spatial_size(shape);
   double de = 0;
-  frn_backward(dx, params_[0].grad.data(), params_[1].grad.data(), params_[2].grad.data(), &de, dy,
-               x_.data(), rstd_.data(), tlu_.data(), params_[0].value.data(), N, C, S);
+  frn_backward(dx, dgamma(), dbeta(), params_[2].grad.data(), &de, dy, x_.data(), rstd_.data(),
+               tlu_.data(), gamma(), N, C, S);
   if (options_.learnable_eps) {
     // e = eps + |epsL|: d|epsL|/depsL = sign(epsL), 0 at 0 (torch.abs's subgradient).
     const float l = params_[3].value[0];

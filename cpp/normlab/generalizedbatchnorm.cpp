@@ -181,7 +181,7 @@ std::string gbn_partner(const std::string& name) {
 GeneralizedBatchNorm::GeneralizedBatchNorm(const GeneralizedBatchNormOptions& options)
     : NormLayer("generalizedbatchnorm"), options_(options) {
   const std::string& who = method();
-  if (options.channels < 1) fail(who, ": channels must be a positive integer, got ", options.channels);
+  check_channel_count(who, options.channels);
   if (options.center == "mean") {
     pair_ = GbnPair::kMeanStd;
   } else if (options.center == "median") {
@@ -201,20 +201,10 @@ GeneralizedBatchNorm::GeneralizedBatchNorm(const GeneralizedBatchNormOptions& op
   if (!(options.level > 0 && options.level < 1)) {
     fail(who, ": level must be a number in (0, 1), got ", options.level);
   }
-  if (!(options.eps > 0) || !std::isfinite(options.eps)) {
-    fail(who, ": eps must be a finite number > 0, got ", options.eps);
-  }
-  if (!(options.momentum >= 0 && options.momentum <= 1)) {
-    fail(who, ": momentum must be in [0, 1], got ", options.momentum);
-  }
+  check_eps(who, options.eps);
+  check_momentum(who, options.momentum);
   const size_t C = static_cast<size_t>(options.channels);
-  if (options.affine) {
-    add_param("gamma", C, 1.0f);
-    add_param("beta", C, 0.0f);
-  } else {
-    gamma1_.assign(C, 1.0f);
-    beta0_.assign(C, 0.0f);
-  }
+  add_affine(C, options.affine);
   add_state("runningCenter", C, 0.0f);
   add_state("runningDeviation", C, 1.0f);
 }

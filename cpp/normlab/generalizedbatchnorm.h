@@ -119,12 +119,8 @@ class GeneralizedBatchNorm : public NormLayer {
   void check_state_values(const std::string& name, const float* values, size_t n) const override;
 
  private:
-  const float* gamma() const { return options_.affine ? params_[0].value.data() : gamma1_.data(); }
-  const float* beta() const { return options_.affine ? params_[1].value.data() : beta0_.data(); }
-
   GeneralizedBatchNormOptions options_;
   GbnPair pair_ = GbnPair::kMeanStd;
-  std::vector<float> gamma1_, beta0_;    // the identity affine when options_.affine is false
   std::vector<double> center_, deviation_;  // (C) batch S and D of the last training forward
   std::vector<int64_t> selected_;           // (C) its order statistics' within-channel indices
 };

@@ -73,24 +73,14 @@ void groupnorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy,
 }
 
 GroupNorm::GroupNorm(const GroupNormOptions& options) : NormLayer("groupnorm"), options_(options) {
-  if (options.channels < 1) fail(method(), ": channels must be a positive integer, got ", options.channels);
+  check_channel_count(method(), options.channels);
   if (options.groups < 1) fail(method(), ": groups must be a positive integer, got ", options.groups);
   if (options.channels % options.groups != 0) {
     fail(method(), ": groups (", options.groups, ") must divide channels (", options.channels, ")");
   }
-  if (!(options.eps > 0) || !std::isfinite(options.eps)) {
-    fail(method(), ": eps must be a finite number > 0, got ", options.eps);
-  }
+  check_eps(method(), options.eps);
   const size_t C = static_cast<size_t>(options.channels);
-  if (options.affine) {
-    add_param("gamma", C, 1.0f);
-    add_param("beta", C, 0.0f);
-  } else {
-    gamma1_.assign(C, 1.0f);
-    beta0_.assign(C, 0.0f);
-    dgamma_.resize(C);
-    dbeta_.resize(C);
-  }
+  add_affine(C, options.affine);
 }
 
 void GroupNorm::check_shape(const Shape& shape) const {
@@ -113,9 +103,7 @@ void GroupNorm::forward_infer(const float* x, const Shape& shape, float* y) {
 }
 
 void GroupNorm::backward_impl(const float* dy, const Shape& shape, float* dx) {
-  float* dgamma = options_.affine ? params_[0].grad.data() : dgamma_.data();
-  float* dbeta = options_.affine ? params_[1].grad.data() : dbeta_.data();
-  groupnorm_backward(dx, dgamma, dbeta, dy, x_.data(), mean_.data(), rstd_.data(), gamma(),
+  groupnorm_backward(dx, dgamma(), dbeta(), dy, x_.data(), mean_.data(), rstd_.data(), gamma(),
                      shape[0], shape[1], spatial_size(shape), options_.groups);
 }
 

@@ -45,13 +45,8 @@ class GroupNorm : public NormLayer {
   void backward_impl(const float* dy, const Shape& shape, float* dx) override;
 
  private:
-  const float* gamma() const { return options_.affine ? params_[0].value.data() : gamma1_.data(); }
-  const float* beta() const { return options_.affine ? params_[1].value.data() : beta0_.data(); }
-
   GroupNormOptions options_;
-  std::vector<float> gamma1_, beta0_;  // the identity affine when options_.affine is false
-  std::vector<float> dgamma_, dbeta_;  // scratch when options_.affine is false
-  std::vector<float> mean_, rstd_;     // (N,G) cache of the last training forward
+  std::vector<float> mean_, rstd_;  // (N,G) cache of the last training forward
 };
 
 }  // namespace normlab

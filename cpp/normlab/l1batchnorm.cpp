@@ -72,23 +72,11 @@ void l1batchnorm_backward(float* dx, float* dgamma, float* dbeta, const float* d
 
 L1BatchNorm::L1BatchNorm(const L1BatchNormOptions& options)
     : NormLayer("l1batchnorm"), options_(options) {
-  if (options.channels < 1) fail(method(), ": channels must be a positive integer, got ", options.channels);
-  if (!(options.eps > 0) || !std::isfinite(options.eps)) {
-    fail(method(), ": eps must be a finite number > 0, got ", options.eps);
-  }
-  if (!(options.momentum >= 0 && options.momentum <= 1)) {
-    fail(method(), ": momentum must be in [0, 1], got ", options.momentum);
-  }
+  check_channel_count(method(), options.channels);
+  check_eps(method(), options.eps);
+  check_momentum(method(), options.momentum);
   const size_t C = static_cast<size_t>(options.channels);
-  if (options.affine) {
-    add_param("gamma", C, 1.0f);
-    add_param("beta", C, 0.0f);
-  } else {
-    gamma1_.assign(C, 1.0f);
-    beta0_.assign(C, 0.0f);
-    dgamma_.resize(C);
-    dbeta_.resize(C);
-  }
+  add_affine(C, options.affine);
   add_state("runningMean", C, 0.0f);
   add_state("runningDev", C, 1.0f);
 }
@@ -145,9 +133,7 @@ void L1BatchNorm::forward_infer(const float* x, const Shape& shape, float* y) {
 }
 
 void L1BatchNorm::backward_impl(const float* dy, const Shape& shape, float* dx) {
-  float* dgamma = options_.affine ? params_[0].grad.data() : dgamma_.data();
-  float* dbeta = options_.affine ? params_[1].grad.data() : dbeta_.data();
-  l1batchnorm_backward(dx, dgamma, dbeta, dy, x_.data(), mean_.data(), inv_d_.data(), gamma(), k(),
+  l1batchnorm_backward(dx, dgamma(), dbeta(), dy, x_.data(), mean_.data(), inv_d_.data(), gamma(), k(),
                        shape[0], shape[1], spatial_size(shape));
 }
 

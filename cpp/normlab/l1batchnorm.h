@@ -73,13 +73,9 @@ class L1BatchNorm : public NormLayer {
 
  private:
   double k() const;
-  const float* gamma() const { return options_.affine ? params_[0].value.data() : gamma1_.data(); }
-  const float* beta() const { return options_.affine ? params_[1].value.data() : beta0_.data(); }
 
   L1BatchNormOptions options_;
-  std::vector<float> gamma1_, beta0_;  // the identity affine when options_.affine is false
-  std::vector<float> dgamma_, dbeta_;  // scratch when options_.affine is false
-  std::vector<float> mean_, inv_d_;    // (C) cache of the last training forward: mu, 1/(s + eps)
+  std::vector<float> mean_, inv_d_;  // (C) cache of the last training forward: mu, 1/(s + eps)
 };
 
 }  // namespace normlab

@@ -75,32 +75,13 @@ void layernorm_backward(float* dx, float* dgamma, float* dbeta, const float* dy,
 }
 
 LayerNorm::LayerNorm(const LayerNormOptions& options) : NormLayer("layernorm"), options_(options) {
-  if (options.normalized_shape.empty()) fail(method(), ": normalizedShape must not be empty");
-  std::vector<double> dims(options.normalized_shape.begin(), options.normalized_shape.end());
-  M_ = numel(shape_from_doubles(dims, method() + ": normalizedShape", 1));
-  if (!(options.eps > 0) || !std::isfinite(options.eps)) {
-    fail(method(), ": eps must be a finite number > 0, got ", options.eps);
-  }
-  const size_t M = static_cast<size_t>(M_);
-  if (options.affine) {
-    add_param("gamma", M, 1.0f);
-    add_param("beta", M, 0.0f);
-  } else {
-    gamma1_.assign(M, 1.0f);
-    beta0_.assign(M, 0.0f);
-    dgamma_.resize(M);
-    dbeta_.resize(M);
-  }
+  M_ = normalized_size(method(), options.normalized_shape);
+  check_eps(method(), options.eps);
+  add_affine(static_cast<size_t>(M_), options.affine);
 }
 
 void LayerNorm::check_shape(const Shape& shape) const {
-  const std::vector<int64_t>& ns = options_.normalized_shape;
-  bool ok = shape.size() >= ns.size();
-  for (size_t i = 0; ok && i < ns.size(); ++i) ok = shape[shape.size() - ns.size() + i] == ns[i];
-  if (!ok) {
-    fail(method(), ": input shape ", to_string(shape), " does not end with normalizedShape ",
-         to_string(ns));
-  }
+  check_trailing_dims(method(), shape, options_.normalized_shape);
 }
 
 void LayerNorm::forward_train(const float* x, const Shape& shape, float* y) {
@@ -118,9 +99,7 @@ void LayerNorm::forward_infer(const float* x, const Shape& shape, float* y) {
 
 void LayerNorm::backward_impl(const float* dy, const Shape& shape, float* dx) {
   const int64_t R = numel(shape) / M_;
-  float* dgamma = options_.affine ? params_[0].grad.data() : dgamma_.data();
-  float* dbeta = options_.affine ? params_[1].grad.data() : dbeta_.data();
-  layernorm_backward(dx, dgamma, dbeta, dy, x_.data(), mean_.data(), rstd_.data(), gamma(), R, M_);
+  layernorm_backward(dx, dgamma(), dbeta(), dy, x_.data(), mean_.data(), rstd_.data(), gamma(), R, M_);
 }
 
 }  // namespace normlab

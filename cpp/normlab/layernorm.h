@@ -42,14 +42,9 @@ class LayerNorm : public NormLayer {
   void backward_impl(const float* dy, const Shape& shape, float* dx) override;
 
  private:
-  const float* gamma() const { return options_.affine ? params_[0].value.data() : gamma1_.data(); }
-  const float* beta() const { return options_.affine ? params_[1].value.data() : beta0_.data(); }
-
   LayerNormOptions options_;
-  int64_t M_ = 1;                      // prod(normalized_shape)
-  std::vector<float> gamma1_, beta0_;  // the identity affine when options_.affine is false
-  std::vector<float> dgamma_, dbeta_;  // scratch when options_.affine is false
-  std::vector<float> mean_, rstd_;     // (R) cache of the last training forward
+  int64_t M_ = 1;                   // prod(normalized_shape)
+  std::vector<float> mean_, rstd_;  // (R) cache of the last training forward
 };
 
 }  // namespace normlab

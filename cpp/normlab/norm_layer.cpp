@@ -100,6 +100,33 @@ void NormLayer::add_state(const std::string& name, size_t n, float fill) {
   state_.push_back(StateBuffer{name, std::vector<float>(n, fill)});
 }
 
+void NormLayer::add_affine(size_t n, bool affine, bool with_beta) {
+  affine_ = affine;
+  if (affine) {
+    add_param("gamma", n, 1.0f);
+    if (with_beta) add_param("beta", n, 0.0f);
+  } else {
+    gamma1_.assign(n, 1.0f);
+    dgamma_.resize(n);
+    if (with_beta) {
+      beta0_.assign(n, 0.0f);
+      dbeta_.resize(n);
+    }
+  }
+}
+
+void check_channel_count(const std::string& who, int64_t channels) {
+  if (channels < 1) fail(who, ": channels must be a positive integer, got ", channels);
+}
+
+void check_eps(const std::string& who, double eps) {
+  if (!(eps > 0) || !std::isfinite(eps)) fail(who, ": eps must be a finite number > 0, got ", eps);
+}
+
+void check_momentum(const std::string& who, double momentum) {
+  if (!(momentum >= 0 && momentum <= 1)) fail(who, ": momentum must be in [0, 1], got ", momentum);
+}
+
 void check_channels(const std::string& who, const Shape& shape, int64_t channels, size_t min_rank) {
   if (shape.size() < min_rank) {
     fail(who, ": input shape ", to_string(shape), " must have at least ", min_rank,
@@ -108,6 +135,23 @@ void check_channels(const std::string& who, const Shape& shape, int64_t channels
   if (shape[1] != channels) {
     fail(who, ": input shape ", to_string(shape), " has ", shape[1], " channels (dim 1), layer has ",
          channels);
+  }
+}
+
+int64_t normalized_size(const std::string& who, const std::vector<int64_t>& normalized_shape) {
+  if (normalized_shape.empty()) fail(who, ": normalizedShape must not be empty");
+  std::vector<double> dims(normalized_shape.begin(), normalized_shape.end());
+  return numel(shape_from_doubles(dims, who + ": normalizedShape", 1));
+}
+
+void check_trailing_dims(const std::string& who, const Shape& shape,
+                         const std::vector<int64_t>& normalized_shape) {
+  const std::vector<int64_t>& ns = normalized_shape;
+  bool ok = shape.size() >= ns.size();
+  for (size_t i = 0; ok && i < ns.size(); ++i) ok = shape[shape.size() - ns.size() + i] == ns[i];
+  if (!ok) {
+    fail(who, ": input shape ", to_string(shape), " does not end with normalizedShape ",
+         to_string(ns));
   }
 }
 

@@ -86,6 +86,18 @@ class NormLayer {
   void add_param(const std::string& name, size_t n, float fill);
   void add_state(const std::string& name, size_t n, float fill);
 
+  // The affine map of the normalized values, y = gamma * xhat + beta, with n entries each. With
+  // `affine` it adds the parameters gamma (ones) and beta (zeros) -- call it first, so that they
+  // are params 0 and 1 -- otherwise it keeps an identity gamma and beta and scratch buffers for
+  // their gradients (which kernels write and nobody reads). Without `with_beta` there is no beta
+  // (gamma only: RMSNorm's scale).
+  void add_affine(size_t n, bool affine, bool with_beta = true);
+  // The gamma and beta of add_affine and where their gradients go (beta's only with beta).
+  const float* gamma() const { return affine_ ? params_[0].value.data() : gamma1_.data(); }
+  const float* beta() const { return affine_ ? params_[1].value.data() : beta0_.data(); }
+  float* dgamma() { return affine_ ? params_[0].grad.data() : dgamma_.data(); }
+  float* dbeta() { return affine_ ? params_[1].grad.data() : dbeta_.data(); }
+
   std::vector<float> x_;  // (numel(cached_shape_)) input of the last training forward
   std::vector<Param> params_;
   std::vector<StateBuffer> state_;
@@ -93,10 +105,26 @@ class NormLayer {
  private:
   std::string method_;
   Shape cached_shape_;
+  bool affine_ = false;                // gamma and beta are params 0 and 1 (add_affine)
+  std::vector<float> gamma1_, beta0_;  // the identity affine otherwise
+  std::vector<float> dgamma_, dbeta_;  // scratch for their gradients otherwise
 };
+
+// Shared checks of the layers' options (with the messages the API reports): channels >= 1, eps
+// finite and > 0, momentum in [0, 1].
+void check_channel_count(const std::string& who, int64_t channels);
+void check_eps(const std::string& who, double eps);
+void check_momentum(const std::string& who, double momentum);
 
 // Shared shape check for layers with a channel axis: rank >= min_rank and shape[1] == channels.
 void check_channels(const std::string& who, const Shape& shape, int64_t channels, size_t min_rank);
+
+// For layers normalizing over the trailing normalizedShape dims of each sample (LayerNorm,
+// RMSNorm): the number of values in normalized_shape, which must be a non-empty list of positive
+// dims; and the check that an input shape ends with it.
+int64_t normalized_size(const std::string& who, const std::vector<int64_t>& normalized_shape);
+void check_trailing_dims(const std::string& who, const Shape& shape,
+                         const std::vector<int64_t>& normalized_shape);
 
 // Product of the dims after the channel axis (1 for [N,C]).
 int64_t spatial_size(const Shape& shape);

@@ -52,6 +52,34 @@ void check_layer_size(const std::string& method, const nlohmann::json& options) 
   }
 }
 
+// The options most layers share, read in this order: channels (required), then eps.
+template <class Options>
+void read_channels_eps(const OptionReader& r, Options& o) {
+  o.channels = r.integer("channels");
+  o.eps = r.number("eps", o.eps);
+}
+
+// momentum of the methods whose running averages need a rate: null (the cumulative average, a
+// batchnorm option) is refused, `detail` ending the message.
+double read_momentum_not_null(const OptionReader& r, const std::string& method, double fallback,
+                              const char* detail = "") {
+  const std::optional<double> momentum = r.number_or_null("momentum", fallback);
+  if (!momentum) fail(method, ": momentum must be in [0, 1], got null", detail);
+  return *momentum;
+}
+
+// layernorm and rmsnorm: statistics over the trailing normalizedShape dims.
+template <class Layer, class Options>
+std::unique_ptr<NormLayer> create_over_trailing_dims(const std::string& method,
+                                                     const nlohmann::json& options) {
+  OptionReader r(options, method, {"normalizedShape", "eps", "affine"});
+  Options o;
+  o.normalized_shape = r.dims("normalizedShape");
+  o.eps = r.number("eps", o.eps);
+  o.affine = r.boolean("affine", o.affine);
+  return std::make_unique<Layer>(o);
+}
+
 }  // namespace
 
 std::unique_ptr<NormLayer> create_norm(const std::string& method, const nlohmann::json& options) {
@@ -59,8 +87,7 @@ std::unique_ptr<NormLayer> create_norm(const std::string& method, const nlohmann
   if (method == "batchnorm") {
     OptionReader r(options, method, {"channels", "eps", "momentum", "affine", "trackRunningStats"});
     BatchNormOptions o;
-    o.channels = r.integer("channels");
-    o.eps = r.number("eps", o.eps);
+    read_channels_eps(r, o);
     o.momentum = r.number_or_null("momentum", o.momentum);
     o.affine = r.boolean("affine", o.affine);
     o.track_running_stats = r.boolean("trackRunningStats", o.track_running_stats);
@@ -69,25 +96,16 @@ std::unique_ptr<NormLayer> create_norm(const std::string& method, const nlohmann
   if (method == "batchrenorm") {
     OptionReader r(options, method, {"channels", "eps", "momentum", "rMax", "dMax", "affine"});
     BatchRenormOptions o;
-    o.channels = r.integer("channels");
-    o.eps = r.number("eps", o.eps);
-    const std::optional<double> momentum = r.number_or_null("momentum", o.momentum);
-    if (!momentum) {
-      fail(method, ": momentum must be in [0, 1], got null (the cumulative average is a batchnorm option)");
-    }
-    o.momentum = *momentum;
+    read_channels_eps(r, o);
+    o.momentum = read_momentum_not_null(r, method, o.momentum,
+                                        " (the cumulative average is a batchnorm option)");
     o.r_max = r.number("rMax", o.r_max);
     o.d_max = r.number("dMax", o.d_max);
     o.affine = r.boolean("affine", o.affine);
     return std::make_unique<BatchRenorm>(o);
   }
   if (method == "layernorm") {
-    OptionReader r(options, method, {"normalizedShape", "eps", "affine"});
-    LayerNormOptions o;
-    o.normalized_shape = r.dims("normalizedShape");
-    o.eps = r.number("eps", o.eps);
-    o.affine = r.boolean("affine", o.affine);
-    return std::make_unique<LayerNorm>(o);
+    return create_over_trailing_dims<LayerNorm, LayerNormOptions>(method, options);
   }
   if (method == "groupnorm") {
     OptionReader r(options, method, {"channels", "groups", "eps", "affine"});
@@ -101,8 +119,7 @@ std::unique_ptr<NormLayer> create_norm(const std::string& method, const nlohmann
   if (method == "instancenorm") {
     OptionReader r(options, method, {"channels", "eps", "affine"});
     InstanceNormOptions o;
-    o.channels = r.integer("channels");
-    o.eps = r.number("eps", o.eps);
+    read_channels_eps(r, o);
     o.affine = r.boolean("affine", o.affine);
     return std::make_unique<InstanceNorm>(o);
   }
@@ -117,29 +134,20 @@ std::unique_ptr<NormLayer> create_norm(const std::string& method, const nlohmann
     return std::make_unique<LocalResponseNorm>(o);
   }
   if (method == "rmsnorm") {
-    OptionReader r(options, method, {"normalizedShape", "eps", "affine"});
-    RmsNormOptions o;
-    o.normalized_shape = r.dims("normalizedShape");
-    o.eps = r.number("eps", o.eps);
-    o.affine = r.boolean("affine", o.affine);
-    return std::make_unique<RmsNorm>(o);
+    return create_over_trailing_dims<RmsNorm, RmsNormOptions>(method, options);
   }
   if (method == "frn") {
     OptionReader r(options, method, {"channels", "eps", "learnableEps"});
     FrnOptions o;
-    o.channels = r.integer("channels");
-    o.eps = r.number("eps", o.eps);
+    read_channels_eps(r, o);
     o.learnable_eps = r.boolean("learnableEps", o.learnable_eps);
     return std::make_unique<FilterResponseNorm>(o);
   }
   if (method == "l1batchnorm") {
     OptionReader r(options, method, {"channels", "eps", "momentum", "affine", "scaleSqrtPiOver2"});
     L1BatchNormOptions o;
-    o.channels = r.integer("channels");
-    o.eps = r.number("eps", o.eps);
-    const std::optional<double> momentum = r.number_or_null("momentum", o.momentum);
-    if (!momentum) fail(method, ": momentum must be in [0, 1], got null");
-    o.momentum = *momentum;
+    read_channels_eps(r, o);
+    o.momentum = read_momentum_not_null(r, method, o.momentum);
     o.affine = r.boolean("affine", o.affine);
     o.scale_sqrt_pi_over_2 = r.boolean("scaleSqrtPiOver2", o.scale_sqrt_pi_over_2);
     return std::make_unique<L1BatchNorm>(o);
@@ -157,20 +165,15 @@ std::unique_ptr<NormLayer> create_norm(const std::string& method, const nlohmann
     if (deviation && !center && !gbn_partner(*deviation).empty()) o.center = gbn_partner(*deviation);
     o.level = r.number("level", o.level);
     o.eps = r.number("eps", o.eps);
-    const std::optional<double> momentum = r.number_or_null("momentum", o.momentum);
-    if (!momentum) fail(method, ": momentum must be in [0, 1], got null");
-    o.momentum = *momentum;
+    o.momentum = read_momentum_not_null(r, method, o.momentum);
     o.affine = r.boolean("affine", o.affine);
     return std::make_unique<GeneralizedBatchNorm>(o);
   }
   if (method == "switchablenorm") {
     OptionReader r(options, method, {"channels", "eps", "momentum", "affine", "useIN", "useBN"});
     SwitchableNormOptions o;
-    o.channels = r.integer("channels");
-    o.eps = r.number("eps", o.eps);
-    const std::optional<double> momentum = r.number_or_null("momentum", o.momentum);
-    if (!momentum) fail(method, ": momentum must be in [0, 1], got null");
-    o.momentum = *momentum;
+    read_channels_eps(r, o);
+    o.momentum = read_momentum_not_null(r, method, o.momentum);
     o.affine = r.boolean("affine", o.affine);
     o.use_in = r.boolean("useIN", o.use_in);
     o.use_bn = r.boolean("useBN", o.use_bn);

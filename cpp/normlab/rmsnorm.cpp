@@ -43,29 +43,13 @@ void rmsnorm_backward(float* dx, float* dgamma, const float* dy, const float* x,
 }
 
 RmsNorm::RmsNorm(const RmsNormOptions& options) : NormLayer("rmsnorm"), options_(options) {
-  if (options.normalized_shape.empty()) fail(method(), ": normalizedShape must not be empty");
-  std::vector<double> dims(options.normalized_shape.begin(), options.normalized_shape.end());
-  M_ = numel(shape_from_doubles(dims, method() + ": normalizedShape", 1));
-  if (!(options.eps > 0) || !std::isfinite(options.eps)) {
-    fail(method(), ": eps must be a finite number > 0, got ", options.eps);
-  }
-  const size_t M = static_cast<size_t>(M_);
-  if (options.affine) {
-    add_param("gamma", M, 1.0f);
-  } else {
-    gamma1_.assign(M, 1.0f);
-    dgamma_.resize(M);
-  }
+  M_ = normalized_size(method(), options.normalized_shape);
+  check_eps(method(), options.eps);
+  add_affine(static_cast<size_t>(M_), options.affine, /*with_beta=*/false);
 }
 
 void RmsNorm::check_shape(const Shape& shape) const {
-  const std::vector<int64_t>& ns = options_.normalized_shape;
-  bool ok = shape.size() >= ns.size();
-  for (size_t i = 0; ok && i < ns.size(); ++i) ok = shape[shape.size() - ns.size() + i] == ns[i];
-  if (!ok) {
-    fail(method(), ": input shape ", to_string(shape), " does not end with normalizedShape ",
-         to_string(ns));
-  }
+  check_trailing_dims(method(), shape, options_.normalized_shape);
 }
 
 void RmsNorm::forward_train(const float* x, const Shape& shape, float* y) {
@@ -82,8 +66,7 @@ void RmsNorm::forward_infer(const float* x, const Shape& shape, float* y) {
 
 void RmsNorm::backward_impl(const float* dy, const Shape& shape, float* dx) {
   const int64_t R = numel(shape) / M_;
-  float* dgamma = options_.affine ? params_[0].grad.data() : dgamma_.data();
-  rmsnorm_backward(dx, dgamma, dy, x_.data(), rrms_.data(), gamma(), R, M_);
+  rmsnorm_backward(dx, dgamma(), dy, x_.data(), rrms_.data(), gamma(), R, M_);
 }
 
 }  // namespace normlab

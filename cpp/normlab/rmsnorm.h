@@ -48,13 +48,9 @@ class RmsNorm : public NormLayer {
   void backward_impl(const float* dy, const Shape& shape, float* dx) override;
 
  private:
-  const float* gamma() const { return options_.affine ? params_[0].value.data() : gamma1_.data(); }
-
   RmsNormOptions options_;
-  int64_t M_ = 1;              // prod(normalized_shape)
-  std::vector<float> gamma1_;  // the identity scale when options_.affine is false
-  std::vector<float> dgamma_;  // scratch when options_.affine is false
-  std::vector<float> rrms_;    // (R) cache of the last training forward
+  int64_t M_ = 1;            // prod(normalized_shape)
+  std::vector<float> rrms_;  // (R) cache of the last training forward
 };
 
 }  // namespace normlab

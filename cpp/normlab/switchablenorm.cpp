@@ -143,23 +143,11 @@ void switchable_backward(float* dx, float* dgamma, float* dbeta, double* dmw, do
 SwitchableNorm::SwitchableNorm(const SwitchableNormOptions& options)
     : NormLayer("switchablenorm"), options_(options) {
   const std::string& who = method();
-  if (options.channels < 1) fail(who, ": channels must be a positive integer, got ", options.channels);
-  if (!(options.eps > 0) || !std::isfinite(options.eps)) {
-    fail(who, ": eps must be a finite number > 0, got ", options.eps);
-  }
-  if (!(options.momentum >= 0 && options.momentum <= 1)) {
-    fail(who, ": momentum must be in [0, 1], got ", options.momentum);
-  }
+  check_channel_count(who, options.channels);
+  check_eps(who, options.eps);
+  check_momentum(who, options.momentum);
   const size_t C = static_cast<size_t>(options.channels);
-  if (options.affine) {
-    add_param("gamma", C, 1.0f);
-    add_param("beta", C, 0.0f);
-  } else {
-    gamma1_.assign(C, 1.0f);
-    beta0_.assign(C, 0.0f);
-    dgamma_.resize(C);
-    dbeta_.resize(C);
-  }
+  add_affine(C, options.affine);
   // One logit per normalizer used, in the order IN, LN, BN; ones (equal weights) as the paper.
   const size_t K = 1 + (options.use_in ? 1 : 0) + (options.use_bn ? 1 : 0);
   weights_ = params_.size();
@@ -238,11 +226,9 @@ void SwitchableNorm::forward_infer(const float* x, const Shape& shape, float* y)
 }
 
 void SwitchableNorm::backward_impl(const float* dy, const Shape& shape, float* dx) {
-  float* dgamma = options_.affine ? params_[0].grad.data() : dgamma_.data();
-  float* dbeta = options_.affine ? params_[1].grad.data() : dbeta_.data();
   double dmw[3], dvw[3];
   const Stats& st = cache_;
-  switchable_backward(dx, dgamma, dbeta, dmw, dvw, dy, x_.data(), st.mean.data(), st.rstd.data(),
+  switchable_backward(dx, dgamma(), dbeta(), dmw, dvw, dy, x_.data(), st.mean.data(), st.rstd.data(),
                       st.mu_in.data(), st.var_in.data(), st.mu_ln.data(), st.var_ln.data(),
                       st.mu_bn.data(), st.var_bn.data(), st.wm, st.wv, gamma(), shape[0],
                       shape[1], spatial_size(shape));

@@ -124,14 +124,10 @@ class SwitchableNorm : public NormLayer {
     double wm[3], wv[3];                                              // the softmaxes used
   };
   void run(const float* x, const Shape& shape, float* y, bool training, Stats& st);
-  const float* gamma() const { return options_.affine ? params_[0].value.data() : gamma1_.data(); }
-  const float* beta() const { return options_.affine ? params_[1].value.data() : beta0_.data(); }
 
   SwitchableNormOptions options_;
-  size_t weights_ = 0;                 // index of meanWeight in params_ (varWeight follows)
-  std::vector<float> gamma1_, beta0_;  // the identity affine when options_.affine is false
-  std::vector<float> dgamma_, dbeta_;  // scratch when options_.affine is false
-  Stats cache_;                        // of the last training forward
+  size_t weights_ = 0;  // index of meanWeight in params_ (varWeight follows)
+  Stats cache_;         // of the last training forward
 };
 
 }  // namespace normlab
