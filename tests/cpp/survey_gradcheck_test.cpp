@@ -164,26 +164,8 @@ class SurveyGradCheck : public ::testing::TestWithParam<GradConfig> {
     return bad;
   }
 
-  double loss(const std::vector<float>& x) {
-    const std::vector<float> y = forward(*layer_, x, GetParam().shape, /*training=*/true);
-    double L = 0;
-    for (size_t i = 0; i < y.size(); ++i) L += static_cast<double>(w_[i]) * y[i];
-    return L;
-  }
-
-  template <typename Set>
-  double fd(float base, Set&& set) {
-    auto g = [&](double h) {
-      const float vp = static_cast<float>(base + h), vm = static_cast<float>(base - h);
-      set(vp);
-      const double lp = loss(x_);
-      set(vm);
-      const double lm = loss(x_);
-      set(base);
-      return (lp - lm) / (static_cast<double>(vp) - static_cast<double>(vm));
-    };
-    return (4 * g(kH) - g(2 * kH)) / 3;
-  }
+  // Finite differences of L = sum w*y of one training forward at x_ (test_util.h), step kH.
+  FiniteDifference fd() { return {*layer_, GetParam().shape, x_, w_, kH}; }
 
   std::unique_ptr<NormLayer> layer_;
   std::vector<float> x_, w_;
@@ -196,19 +178,11 @@ TEST_P(SurveyGradCheck, AnalyticMatchesFiniteDifference) {
   std::vector<std::pair<std::string, std::vector<float>>> grads;
   for (const normlab::Param& p : layer_->params()) grads.emplace_back(p.name, p.grad);
 
-  std::vector<double> gx(x_.size());
-  for (size_t i = 0; i < x_.size(); ++i) gx[i] = fd(x_[i], [&](float v) { x_[i] = v; });
+  const std::vector<double> gx = fd().dx();
   EXPECT_CLOSE("dx", dx, gx, kAtol, kRtol);
 
   for (const auto& [name, analytic] : grads) {
-    std::vector<float> p = param_value(*layer_, name);
-    std::vector<double> g(p.size());
-    for (size_t i = 0; i < p.size(); ++i) {
-      g[i] = fd(p[i], [&](float v) {
-        p[i] = v;
-        set_param(*layer_, name, p);
-      });
-    }
+    const std::vector<double> g = fd().dparam(name);
     EXPECT_CLOSE("d" + name, analytic, g, kAtol, kRtol);
     if (verbose()) std::printf("%-45s d%-6s maxdiff %.3e\n", c.name.c_str(), name.c_str(), max_abs_diff(analytic, g));
   }
