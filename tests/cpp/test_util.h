@@ -24,6 +24,7 @@
 #include "normlab/error.h"
 #include "normlab/norm_layer.h"
 #include "normlab/registry.h"
+#include "normlab/runner.h"
 #include "normlab/shape.h"
 
 #ifndef NORMLAB_FIXTURES_DIR
@@ -377,5 +378,30 @@ class FiniteDifference {
   const std::vector<float>& w_;
   double h_;
 };
+
+// ---- run configurations -----------------------------------------------------------------------
+
+// What one entry of RunConfig::methods should hold; an empty field is not checked.
+struct WantMethod {
+  std::string method, id, label;
+};
+
+// Parses config with run_config_from_json and checks its methods, entry by entry.
+inline void expect_run_methods(const json& config, const std::vector<WantMethod>& want) {
+  const normlab::RunConfig c = normlab::run_config_from_json(config);
+  ASSERT_EQ(c.methods.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    SCOPED_TRACE("methods[" + std::to_string(i) + "]");
+    if (!want[i].method.empty()) {
+      EXPECT_EQ(c.methods[i].method, want[i].method);
+    }
+    if (!want[i].id.empty()) {
+      EXPECT_EQ(c.methods[i].id, want[i].id);
+    }
+    if (!want[i].label.empty()) {
+      EXPECT_EQ(c.methods[i].label, want[i].label);
+    }
+  }
+}
 
 }  // namespace normlab_test
