@@ -54,12 +54,6 @@ GradConfig cfg(std::string name, std::string method, json options, Shape shape) 
   return c;
 }
 
-std::string shape_tag(const Shape& s) {
-  std::string t;
-  for (size_t i = 0; i < s.size(); ++i) t += (i ? "x" : "") + std::to_string(s[i]);
-  return t;
-}
-
 std::string eps_tag(double eps) { return eps == 1e-5 ? "eps1e_5" : eps == 0.5 ? "eps0_5" : "eps"; }
 
 std::vector<GradConfig> configs() {
@@ -353,10 +347,7 @@ TEST_P(GradCheck, AnalyticMatchesFiniteDifference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Sweep, GradCheck, ::testing::ValuesIn(configs()),
-                         [](const ::testing::TestParamInfo<GradConfig>& info) {
-                           return sanitize_name(info.param.name);
-                         });
+INSTANTIATE_TEST_SUITE_P(Sweep, GradCheck, ::testing::ValuesIn(configs()), ParamName());
 
 }  // namespace
 }  // namespace normlab_test

@@ -39,12 +39,6 @@ struct Config {
 
 void PrintTo(const Config& c, std::ostream* os) { *os << c.name; }
 
-std::string shape_tag(const Shape& s) {
-  std::string t;
-  for (size_t i = 0; i < s.size(); ++i) t += (i ? "x" : "") + std::to_string(s[i]);
-  return t;
-}
-
 std::vector<Config> configs() {
   std::vector<Config> out;
   uint64_t seed = 5000;
@@ -226,10 +220,7 @@ TEST_P(SurveyBGradCheck, AnalyticMatchesFiniteDifference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Sweep, SurveyBGradCheck, ::testing::ValuesIn(configs()),
-                         [](const ::testing::TestParamInfo<Config>& info) {
-                           return sanitize_name(info.param.name);
-                         });
+INSTANTIATE_TEST_SUITE_P(Sweep, SurveyBGradCheck, ::testing::ValuesIn(configs()), ParamName());
 
 }  // namespace
 }  // namespace normlab_test

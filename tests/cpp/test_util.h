@@ -83,6 +83,22 @@ inline std::string sanitize_name(const std::string& s) {
   return out;
 }
 
+// "2x3x5" for the shape [2, 3, 5] (in test names).
+inline std::string shape_tag(const Shape& s) {
+  std::string t;
+  for (size_t i = 0; i < s.size(); ++i) t += (i ? "x" : "") + std::to_string(s[i]);
+  return t;
+}
+
+// Names each instance of a parameterized suite after its param's `name`, sanitized:
+//   INSTANTIATE_TEST_SUITE_P(Sweep, Suite, ::testing::ValuesIn(configs()), ParamName());
+struct ParamName {
+  template <typename P>
+  std::string operator()(const ::testing::TestParamInfo<P>& info) const {
+    return sanitize_name(info.param.name);
+  }
+};
+
 // ---- closeness checker ------------------------------------------------------------------------
 
 // Checks |got[i] - want[i]| <= atol + rtol*|want[i]| for every i (and equal lengths, and no NaN
