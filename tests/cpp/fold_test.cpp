@@ -69,17 +69,28 @@ std::vector<HandCase> hand_cases() {
   };
 }
 
-Model hand_model(const HandCase& c, bool bias) {
-  Model m;
-  m.add(std::make_unique<Linear>(2, 2, std::vector<float>{1, 2, 3, 4},
-                                 bias ? std::vector<float>{0.5f, -1.0f} : std::vector<float>{}));
-  auto norm = normlab::make_norm_module(c.method, c.options, {1, 2});
+// The hand case's normalization for inputs of `shape`, with gamma, beta, centre and deviation set.
+std::unique_ptr<NormModule> hand_norm(const HandCase& c, const Shape& shape) {
+  auto norm = normlab::make_norm_module(c.method, c.options, shape);
   const std::vector<float> gamma = {2, 3}, beta = {0.5f, -1}, centre = {1, -2};
   norm->layer().set_param("gamma", gamma.data(), 2);
   norm->layer().set_param("beta", beta.data(), 2);
   norm->layer().set_state(c.centre_name, centre.data(), 2);
   norm->layer().set_state(c.deviation_name, c.deviation_state.data(), 2);
-  m.add(std::move(norm));
+  return norm;
+}
+
+// The BatchNorm hand case: eps 0.25, gamma [2, 3], beta [0.5, -1], mean [1, -2], var [0.75, 3.75].
+const HandCase& batchnorm_hand_case() {
+  static const HandCase c = hand_cases().front();
+  return c;
+}
+
+Model hand_model(const HandCase& c, bool bias) {
+  Model m;
+  m.add(std::make_unique<Linear>(2, 2, std::vector<float>{1, 2, 3, 4},
+                                 bias ? std::vector<float>{0.5f, -1.0f} : std::vector<float>{}));
+  m.add(hand_norm(c, {1, 2}));
   return m;
 }
 
@@ -140,13 +151,7 @@ TEST(FoldHand, Conv2dPerOutputChannel) {
   // 1 -> 2 channels, 1x1 kernel: the conv is a per-pixel 2x1 linear map.
   Model m;
   m.add(std::make_unique<Conv2d>(1, 2, 1, 1, 0, std::vector<float>{1, 3}, std::vector<float>{0.5f, -1}));
-  auto norm = normlab::make_norm_module("batchnorm", {{"eps", 0.25}}, {1, 2, 2, 2});
-  const std::vector<float> gamma = {2, 3}, beta = {0.5f, -1}, mean = {1, -2}, var = {0.75f, 3.75f};
-  norm->layer().set_param("gamma", gamma.data(), 2);
-  norm->layer().set_param("beta", beta.data(), 2);
-  norm->layer().set_state("runningMean", mean.data(), 2);
-  norm->layer().set_state("runningVar", var.data(), 2);
-  m.add(std::move(norm));
+  m.add(hand_norm(batchnorm_hand_case(), {1, 2, 2, 2}));
   FoldResult f = normlab::fold_norms(m);
   ASSERT_EQ(f.model.size(), 1u);
   EXPECT_EQ(f.folded.at(0).note, "conv2d");
@@ -189,13 +194,7 @@ TEST(FoldWeightModes, WeightNormFoldsItsEffectiveWeightCosineIsKept) {
       }
     }
     m.add(std::move(lin));
-    auto norm = normlab::make_norm_module("batchnorm", {{"eps", 0.25}}, {1, 2});
-    const std::vector<float> gamma = {2, 3}, beta = {0.5f, -1}, mean = {1, -2}, var = {0.75f, 3.75f};
-    norm->layer().set_param("gamma", gamma.data(), 2);
-    norm->layer().set_param("beta", beta.data(), 2);
-    norm->layer().set_state("runningMean", mean.data(), 2);
-    norm->layer().set_state("runningVar", var.data(), 2);
-    m.add(std::move(norm));
+    m.add(hand_norm(batchnorm_hand_case(), {1, 2}));
     FoldResult f = normlab::fold_norms(m);
     const std::vector<float> want = outputs(m, x), got = outputs(f.model, x);
     for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], kAtol + kRtol * std::fabs(want[i]));

@@ -2,7 +2,8 @@
 // sweep of shapes and options. Loss L = sum_i w_i * y_i with fixed random w (mean 0.5, so the
 // mean terms of the backward matter), accumulated in double from the float32 outputs.
 //
-// Finite differences: for each scalar input v (an element of x, gamma or beta) with step h,
+// Finite differences (FiniteDifference in test_util.h, shared with survey_gradcheck_test.cpp and
+// survey_b_gradcheck_test.cpp): for each scalar input v (an element of x, gamma or beta) with step h,
 //   g(h) = (L(v+h) - L(v-h)) / ((v+h) - (v-h))     (denominator: the float32 steps actually taken)
 //   fd   = (4 g(h) - g(2h)) / 3                     (Richardson: truncation error O(h^4))
 // with h = 1e-2: inputs and params have scale ~1, and every statistics group of more than one
@@ -51,12 +52,6 @@ GradConfig cfg(std::string name, std::string method, json options, Shape shape) 
   c.options = std::move(options);
   c.shape = std::move(shape);
   return c;
-}
-
-std::string shape_tag(const Shape& s) {
-  std::string t;
-  for (size_t i = 0; i < s.size(); ++i) t += (i ? "x" : "") + std::to_string(s[i]);
-  return t;
 }
 
 std::string eps_tag(double eps) { return eps == 1e-5 ? "eps1e_5" : eps == 0.5 ? "eps0_5" : "eps"; }
@@ -251,51 +246,8 @@ class GradCheck : public ::testing::TestWithParam<GradConfig> {
     }
   }
 
-  // L = sum w*y of one training forward at input x, accumulated in double.
-  double loss(const std::vector<float>& x) {
-    const std::vector<float> y = forward(*layer_, x, GetParam().shape, /*training=*/true);
-    double L = 0;
-    for (size_t i = 0; i < y.size(); ++i) L += static_cast<double>(w_[i]) * y[i];
-    return L;
-  }
-
-  // Richardson-extrapolated central difference of L along one scalar, which `set` writes.
-  template <typename Set>
-  double fd(float base, Set&& set) {
-    auto g = [&](double h) {
-      const float vp = static_cast<float>(base + h), vm = static_cast<float>(base - h);
-      set(vp);
-      const double lp = loss(x_);
-      set(vm);
-      const double lm = loss(x_);
-      set(base);
-      return (lp - lm) / (static_cast<double>(vp) - static_cast<double>(vm));
-    };
-    const double g1 = g(kH), g2 = g(2 * kH);
-    return (4 * g1 - g2) / 3;
-  }
-
-  std::vector<double> fd_x() {
-    std::vector<double> out(x_.size());
-    for (size_t i = 0; i < x_.size(); ++i) {
-      const float base = x_[i];
-      out[i] = fd(base, [&](float v) { x_[i] = v; });
-    }
-    return out;
-  }
-
-  std::vector<double> fd_param(const std::string& name) {
-    std::vector<float> p = param_value(*layer_, name);
-    std::vector<double> out(p.size());
-    for (size_t i = 0; i < p.size(); ++i) {
-      const float base = p[i];
-      out[i] = fd(base, [&](float v) {
-        p[i] = v;
-        set_param(*layer_, name, p);
-      });
-    }
-    return out;
-  }
+  // Finite differences of L = sum w*y of one training forward at x_ (test_util.h), step kH.
+  FiniteDifference fd() { return {*layer_, GetParam().shape, x_, w_, kH}; }
 
   std::unique_ptr<NormLayer> layer_;
   std::vector<float> x_, w_, gamma_, beta_;
@@ -336,7 +288,7 @@ TEST_P(GradCheck, AnalyticMatchesFiniteDifference) {
     }
   }
 
-  const std::vector<double> gx = fd_x();
+  const std::vector<double> gx = fd().dx();
   if (c.expect == Expect::kMatch) {
     EXPECT_CLOSE("dx", dx, gx, kAtol, kRtol);
   } else {
@@ -353,8 +305,8 @@ TEST_P(GradCheck, AnalyticMatchesFiniteDifference) {
     EXPECT_CLOSE("finite difference vs w*gamma/sigma", gx, want, kAtol, kRtol);
   }
   if (!dgamma.empty()) {
-    EXPECT_CLOSE("dgamma", dgamma, fd_param("gamma"), kAtol, kRtol);
-    EXPECT_CLOSE("dbeta", dbeta, fd_param("beta"), kAtol, kRtol);
+    EXPECT_CLOSE("dgamma", dgamma, fd().dparam("gamma"), kAtol, kRtol);
+    EXPECT_CLOSE("dbeta", dbeta, fd().dparam("beta"), kAtol, kRtol);
   }
 
   // The tolerance catches a wrong formula: dx with the mean term dropped, i.e. dx + rstd * r *
@@ -388,17 +340,14 @@ TEST_P(GradCheck, AnalyticMatchesFiniteDifference) {
   if (verbose()) {
     std::printf("%-50s dx maxdiff %.3e", c.name.c_str(), max_abs_diff(dx, gx));
     if (!dgamma.empty()) {
-      std::printf("  dgamma %.3e  dbeta %.3e", max_abs_diff(dgamma, fd_param("gamma")),
-                  max_abs_diff(dbeta, fd_param("beta")));
+      std::printf("  dgamma %.3e  dbeta %.3e", max_abs_diff(dgamma, fd().dparam("gamma")),
+                  max_abs_diff(dbeta, fd().dparam("beta")));
     }
     std::printf("\n");
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Sweep, GradCheck, ::testing::ValuesIn(configs()),
-                         [](const ::testing::TestParamInfo<GradConfig>& info) {
-                           return sanitize_name(info.param.name);
-                         });
+INSTANTIATE_TEST_SUITE_P(Sweep, GradCheck, ::testing::ValuesIn(configs()), ParamName());
 
 }  // namespace
 }  // namespace normlab_test

@@ -109,12 +109,6 @@ Param& param(Module& m, const std::string& name) {
   throw std::runtime_error(m.kind() + ": no parameter " + name);
 }
 
-std::string shape_tag(const Shape& s) {
-  std::string t;
-  for (size_t i = 0; i < s.size(); ++i) t += (i ? "x" : "") + std::to_string(s[i]);
-  return t;
-}
-
 // How the gradient-check input is drawn.
 enum class Input {
   kNormal,        // N(0, 1)
@@ -380,10 +374,7 @@ TEST_P(LayerGrad, AnalyticMatchesFiniteDifference) {
   check_module_gradients(*m, x, c.seed * 7 + 1, c.atol, c.rtol, c.name);
 }
 
-INSTANTIATE_TEST_SUITE_P(Sweep, LayerGrad, ::testing::ValuesIn(layer_configs()),
-                         [](const ::testing::TestParamInfo<LayerConfig>& info) {
-                           return sanitize_name(info.param.name);
-                         });
+INSTANTIATE_TEST_SUITE_P(Sweep, LayerGrad, ::testing::ValuesIn(layer_configs()), ParamName());
 
 // ---- gradient checks: the tolerance catches the classic mistakes ------------------------------
 
@@ -655,10 +646,7 @@ TEST_P(LayersFixture, MatchesPyTorch) {
   EXPECT_TRUE(check_identical("inference y", y_infer.data, y.data));
 }
 
-INSTANTIATE_TEST_SUITE_P(PyTorch, LayersFixture, ::testing::ValuesIn(cases_once()),
-                         [](const ::testing::TestParamInfo<FixtureCase>& info) {
-                           return sanitize_name(info.param.name);
-                         });
+INSTANTIATE_TEST_SUITE_P(PyTorch, LayersFixture, ::testing::ValuesIn(cases_once()), ParamName());
 
 // Guards against a vacuous pass (a truncated fixture file would just run fewer tests).
 TEST(LayersFixtureFile, HasEveryKindOfCase) {

@@ -39,12 +39,6 @@ struct Config {
 
 void PrintTo(const Config& c, std::ostream* os) { *os << c.name; }
 
-std::string shape_tag(const Shape& s) {
-  std::string t;
-  for (size_t i = 0; i < s.size(); ++i) t += (i ? "x" : "") + std::to_string(s[i]);
-  return t;
-}
-
 std::vector<Config> configs() {
   std::vector<Config> out;
   uint64_t seed = 5000;
@@ -159,48 +153,8 @@ class SurveyBGradCheck : public ::testing::TestWithParam<Config> {
   }
   static int64_t spatial_size(const Shape& s) { return normlab::spatial_size(s); }
 
-  double loss(const std::vector<float>& x) {
-    const std::vector<float> y = forward(*layer_, x, GetParam().shape, /*training=*/true);
-    double L = 0;
-    for (size_t i = 0; i < y.size(); ++i) L += static_cast<double>(w_[i]) * y[i];
-    return L;
-  }
-
-  template <typename Set>
-  double fd(float base, Set&& set) {
-    auto g = [&](double h) {
-      const float vp = static_cast<float>(base + h), vm = static_cast<float>(base - h);
-      set(vp);
-      const double lp = loss(x_);
-      set(vm);
-      const double lm = loss(x_);
-      set(base);
-      return (lp - lm) / (static_cast<double>(vp) - static_cast<double>(vm));
-    };
-    return (4 * g(kH) - g(2 * kH)) / 3;
-  }
-
-  std::vector<double> fd_x() {
-    std::vector<double> out(x_.size());
-    for (size_t i = 0; i < x_.size(); ++i) {
-      const float base = x_[i];
-      out[i] = fd(base, [&](float v) { x_[i] = v; });
-    }
-    return out;
-  }
-
-  std::vector<double> fd_param(const std::string& name) {
-    std::vector<float> p = param_value(*layer_, name);
-    std::vector<double> out(p.size());
-    for (size_t i = 0; i < p.size(); ++i) {
-      const float base = p[i];
-      out[i] = fd(base, [&](float v) {
-        p[i] = v;
-        set_param(*layer_, name, p);
-      });
-    }
-    return out;
-  }
+  // Finite differences of L = sum w*y of one training forward at x_ (test_util.h), step kH.
+  FiniteDifference fd() { return {*layer_, GetParam().shape, x_, w_, kH}; }
 
   // dL/dx with the statistics held constant: w * gamma / (D + eps) (GBN) or w * gamma * rstd
   // (SN, rstd of the mixed variance), recomputed from the kernels.
@@ -249,9 +203,9 @@ TEST_P(SurveyBGradCheck, AnalyticMatchesFiniteDifference) {
   std::vector<std::pair<std::string, std::vector<float>>> grads;
   for (const normlab::Param& p : layer_->params()) grads.emplace_back(p.name, p.grad);
 
-  const std::vector<double> gx = fd_x();
+  const std::vector<double> gx = fd().dx();
   EXPECT_CLOSE("dx", dx, gx, kAtol, kRtol);
-  for (const auto& [name, grad] : grads) EXPECT_CLOSE("d" + name, grad, fd_param(name), kAtol, kRtol);
+  for (const auto& [name, grad] : grads) EXPECT_CLOSE("d" + name, grad, fd().dparam(name), kAtol, kRtol);
   if (c.method == "switchablenorm") {
     EXPECT_EQ(grads.size(), find_param(*layer_, "gamma") ? 4u : 2u);
   }
@@ -266,10 +220,7 @@ TEST_P(SurveyBGradCheck, AnalyticMatchesFiniteDifference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Sweep, SurveyBGradCheck, ::testing::ValuesIn(configs()),
-                         [](const ::testing::TestParamInfo<Config>& info) {
-                           return sanitize_name(info.param.name);
-                         });
+INSTANTIATE_TEST_SUITE_P(Sweep, SurveyBGradCheck, ::testing::ValuesIn(configs()), ParamName());
 
 }  // namespace
 }  // namespace normlab_test

@@ -434,18 +434,11 @@ TEST(SurveyB, RunnerLabelsAndIds) {
         {{"method", "gbn"}, {"options", {{"deviation", "mad"}}}},
         {{"method", "generalizedbatchnorm"}, {"options", {{"center", "quantile"}, {"level", 0.3}}}},
         {{"method", "switchablenorm"}, {"options", {{"useBN", false}}}}}}};
-  const normlab::RunConfig c = normlab::run_config_from_json(config);
-  ASSERT_EQ(c.methods.size(), 5u);
-  EXPECT_EQ(c.methods[0].method, "generalizedbatchnorm");
-  EXPECT_EQ(c.methods[0].id, "gbn");
-  EXPECT_EQ(c.methods[0].label, "Generalized BN (mean/std)");
-  EXPECT_EQ(c.methods[1].method, "switchablenorm");
-  EXPECT_EQ(c.methods[1].id, "sn");
-  EXPECT_EQ(c.methods[1].label, "Switchable Norm");
-  EXPECT_EQ(c.methods[2].id, "gbn-2");
-  EXPECT_EQ(c.methods[2].label, "Generalized BN (median/MAD)");
-  EXPECT_EQ(c.methods[3].label, "Generalized BN (quantile/superquantile, level 0.3)");
-  EXPECT_EQ(c.methods[4].label, "Switchable Norm (no BN)");
+  expect_run_methods(config, {{"generalizedbatchnorm", "gbn", "Generalized BN (mean/std)"},
+                              {"switchablenorm", "sn", "Switchable Norm"},
+                              {"", "gbn-2", "Generalized BN (median/MAD)"},
+                              {"", "", "Generalized BN (quantile/superquantile, level 0.3)"},
+                              {"", "", "Switchable Norm (no BN)"}});
 }
 
 }  // namespace

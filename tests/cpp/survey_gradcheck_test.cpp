@@ -37,12 +37,6 @@ struct GradConfig {
 
 void PrintTo(const GradConfig& c, std::ostream* os) { *os << c.name; }
 
-std::string tag(const Shape& s) {
-  std::string t;
-  for (size_t i = 0; i < s.size(); ++i) t += (i ? "x" : "") + std::to_string(s[i]);
-  return t;
-}
-
 std::vector<GradConfig> configs() {
   std::vector<GradConfig> out;
   uint64_t seed = 5000;
@@ -54,7 +48,7 @@ std::vector<GradConfig> configs() {
   // normalization is far from the identity.
   for (const Shape& s : std::vector<Shape>{{2, 5, 4}, {2, 6, 3, 3}, {2, 4, 2, 2, 2}})
     for (int size : {1, 2, 3, 5, 9})
-      add("lrn_" + tag(s) + "_size" + std::to_string(size), "lrn",
+      add("lrn_" + shape_tag(s) + "_size" + std::to_string(size), "lrn",
           {{"size", size}, {"alpha", 0.5}, {"beta", 0.75}, {"k", 1.0}}, s);
   add("lrn_2x5x4_size3_none_k2", "lrn",
       {{"size", 3}, {"alpha", 0.3}, {"beta", 0.6}, {"k", 2.0}, {"alphaScaling", "none"}}, {2, 5, 4});
@@ -65,7 +59,7 @@ std::vector<GradConfig> configs() {
       {{2, 3}, {3}}, {{2, 3, 5}, {5}}, {{2, 3, 5}, {3, 5}}, {{2, 3, 3, 5}, {3, 5}}, {{2, 3, 3, 5}, {3, 3, 5}}};
   for (const auto& [s, ns] : rms)
     for (bool affine : {true, false})
-      add("rmsnorm_" + tag(s) + "_ns" + tag(ns) + (affine ? "_affine" : "_noaffine"), "rmsnorm",
+      add("rmsnorm_" + shape_tag(s) + "_ns" + shape_tag(ns) + (affine ? "_affine" : "_noaffine"), "rmsnorm",
           {{"normalizedShape", ns}, {"affine", affine}}, s);
   add("rmsnorm_2x3x5_ns5_eps0_5", "rmsnorm", {{"normalizedShape", {5}}, {"eps", 0.5}}, {2, 3, 5});
 
@@ -73,17 +67,17 @@ std::vector<GradConfig> configs() {
   // including [N,C] and 1x1 maps, where only a learned eps makes FRN usable.
   for (const Shape& s : std::vector<Shape>{{2, 3, 5}, {2, 3, 3, 5}})
     for (double eps : {1e-6, 0.5})
-      add("frn_" + tag(s) + (eps == 0.5 ? "_eps0_5" : "_eps1e_6"), "frn", {{"channels", 3}, {"eps", eps}}, s);
+      add("frn_" + shape_tag(s) + (eps == 0.5 ? "_eps0_5" : "_eps1e_6"), "frn", {{"channels", 3}, {"eps", eps}}, s);
   for (const Shape& s : std::vector<Shape>{{4, 3}, {2, 3, 1, 1}, {2, 3, 5}, {2, 3, 3, 5}})
     for (double eps_l : {0.3, -0.2})
-      add("frn_" + tag(s) + "_learnable_eps" + (eps_l > 0 ? "_pos" : "_neg"), "frn",
+      add("frn_" + shape_tag(s) + "_learnable_eps" + (eps_l > 0 ? "_pos" : "_neg"), "frn",
           {{"channels", 3}, {"learnableEps", true}}, s, eps_l);
 
   // L1BN: every shape, the sqrt(pi/2) factor on/off, affine on/off, small and large eps.
   for (const Shape& s : std::vector<Shape>{{4, 3}, {2, 3, 5}, {2, 3, 3, 5}})
     for (bool k : {true, false})
       for (bool affine : {true, false})
-        add("l1batchnorm_" + tag(s) + (k ? "_sqrtpi2" : "_k1") + (affine ? "_affine" : "_noaffine"),
+        add("l1batchnorm_" + shape_tag(s) + (k ? "_sqrtpi2" : "_k1") + (affine ? "_affine" : "_noaffine"),
             "l1batchnorm", {{"channels", 3}, {"scaleSqrtPiOver2", k}, {"affine", affine}}, s);
   add("l1batchnorm_2x3x5_eps0_5", "l1batchnorm", {{"channels", 3}, {"eps", 0.5}}, {2, 3, 5});
   return out;
@@ -164,26 +158,8 @@ class SurveyGradCheck : public ::testing::TestWithParam<GradConfig> {
     return bad;
   }
 
-  double loss(const std::vector<float>& x) {
-    const std::vector<float> y = forward(*layer_, x, GetParam().shape, /*training=*/true);
-    double L = 0;
-    for (size_t i = 0; i < y.size(); ++i) L += static_cast<double>(w_[i]) * y[i];
-    return L;
-  }
-
-  template <typename Set>
-  double fd(float base, Set&& set) {
-    auto g = [&](double h) {
-      const float vp = static_cast<float>(base + h), vm = static_cast<float>(base - h);
-      set(vp);
-      const double lp = loss(x_);
-      set(vm);
-      const double lm = loss(x_);
-      set(base);
-      return (lp - lm) / (static_cast<double>(vp) - static_cast<double>(vm));
-    };
-    return (4 * g(kH) - g(2 * kH)) / 3;
-  }
+  // Finite differences of L = sum w*y of one training forward at x_ (test_util.h), step kH.
+  FiniteDifference fd() { return {*layer_, GetParam().shape, x_, w_, kH}; }
 
   std::unique_ptr<NormLayer> layer_;
   std::vector<float> x_, w_;
@@ -196,19 +172,11 @@ TEST_P(SurveyGradCheck, AnalyticMatchesFiniteDifference) {
   std::vector<std::pair<std::string, std::vector<float>>> grads;
   for (const normlab::Param& p : layer_->params()) grads.emplace_back(p.name, p.grad);
 
-  std::vector<double> gx(x_.size());
-  for (size_t i = 0; i < x_.size(); ++i) gx[i] = fd(x_[i], [&](float v) { x_[i] = v; });
+  const std::vector<double> gx = fd().dx();
   EXPECT_CLOSE("dx", dx, gx, kAtol, kRtol);
 
   for (const auto& [name, analytic] : grads) {
-    std::vector<float> p = param_value(*layer_, name);
-    std::vector<double> g(p.size());
-    for (size_t i = 0; i < p.size(); ++i) {
-      g[i] = fd(p[i], [&](float v) {
-        p[i] = v;
-        set_param(*layer_, name, p);
-      });
-    }
+    const std::vector<double> g = fd().dparam(name);
     EXPECT_CLOSE("d" + name, analytic, g, kAtol, kRtol);
     if (verbose()) std::printf("%-45s d%-6s maxdiff %.3e\n", c.name.c_str(), name.c_str(), max_abs_diff(analytic, g));
   }
@@ -216,10 +184,7 @@ TEST_P(SurveyGradCheck, AnalyticMatchesFiniteDifference) {
 
 }
 
-INSTANTIATE_TEST_SUITE_P(Sweep, SurveyGradCheck, ::testing::ValuesIn(configs()),
-                         [](const ::testing::TestParamInfo<GradConfig>& info) {
-                           return sanitize_name(info.param.name);
-                         });
+INSTANTIATE_TEST_SUITE_P(Sweep, SurveyGradCheck, ::testing::ValuesIn(configs()), ParamName());
 
 }  // namespace
 }  // namespace normlab_test

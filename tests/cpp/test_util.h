@@ -24,6 +24,7 @@
 #include "normlab/error.h"
 #include "normlab/norm_layer.h"
 #include "normlab/registry.h"
+#include "normlab/runner.h"
 #include "normlab/shape.h"
 
 #ifndef NORMLAB_FIXTURES_DIR
@@ -81,6 +82,22 @@ inline std::string sanitize_name(const std::string& s) {
   for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
   return out;
 }
+
+// "2x3x5" for the shape [2, 3, 5] (in test names).
+inline std::string shape_tag(const Shape& s) {
+  std::string t;
+  for (size_t i = 0; i < s.size(); ++i) t += (i ? "x" : "") + std::to_string(s[i]);
+  return t;
+}
+
+// Names each instance of a parameterized suite after its param's `name`, sanitized:
+//   INSTANTIATE_TEST_SUITE_P(Sweep, Suite, ::testing::ValuesIn(configs()), ParamName());
+struct ParamName {
+  template <typename P>
+  std::string operator()(const ::testing::TestParamInfo<P>& info) const {
+    return sanitize_name(info.param.name);
+  }
+};
 
 // ---- closeness checker ------------------------------------------------------------------------
 
@@ -304,5 +321,103 @@ inline std::vector<float> backward(NormLayer& layer, const std::vector<float>& d
 }
 
 inline int64_t numel(const Shape& s) { return normlab::numel(s); }
+
+// ---- finite-difference gradient checks ---------------------------------------------------------
+
+// The finite-difference side of the gradient checks (gradcheck_test.cpp, survey_gradcheck_test.cpp,
+// survey_b_gradcheck_test.cpp). Loss L = sum_i w_i * y_i of one training forward of `layer` at x,
+// accumulated in double from the float32 outputs. For a scalar v (an element of x or of a param)
+// with step h:
+//   g(h) = (L(v+h) - L(v-h)) / ((v+h) - (v-h))     (denominator: the float32 steps actually taken)
+//   fd   = (4 g(h) - g(2h)) / 3                     (Richardson: truncation error O(h^4))
+// x and w are held by reference: x is moved in place (and restored) by dx(), and the caller's
+// later changes to either are seen.
+class FiniteDifference {
+ public:
+  FiniteDifference(NormLayer& layer, const Shape& shape, std::vector<float>& x,
+                   const std::vector<float>& w, double h)
+      : layer_(layer), shape_(shape), x_(x), w_(w), h_(h) {}
+
+  // L at the current x.
+  double loss() {
+    const std::vector<float> y = forward(layer_, x_, shape_, /*training=*/true);
+    double L = 0;
+    for (size_t i = 0; i < y.size(); ++i) L += static_cast<double>(w_[i]) * y[i];
+    return L;
+  }
+
+  // Richardson-extrapolated central difference of L along one scalar, which `set` writes (and
+  // which is set back to base afterwards).
+  template <typename Set>
+  double along(float base, Set&& set) {
+    auto g = [&](double h) {
+      const float vp = static_cast<float>(base + h), vm = static_cast<float>(base - h);
+      set(vp);
+      const double lp = loss();
+      set(vm);
+      const double lm = loss();
+      set(base);
+      return (lp - lm) / (static_cast<double>(vp) - static_cast<double>(vm));
+    };
+    const double g1 = g(h_), g2 = g(2 * h_);
+    return (4 * g1 - g2) / 3;
+  }
+
+  // dL/dx, element by element.
+  std::vector<double> dx() {
+    std::vector<double> out(x_.size());
+    for (size_t i = 0; i < x_.size(); ++i) {
+      const float base = x_[i];
+      out[i] = along(base, [&](float v) { x_[i] = v; });
+    }
+    return out;
+  }
+
+  // dL/d(param `name`), element by element (the param is set back to its value afterwards).
+  std::vector<double> dparam(const std::string& name) {
+    std::vector<float> p = param_value(layer_, name);
+    std::vector<double> out(p.size());
+    for (size_t i = 0; i < p.size(); ++i) {
+      const float base = p[i];
+      out[i] = along(base, [&](float v) {
+        p[i] = v;
+        set_param(layer_, name, p);
+      });
+    }
+    return out;
+  }
+
+ private:
+  NormLayer& layer_;
+  const Shape& shape_;
+  std::vector<float>& x_;
+  const std::vector<float>& w_;
+  double h_;
+};
+
+// ---- run configurations -----------------------------------------------------------------------
+
+// What one entry of RunConfig::methods should hold; an empty field is not checked.
+struct WantMethod {
+  std::string method, id, label;
+};
+
+// Parses config with run_config_from_json and checks its methods, entry by entry.
+inline void expect_run_methods(const json& config, const std::vector<WantMethod>& want) {
+  const normlab::RunConfig c = normlab::run_config_from_json(config);
+  ASSERT_EQ(c.methods.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    SCOPED_TRACE("methods[" + std::to_string(i) + "]");
+    if (!want[i].method.empty()) {
+      EXPECT_EQ(c.methods[i].method, want[i].method);
+    }
+    if (!want[i].id.empty()) {
+      EXPECT_EQ(c.methods[i].id, want[i].id);
+    }
+    if (!want[i].label.empty()) {
+      EXPECT_EQ(c.methods[i].label, want[i].label);
+    }
+  }
+}
 
 }  // namespace normlab_test

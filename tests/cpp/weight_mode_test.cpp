@@ -395,16 +395,9 @@ TEST(WeightRunner, NamesAliasesLabelsIds) {
                              HasSubstr("switchablenorm, weightnorm, cosinenorm; aliases bn, brn, ln, gn, in, "
                                        "rms, l1bn, gbn, sn, wn, cn)")));
   const json config = {{"methods", {"wn", "cn", {{"method", "cosinenorm"}, {"options", {{"centered", true}}}}}}};
-  const normlab::RunConfig c = normlab::run_config_from_json(config);
-  ASSERT_EQ(c.methods.size(), 3u);
-  EXPECT_EQ(c.methods[0].method, "weightnorm");
-  EXPECT_EQ(c.methods[0].id, "wn");
-  EXPECT_EQ(c.methods[0].label, "Weight Norm");
-  EXPECT_EQ(c.methods[1].method, "cosinenorm");
-  EXPECT_EQ(c.methods[1].id, "cn");
-  EXPECT_EQ(c.methods[1].label, "Cosine Norm");
-  EXPECT_EQ(c.methods[2].id, "cn-2");
-  EXPECT_EQ(c.methods[2].label, "Cosine Norm (centred)");
+  expect_run_methods(config, {{"weightnorm", "wn", "Weight Norm"},
+                              {"cosinenorm", "cn", "Cosine Norm"},
+                              {"", "cn-2", "Cosine Norm (centred)"}});
 }
 
 // Mean training loss over the first and the last 20 steps of a method's result.
