@@ -436,89 +436,21 @@ interface Disposable {
 const disposeSymbol: typeof Symbol.dispose =
   (Symbol as { dispose?: typeof Symbol.dispose }).dispose ?? (Symbol.for('Symbol.dispose') as typeof Symbol.dispose);
 
-/** A normalization layer owning WebAssembly memory. Free it with `dispose()`. */
-export class NormLayer<M extends NormMethod = NormMethod> {
+/**
+ * What every layer shares: its method name and the WebAssembly object it owns, freed by
+ * `dispose()` (or a `using` declaration); any call after that is an Error naming it.
+ */
+export abstract class OwnedLayer<M extends Method, H extends { delete(): void }> {
   /** The method name. */
   readonly method: M;
-  /** The options, with every default filled in. */
-  readonly options: Readonly<Required<MethodOptions[M]>>;
-  #handle: LayerHandle | null;
+  #handle: H | null;
   #onDispose: (layer: object) => void;
 
-  /** @internal Use `Normlab.createLayer`. */
-  constructor(method: M, handle: LayerHandle, onDispose: (layer: object) => void) {
+  /** @internal */
+  protected constructor(method: M, handle: H, onDispose: (layer: object) => void) {
     this.method = method;
     this.#handle = handle;
     this.#onDispose = onDispose;
-    this.options = Object.freeze(JSON.parse(handle.options()));
-  }
-
-  /**
-   * y = layer(x) for a Float32Array `x` of `shape` ([N,C], [N,C,L], [N,C,H,W], ...; LayerNorm: any
-   * shape ending with `normalizedShape`). Returns a new Float32Array.
-   */
-  forward(x: Float32Array, shape: readonly number[], options: ForwardOptions = {}): Float32Array {
-    const handle = this.#live('forward');
-    const [dims, training] = forwardArgs(this.method, x, shape, options);
-    return unwrap(handle.forward(x, dims, training));
-  }
-
-  /**
-   * dL/dx for the last training-mode forward, given `dy` = dL/dy of the same length. Also sets the
-   * parameter gradients that `grads()` returns (overwritten, not accumulated).
-   */
-  backward(dy: Float32Array): Float32Array {
-    const handle = this.#live('backward');
-    checkFloat32(this.method, 'dy', dy);
-    return unwrap(handle.backward(dy));
-  }
-
-  /** Gradients of gamma and beta from the last `backward` (zeros before it). */
-  grads(): Partial<NormParams> {
-    return this.#live('grads').get('grads') as Partial<NormParams>;
-  }
-
-  /** Copies of gamma and beta (an empty object when `affine` is false). */
-  getParams(): Partial<NormParams> {
-    return this.#live('getParams').get('params') as Partial<NormParams>;
-  }
-
-  /** Replaces gamma and/or beta; all or nothing (on an error, no value changes). */
-  setParams(params: Partial<NormParams>): void {
-    const handle = this.#live('setParams');
-    setAll(this.method, 'setParams', params, handle.get('params'), (name, value) => handle.set('params', name, value));
-  }
-
-  /** Copies of the running state (an empty object for methods without one). */
-  getState(): MethodState[M] {
-    const raw = this.#live('getState').get('state') as Record<string, Float32Array>;
-    const state: Record<string, Float32Array | number> = { ...raw };
-    if (raw.numBatchesTracked) state.numBatchesTracked = raw.numBatchesTracked[0];
-    return state as unknown as MethodState[M];
-  }
-
-  /**
-   * AdaBN (Li et al. 2016) for this layer: replaces its population statistics with those of `x`,
-   * all the inputs the layer receives on a target domain (`shape` as for `forward`). Returns false,
-   * changing nothing, for methods that keep no population statistics (nothing to adapt).
-   */
-  setPopulationStatistics(x: Float32Array, shape: readonly number[]): boolean {
-    const handle = this.#live('setPopulationStatistics');
-    checkFloat32(this.method, 'input', x);
-    const dims = checkShape(this.method, shape);
-    const result = handle.setPopulationStatistics(x, dims);
-    if (typeof result === 'string') throw new Error(result);
-    return result;
-  }
-
-  /** Replaces some or all of the running state; all or nothing. */
-  setState(state: Partial<MethodState[M]>): void {
-    const handle = this.#live('setState');
-    const entries: Record<string, unknown> = { ...(state as Record<string, unknown>) };
-    if (typeof entries.numBatchesTracked === 'number') {
-      entries.numBatchesTracked = Float32Array.of(entries.numBatchesTracked);
-    }
-    setAll(this.method, 'setState', entries, handle.get('state'), (name, value) => handle.set('state', name, value));
   }
 
   /** Whether `dispose()` has been called. */
@@ -540,15 +472,91 @@ export class NormLayer<M extends NormMethod = NormMethod> {
   }
 
   /** @internal The live handle, or an Error naming the call after dispose. */
-  #live(call: string): LayerHandle {
+  protected handle(call: string): H {
     if (this.#handle === null) throw new Error(`${this.method}: ${call}() called after dispose()`);
     return this.#handle;
   }
+}
 
-  /** @internal For subclasses. */
-  protected handle(call: string): LayerHandle {
-    return this.#live(call);
+/** A normalization layer owning WebAssembly memory. Free it with `dispose()`. */
+export class NormLayer<M extends NormMethod = NormMethod> extends OwnedLayer<M, LayerHandle> {
+  /** The options, with every default filled in. */
+  readonly options: Readonly<Required<MethodOptions[M]>>;
+
+  /** @internal Use `Normlab.createLayer`. */
+  constructor(method: M, handle: LayerHandle, onDispose: (layer: object) => void) {
+    super(method, handle, onDispose);
+    this.options = Object.freeze(JSON.parse(handle.options()));
   }
+
+  /**
+   * y = layer(x) for a Float32Array `x` of `shape` ([N,C], [N,C,L], [N,C,H,W], ...; LayerNorm: any
+   * shape ending with `normalizedShape`). Returns a new Float32Array.
+   */
+  forward(x: Float32Array, shape: readonly number[], options: ForwardOptions = {}): Float32Array {
+    const handle = this.handle('forward');
+    const [dims, training] = forwardArgs(this.method, x, shape, options);
+    return unwrap(handle.forward(x, dims, training));
+  }
+
+  /**
+   * dL/dx for the last training-mode forward, given `dy` = dL/dy of the same length. Also sets the
+   * parameter gradients that `grads()` returns (overwritten, not accumulated).
+   */
+  backward(dy: Float32Array): Float32Array {
+    const handle = this.handle('backward');
+    checkFloat32(this.method, 'dy', dy);
+    return unwrap(handle.backward(dy));
+  }
+
+  /** Gradients of gamma and beta from the last `backward` (zeros before it). */
+  grads(): Partial<NormParams> {
+    return this.handle('grads').get('grads') as Partial<NormParams>;
+  }
+
+  /** Copies of gamma and beta (an empty object when `affine` is false). */
+  getParams(): Partial<NormParams> {
+    return this.handle('getParams').get('params') as Partial<NormParams>;
+  }
+
+  /** Replaces gamma and/or beta; all or nothing (on an error, no value changes). */
+  setParams(params: Partial<NormParams>): void {
+    const handle = this.handle('setParams');
+    setAll(this.method, 'setParams', params, handle.get('params'), (name, value) => handle.set('params', name, value));
+  }
+
+  /** Copies of the running state (an empty object for methods without one). */
+  getState(): MethodState[M] {
+    const raw = this.handle('getState').get('state') as Record<string, Float32Array>;
+    const state: Record<string, Float32Array | number> = { ...raw };
+    if (raw.numBatchesTracked) state.numBatchesTracked = raw.numBatchesTracked[0];
+    return state as unknown as MethodState[M];
+  }
+
+  /**
+   * AdaBN (Li et al. 2016) for this layer: replaces its population statistics with those of `x`,
+   * all the inputs the layer receives on a target domain (`shape` as for `forward`). Returns false,
+   * changing nothing, for methods that keep no population statistics (nothing to adapt).
+   */
+  setPopulationStatistics(x: Float32Array, shape: readonly number[]): boolean {
+    const handle = this.handle('setPopulationStatistics');
+    checkFloat32(this.method, 'input', x);
+    const dims = checkShape(this.method, shape);
+    const result = handle.setPopulationStatistics(x, dims);
+    if (typeof result === 'string') throw new Error(result);
+    return result;
+  }
+
+  /** Replaces some or all of the running state; all or nothing. */
+  setState(state: Partial<MethodState[M]>): void {
+    const handle = this.handle('setState');
+    const entries: Record<string, unknown> = { ...(state as Record<string, unknown>) };
+    if (typeof entries.numBatchesTracked === 'number') {
+      entries.numBatchesTracked = Float32Array.of(entries.numBatchesTracked);
+    }
+    setAll(this.method, 'setState', entries, handle.get('state'), (name, value) => handle.set('state', name, value));
+  }
+
 
 
 }
@@ -557,28 +565,22 @@ export class NormLayer<M extends NormMethod = NormMethod> {
  * A Linear or Conv2d layer with Weight Normalization or Cosine Normalization, owning WebAssembly
  * memory. Free it with `dispose()` (or `using`, or `nl.scope()`).
  */
-export class WeightLayer<M extends WeightMethod = WeightMethod> {
-  /** The method name. */
-  readonly method: M;
+export class WeightLayer<M extends WeightMethod = WeightMethod> extends OwnedLayer<M, WeightLayerHandle> {
   /** The options, with every default filled in. */
   readonly options: Readonly<ResolvedWeightOptions<M>>;
   /** `'linear'` (input [N, inFeatures]) or `'conv2d'` (input [N, inChannels, H, W]). */
   readonly kind: 'linear' | 'conv2d';
-  #handle: WeightLayerHandle | null;
-  #onDispose: (layer: object) => void;
 
   /** @internal Use `Normlab.createLayer`. */
   constructor(method: M, handle: WeightLayerHandle, onDispose: (layer: object) => void) {
-    this.method = method;
-    this.#handle = handle;
-    this.#onDispose = onDispose;
+    super(method, handle, onDispose);
     this.options = Object.freeze(JSON.parse(handle.options()));
     this.kind = 'kernelSize' in this.options ? 'conv2d' : 'linear';
   }
 
   /** The output shape for an input shape ([N, outFeatures] or [N, outChannels, Ho, Wo]). */
   outputShape(shape: readonly number[]): number[] {
-    const handle = this.#live('outputShape');
+    const handle = this.handle('outputShape');
     const result = handle.outputShape(checkShape(this.method, shape));
     if (typeof result === 'string') throw new Error(result);
     return result;
@@ -590,7 +592,7 @@ export class WeightLayer<M extends WeightMethod = WeightMethod> {
    * compute the same y. Returns a new Float32Array.
    */
   forward(x: Float32Array, shape: readonly number[], options: ForwardOptions = {}): Float32Array {
-    const handle = this.#live('forward');
+    const handle = this.handle('forward');
     const [dims, training] = forwardArgs(this.method, x, shape, options);
     return unwrap(handle.forward(x, dims, training));
   }
@@ -600,49 +602,27 @@ export class WeightLayer<M extends WeightMethod = WeightMethod> {
    * the parameter gradients that `grads()` returns (overwritten, not accumulated).
    */
   backward(dy: Float32Array): Float32Array {
-    const handle = this.#live('backward');
+    const handle = this.handle('backward');
     checkFloat32(this.method, 'dy', dy);
     return unwrap(handle.backward(dy));
   }
 
   /** Gradients of the parameters from the last `backward` (zeros before it). */
   grads(): WeightParamsFor[M] {
-    return this.#live('grads').get('grads') as WeightParamsFor[M];
+    return this.handle('grads').get('grads') as WeightParamsFor[M];
   }
 
   /** Copies of the parameters (PyTorch's names: weight_g, weight_v, bias / weight, bias). */
   getParams(): WeightParamsFor[M] {
-    return this.#live('getParams').get('params') as WeightParamsFor[M];
+    return this.handle('getParams').get('params') as WeightParamsFor[M];
   }
 
   /** Replaces some or all parameters; all or nothing (on an error, no value changes). */
   setParams(params: Partial<WeightParamsFor[M]>): void {
-    const handle = this.#live('setParams');
+    const handle = this.handle('setParams');
     setAll(this.method, 'setParams', params, handle.get('params'), (name, value) => handle.set(name, value));
   }
 
-  /** Whether `dispose()` has been called. */
-  get disposed(): boolean {
-    return this.#handle === null;
-  }
-
-  /** Frees the layer's WebAssembly memory. Idempotent. */
-  dispose(): void {
-    if (this.#handle === null) return;
-    this.#handle.delete();
-    this.#handle = null;
-    this.#onDispose(this);
-  }
-
-  /** Same as `dispose()`, for `using` declarations. */
-  [disposeSymbol](): void {
-    this.dispose();
-  }
-
-  #live(call: string): WeightLayerHandle {
-    if (this.#handle === null) throw new Error(`${this.method}: ${call}() called after dispose()`);
-    return this.#handle;
-  }
 }
 
 /** A Batch Renormalization layer: a `NormLayer` whose limits can move during training. */
@@ -814,7 +794,7 @@ class NormlabInstance implements Normlab {
       throw new Error('scope: fn must be synchronous (it returned a Promise)');
     }
     const kept = new Set<unknown>(
-      result instanceof NormLayer || result instanceof WeightLayer
+      result instanceof OwnedLayer
         ? [result]
         : Array.isArray(result)
           ? result
