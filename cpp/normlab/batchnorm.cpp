@@ -1,5 +1,9 @@
 #include "normlab/batchnorm.h"
 
+#include <memory>
+
+#include "normlab/method_info.h"
+
 #include <cmath>
 
 #include "normlab/error.h"
@@ -171,6 +175,53 @@ void BatchNorm::check_state_values(const std::string& name, const float* values,
       fail(method(), ": numBatchesTracked must be a whole number >= 0, got ", values[i]);
     }
   }
+}
+
+namespace {
+
+std::unique_ptr<NormLayer> create(const nlohmann::json& options) {
+  const MethodInfo& info = batchnorm_info();
+  OptionReader r(options, info.name, info.option_keys());
+  BatchNormOptions o;
+  read_channels_eps(r, o);
+  o.momentum = r.number_or_null("momentum", o.momentum);
+  o.affine = r.boolean("affine", o.affine);
+  o.track_running_stats = r.boolean("trackRunningStats", o.track_running_stats);
+  return std::make_unique<BatchNorm>(o);
+}
+
+nlohmann::json options_of(const NormLayer& layer) {
+  const BatchNormOptions& o = static_cast<const BatchNorm&>(layer).options();
+  return {{"channels", o.channels},
+          {"eps", o.eps},
+          {"momentum", o.momentum ? nlohmann::json(*o.momentum) : nlohmann::json(nullptr)},
+          {"affine", o.affine},
+          {"trackRunningStats", o.track_running_stats}};
+}
+
+}  // namespace
+
+const MethodInfo& batchnorm_info() {
+  static const MethodInfo info = [] {
+    const BatchNormOptions d;
+    MethodInfo m;
+    m.name = "batchnorm";
+    m.aliases = {"bn"};
+    m.label = "BatchNorm";
+    OptionInfo momentum = momentum_option(*d.momentum);
+    momentum.nullable = true;
+    momentum.help += "; null: the cumulative average";
+    m.options = {channels_option(), eps_option(d.eps), momentum, affine_option(d.affine),
+                 boolean_option("trackRunningStats", "track_running_stats", d.track_running_stats,
+                                "keep running statistics for inference (false: batch statistics always)")};
+    m.uses_batch_statistics = true;
+    m.foldable = true;
+    m.population_statistics = {"runningMean", "runningVar"};
+    m.create = create;
+    m.options_of = options_of;
+    return m;
+  }();
+  return info;
 }
 
 }  // namespace normlab

@@ -72,4 +72,8 @@ class BatchNorm : public NormLayer {
   BatchStats cache_;  // of the last training forward, for backward
 };
 
+// The method's description (method_info.h), collected by registry.h's method_table().
+struct MethodInfo;
+const MethodInfo& batchnorm_info();
+
 }  // namespace normlab

@@ -1,5 +1,9 @@
 #include "normlab/batchrenorm.h"
 
+#include <memory>
+
+#include "normlab/method_info.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -15,6 +19,8 @@ BatchRenorm::BatchRenorm(const BatchRenormOptions& options)
   check_eps(method(), options.eps);
   check_momentum(method(), options.momentum);
   set_limits(options.r_max, options.d_max);
+  target_r_max_ = options.r_max;
+  target_d_max_ = options.d_max;
   const size_t C = static_cast<size_t>(options.channels);
   add_affine(C, options.affine);
   add_state("runningMean", C, 0.0f);
@@ -108,6 +114,54 @@ void BatchRenorm::check_state_values(const std::string& name, const float* value
   for (size_t i = 0; i < n; ++i) {
     if (!(values[i] > 0)) fail(method(), ": runningStd[", i, "] must be > 0, got ", values[i]);
   }
+}
+
+namespace {
+
+std::unique_ptr<NormLayer> create(const nlohmann::json& options) {
+  const MethodInfo& info = batchrenorm_info();
+  OptionReader r(options, info.name, info.option_keys());
+  BatchRenormOptions o;
+  read_channels_eps(r, o);
+  o.momentum = read_momentum_not_null(r, info.name, o.momentum,
+                                      " (the cumulative average is a batchnorm option)");
+  o.r_max = r.number("rMax", o.r_max);
+  o.d_max = r.number("dMax", o.d_max);
+  o.affine = r.boolean("affine", o.affine);
+  return std::make_unique<BatchRenorm>(o);
+}
+
+nlohmann::json options_of(const NormLayer& layer) {
+  const BatchRenormOptions& o = static_cast<const BatchRenorm&>(layer).options();
+  return {{"channels", o.channels}, {"eps", o.eps}, {"momentum", o.momentum},
+          {"rMax", o.r_max},        {"dMax", o.d_max}, {"affine", o.affine}};
+}
+
+}  // namespace
+
+const MethodInfo& batchrenorm_info() {
+  static const MethodInfo info = [] {
+    const BatchRenormOptions d;
+    MethodInfo m;
+    m.name = "batchrenorm";
+    m.aliases = {"brn"};
+    m.label = "Batch Renorm";
+    OptionInfo momentum = momentum_option(d.momentum);
+    momentum.help = "the paper's alpha: running = (1 - momentum) * running + momentum * batch";
+    m.options = {channels_option(), eps_option(d.eps), momentum,
+                 number_option("rMax", "r_max", d.r_max, 1, std::nullopt,
+                               "r = clip(sigmaB / sigma, 1/rMax, rMax); 1 with dMax 0 is BatchNorm"),
+                 number_option("dMax", "d_max", d.d_max, 0, std::nullopt,
+                               "d = clip((muB - mu) / sigma, -dMax, dMax)"),
+                 affine_option(d.affine)};
+    m.uses_batch_statistics = true;
+    m.foldable = true;
+    m.population_statistics = {"runningMean", "runningStd"};
+    m.create = create;
+    m.options_of = options_of;
+    return m;
+  }();
+  return info;
 }
 
 }  // namespace normlab

@@ -31,7 +31,11 @@ class BatchRenorm : public NormLayer {
   // averages of muB and sigmaB estimate).
   bool set_population_statistics(const float* x, const Shape& shape) override;
   // Changes rMax and dMax between steps (the paper relaxes them from 1 and 0 during training).
+  // options() then reports these current limits; the targets stay those the layer was made with.
   void set_limits(double r_max, double d_max);
+  // The rMax and dMax the layer was made with, which a schedule relaxes towards.
+  double target_r_max() const { return target_r_max_; }
+  double target_d_max() const { return target_d_max_; }
   // r and d (C) of the last training forward; empty before the first one.
   const std::vector<float>& last_r() const { return r_; }
   const std::vector<float>& last_d() const { return d_; }
@@ -45,10 +49,15 @@ class BatchRenorm : public NormLayer {
   void check_state_values(const std::string& name, const float* values, size_t n) const override;
 
  private:
-  BatchRenormOptions options_;
+  BatchRenormOptions options_;            // r_max and d_max: the current limits
+  double target_r_max_ = 0, target_d_max_ = 0;  // the limits it was made with
   // Cache of the last training forward, for backward.
   std::vector<float> mean_, rstd_, coef_;  // (C): muB, 1/sigmaB, gamma*r/sigmaB
   std::vector<float> r_, d_;               // (C)
 };
+
+// The method's description (method_info.h), collected by registry.h's method_table().
+struct MethodInfo;
+const MethodInfo& batchrenorm_info();
 
 }  // namespace normlab

@@ -1,5 +1,9 @@
 #include "normlab/frn.h"
 
+#include <memory>
+
+#include "normlab/method_info.h"
+
 #include <cmath>
 
 #include "normlab/error.h"
@@ -114,6 +118,43 @@ void FilterResponseNorm::backward_impl(const float* dy, const Shape& shape, floa
     const float l = params_[3].value[0];
     params_[3].grad[0] = static_cast<float>(de * (l > 0 ? 1 : l < 0 ? -1 : 0));
   }
+}
+
+namespace {
+
+std::unique_ptr<NormLayer> create(const nlohmann::json& options) {
+  const MethodInfo& info = frn_info();
+  OptionReader r(options, info.name, info.option_keys());
+  FrnOptions o;
+  read_channels_eps(r, o);
+  o.learnable_eps = r.boolean("learnableEps", o.learnable_eps);
+  return std::make_unique<FilterResponseNorm>(o);
+}
+
+nlohmann::json options_of(const NormLayer& layer) {
+  const FrnOptions& o = static_cast<const FilterResponseNorm&>(layer).options();
+  return {{"channels", o.channels}, {"eps", o.eps}, {"learnableEps", o.learnable_eps}};
+}
+
+}  // namespace
+
+const MethodInfo& frn_info() {
+  static const MethodInfo info = [] {
+    const FrnOptions d;
+    MethodInfo m;
+    m.name = "frn";
+    m.aliases = {};
+    m.label = "FRN + TLU";
+    OptionInfo eps = eps_option(d.eps);
+    eps.help = "added to nu^2, the mean square; the lower bound of the learned eps";
+    m.options = {channels_option(), eps,
+                 boolean_option("learnableEps", "learnable_eps", d.learnable_eps,
+                                "learn eps (as the paper does for 1x1 activations)")};
+    m.create = create;
+    m.options_of = options_of;
+    return m;
+  }();
+  return info;
 }
 
 }  // namespace normlab

@@ -87,4 +87,8 @@ class FilterResponseNorm : public NormLayer {
   std::vector<float> tlu_;   // (N,C,S) dz/dy of the last training forward
 };
 
+// The method's description (method_info.h), collected by registry.h's method_table().
+struct MethodInfo;
+const MethodInfo& frn_info();
+
 }  // namespace normlab

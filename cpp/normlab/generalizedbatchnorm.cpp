@@ -1,5 +1,9 @@
 #include "normlab/generalizedbatchnorm.h"
 
+#include <memory>
+
+#include "normlab/method_info.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -279,6 +283,61 @@ void GeneralizedBatchNorm::check_state_values(const std::string& name, const flo
       fail(method(), ": runningDeviation[", i, "] must be >= 0, got ", values[i]);
     }
   }
+}
+
+namespace {
+
+std::unique_ptr<NormLayer> create(const nlohmann::json& options) {
+  const MethodInfo& info = generalizedbatchnorm_info();
+  OptionReader r(options, info.name, info.option_keys());
+  GeneralizedBatchNormOptions o;
+  o.channels = r.integer("channels");
+  // Either of center and deviation alone brings its partner (deviation 'mad' -> center 'median').
+  const std::optional<std::string> center = r.text("center"), deviation = r.text("deviation");
+  if (center) o.center = *center;
+  if (deviation) o.deviation = *deviation;
+  if (center && !deviation && !gbn_partner(*center).empty()) o.deviation = gbn_partner(*center);
+  if (deviation && !center && !gbn_partner(*deviation).empty()) o.center = gbn_partner(*deviation);
+  o.level = r.number("level", o.level);
+  o.eps = r.number("eps", o.eps);
+  o.momentum = read_momentum_not_null(r, info.name, o.momentum);
+  o.affine = r.boolean("affine", o.affine);
+  return std::make_unique<GeneralizedBatchNorm>(o);
+}
+
+nlohmann::json options_of(const NormLayer& layer) {
+  const GeneralizedBatchNormOptions& o = static_cast<const GeneralizedBatchNorm&>(layer).options();
+  return {{"channels", o.channels}, {"center", o.center},     {"deviation", o.deviation},
+          {"level", o.level},       {"eps", o.eps},           {"momentum", o.momentum},
+          {"affine", o.affine}};
+}
+
+}  // namespace
+
+const MethodInfo& generalizedbatchnorm_info() {
+  static const MethodInfo info = [] {
+    const GeneralizedBatchNormOptions d;
+    MethodInfo m;
+    m.name = "generalizedbatchnorm";
+    m.aliases = {"gbn"};
+    m.label = "Generalized BN";
+    OptionInfo level = number_option("level", "level", d.level, 0, 1,
+                                     "alpha of quantile/superquantile, in (0, 1)");
+    level.min_exclusive = true;
+    m.options = {channels_option(),
+                 string_option("center", "center", d.center, {"mean", "median", "quantile"},
+                               "the centre statistic (alone, it brings its partner deviation)"),
+                 string_option("deviation", "deviation", d.deviation, {"std", "mad", "superquantile"},
+                               "the deviation statistic (alone, it brings its partner centre)"),
+                 level, eps_option(d.eps), momentum_option(d.momentum), affine_option(d.affine)};
+    m.uses_batch_statistics = true;
+    m.foldable = true;
+    m.population_statistics = {"runningCenter", "runningDeviation"};
+    m.create = create;
+    m.options_of = options_of;
+    return m;
+  }();
+  return info;
 }
 
 }  // namespace normlab

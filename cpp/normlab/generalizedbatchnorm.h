@@ -125,4 +125,8 @@ class GeneralizedBatchNorm : public NormLayer {
   std::vector<int64_t> selected_;           // (C) its order statistics' within-channel indices
 };
 
+// The method's description (method_info.h), collected by registry.h's method_table().
+struct MethodInfo;
+const MethodInfo& generalizedbatchnorm_info();
+
 }  // namespace normlab

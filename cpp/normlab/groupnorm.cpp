@@ -1,5 +1,9 @@
 #include "normlab/groupnorm.h"
 
+#include <memory>
+
+#include "normlab/method_info.h"
+
 #include <cmath>
 
 #include "normlab/error.h"
@@ -105,6 +109,44 @@ void GroupNorm::forward_infer(const float* x, const Shape& shape, float* y) {
 void GroupNorm::backward_impl(const float* dy, const Shape& shape, float* dx) {
   groupnorm_backward(dx, dgamma(), dbeta(), dy, x_.data(), mean_.data(), rstd_.data(), gamma(),
                      shape[0], shape[1], spatial_size(shape), options_.groups);
+}
+
+namespace {
+
+std::unique_ptr<NormLayer> create(const nlohmann::json& options) {
+  const MethodInfo& info = groupnorm_info();
+  OptionReader r(options, info.name, info.option_keys());
+  GroupNormOptions o;
+  o.channels = r.integer("channels");
+  o.groups = r.integer("groups");
+  o.eps = r.number("eps", o.eps);
+  o.affine = r.boolean("affine", o.affine);
+  return std::make_unique<GroupNorm>(o);
+}
+
+nlohmann::json options_of(const NormLayer& layer) {
+  const GroupNormOptions& o = static_cast<const GroupNorm&>(layer).options();
+  return {{"channels", o.channels}, {"groups", o.groups}, {"eps", o.eps}, {"affine", o.affine}};
+}
+
+}  // namespace
+
+const MethodInfo& groupnorm_info() {
+  static const MethodInfo info = [] {
+    const GroupNormOptions d;
+    MethodInfo m;
+    m.name = "groupnorm";
+    m.aliases = {"gn"};
+    m.label = "GroupNorm";
+    OptionInfo groups = integer_option("groups", "groups", nullptr, 1,
+                                       "groups of channels; must divide channels (a model picks up to 32)");
+    groups.from_model = true;
+    m.options = {channels_option(), groups, eps_option(d.eps), affine_option(d.affine)};
+    m.create = create;
+    m.options_of = options_of;
+    return m;
+  }();
+  return info;
 }
 
 }  // namespace normlab

@@ -49,4 +49,8 @@ class GroupNorm : public NormLayer {
   std::vector<float> mean_, rstd_;  // (N,G) cache of the last training forward
 };
 
+// The method's description (method_info.h), collected by registry.h's method_table().
+struct MethodInfo;
+const MethodInfo& groupnorm_info();
+
 }  // namespace normlab

@@ -1,5 +1,9 @@
 #include "normlab/instancenorm.h"
 
+#include <memory>
+
+#include "normlab/method_info.h"
+
 #include <cmath>
 
 #include "normlab/error.h"
@@ -89,6 +93,40 @@ void InstanceNorm::forward_infer(const float* x, const Shape& shape, float* y) {
 void InstanceNorm::backward_impl(const float* dy, const Shape& shape, float* dx) {
   instancenorm_backward(dx, dgamma(), dbeta(), dy, x_.data(), mean_.data(), rstd_.data(), gamma(),
                         shape[0], shape[1], spatial_size(shape));
+}
+
+namespace {
+
+std::unique_ptr<NormLayer> create(const nlohmann::json& options) {
+  const MethodInfo& info = instancenorm_info();
+  OptionReader r(options, info.name, info.option_keys());
+  InstanceNormOptions o;
+  read_channels_eps(r, o);
+  o.affine = r.boolean("affine", o.affine);
+  return std::make_unique<InstanceNorm>(o);
+}
+
+nlohmann::json options_of(const NormLayer& layer) {
+  const InstanceNormOptions& o = static_cast<const InstanceNorm&>(layer).options();
+  return {{"channels", o.channels}, {"eps", o.eps}, {"affine", o.affine}};
+}
+
+}  // namespace
+
+const MethodInfo& instancenorm_info() {
+  static const MethodInfo info = [] {
+    const InstanceNormOptions d;
+    MethodInfo m;
+    m.name = "instancenorm";
+    m.aliases = {"in"};
+    m.label = "InstanceNorm";
+    m.options = {channels_option(), eps_option(d.eps), affine_option(d.affine)};
+    m.needs_spatial_dims = true;
+    m.create = create;
+    m.options_of = options_of;
+    return m;
+  }();
+  return info;
 }
 
 }  // namespace normlab

@@ -48,4 +48,8 @@ class InstanceNorm : public NormLayer {
   std::vector<float> mean_, rstd_;  // (N,C) cache of the last training forward
 };
 
+// The method's description (method_info.h), collected by registry.h's method_table().
+struct MethodInfo;
+const MethodInfo& instancenorm_info();
+
 }  // namespace normlab

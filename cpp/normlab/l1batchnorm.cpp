@@ -1,5 +1,9 @@
 #include "normlab/l1batchnorm.h"
 
+#include <memory>
+
+#include "normlab/method_info.h"
+
 #include <cmath>
 
 #include "normlab/batchnorm.h"
@@ -144,6 +148,47 @@ void L1BatchNorm::check_state_values(const std::string& name, const float* value
       fail(method(), ": runningDev[", i, "] must be >= 0, got ", values[i]);
     }
   }
+}
+
+namespace {
+
+std::unique_ptr<NormLayer> create(const nlohmann::json& options) {
+  const MethodInfo& info = l1batchnorm_info();
+  OptionReader r(options, info.name, info.option_keys());
+  L1BatchNormOptions o;
+  read_channels_eps(r, o);
+  o.momentum = read_momentum_not_null(r, info.name, o.momentum);
+  o.affine = r.boolean("affine", o.affine);
+  o.scale_sqrt_pi_over_2 = r.boolean("scaleSqrtPiOver2", o.scale_sqrt_pi_over_2);
+  return std::make_unique<L1BatchNorm>(o);
+}
+
+nlohmann::json options_of(const NormLayer& layer) {
+  const L1BatchNormOptions& o = static_cast<const L1BatchNorm&>(layer).options();
+  return {{"channels", o.channels}, {"eps", o.eps}, {"momentum", o.momentum},
+          {"affine", o.affine}, {"scaleSqrtPiOver2", o.scale_sqrt_pi_over_2}};
+}
+
+}  // namespace
+
+const MethodInfo& l1batchnorm_info() {
+  static const MethodInfo info = [] {
+    const L1BatchNormOptions d;
+    MethodInfo m;
+    m.name = "l1batchnorm";
+    m.aliases = {"l1bn"};
+    m.label = "L1 BatchNorm";
+    m.options = {channels_option(), eps_option(d.eps), momentum_option(d.momentum), affine_option(d.affine),
+                 boolean_option("scaleSqrtPiOver2", "scale_sqrt_pi_over_2", d.scale_sqrt_pi_over_2,
+                                "scale the mean absolute deviation by sqrt(pi/2) (the std of a Gaussian)")};
+    m.uses_batch_statistics = true;
+    m.foldable = true;
+    m.population_statistics = {"runningMean", "runningDev"};
+    m.create = create;
+    m.options_of = options_of;
+    return m;
+  }();
+  return info;
 }
 
 }  // namespace normlab

@@ -78,4 +78,8 @@ class L1BatchNorm : public NormLayer {
   std::vector<float> mean_, inv_d_;  // (C) cache of the last training forward: mu, 1/(s + eps)
 };
 
+// The method's description (method_info.h), collected by registry.h's method_table().
+struct MethodInfo;
+const MethodInfo& l1batchnorm_info();
+
 }  // namespace normlab

@@ -1,5 +1,9 @@
 #include "normlab/layernorm.h"
 
+#include <memory>
+
+#include "normlab/method_info.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -100,6 +104,35 @@ void LayerNorm::forward_infer(const float* x, const Shape& shape, float* y) {
 void LayerNorm::backward_impl(const float* dy, const Shape& shape, float* dx) {
   const int64_t R = numel(shape) / M_;
   layernorm_backward(dx, dgamma(), dbeta(), dy, x_.data(), mean_.data(), rstd_.data(), gamma(), R, M_);
+}
+
+namespace {
+
+std::unique_ptr<NormLayer> create(const nlohmann::json& options) {
+  return create_over_trailing_dims<LayerNorm, LayerNormOptions>(layernorm_info(), options);
+}
+
+nlohmann::json options_of(const NormLayer& layer) {
+  const LayerNormOptions& o = static_cast<const LayerNorm&>(layer).options();
+  return {{"normalizedShape", o.normalized_shape}, {"eps", o.eps}, {"affine", o.affine}};
+}
+
+}  // namespace
+
+const MethodInfo& layernorm_info() {
+  static const MethodInfo info = [] {
+    const LayerNormOptions d;
+    MethodInfo m;
+    m.name = "layernorm";
+    m.aliases = {"ln"};
+    m.label = "LayerNorm";
+    m.options = {normalized_shape_option(), eps_option(d.eps), affine_option(d.affine)};
+    m.fill = ModelFill::normalized_shape;
+    m.create = create;
+    m.options_of = options_of;
+    return m;
+  }();
+  return info;
 }
 
 }  // namespace normlab

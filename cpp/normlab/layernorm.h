@@ -47,4 +47,8 @@ class LayerNorm : public NormLayer {
   std::vector<float> mean_, rstd_;  // (R) cache of the last training forward
 };
 
+// The method's description (method_info.h), collected by registry.h's method_table().
+struct MethodInfo;
+const MethodInfo& layernorm_info();
+
 }  // namespace normlab

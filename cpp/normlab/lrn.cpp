@@ -1,5 +1,9 @@
 #include "normlab/lrn.h"
 
+#include <memory>
+
+#include "normlab/method_info.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -113,6 +117,51 @@ void LocalResponseNorm::forward_infer(const float* x, const Shape& shape, float*
 void LocalResponseNorm::backward_impl(const float* dy, const Shape& shape, float* dx) {
   lrn_backward(dx, dy, x_.data(), denom_.data(), options_.size, effective_alpha(), options_.beta,
                shape[0], shape[1], spatial_size(shape));
+}
+
+namespace {
+
+std::unique_ptr<NormLayer> create(const nlohmann::json& options) {
+  const MethodInfo& info = lrn_info();
+  OptionReader r(options, info.name, info.option_keys());
+  LrnOptions o;
+  o.size = r.integer("size");
+  o.alpha = r.number("alpha", o.alpha);
+  o.beta = r.number("beta", o.beta);
+  o.k = r.number("k", o.k);
+  o.alpha_scaling = alpha_scaling_from_json(options, info.name, "alphaScaling", o.alpha_scaling);
+  return std::make_unique<LocalResponseNorm>(o);
+}
+
+nlohmann::json options_of(const NormLayer& layer) {
+  const LrnOptions& o = static_cast<const LocalResponseNorm&>(layer).options();
+  return {{"size", o.size}, {"alpha", o.alpha}, {"beta", o.beta}, {"k", o.k},
+          {"alphaScaling", alpha_scaling_name(o.alpha_scaling)}};
+}
+
+}  // namespace
+
+const MethodInfo& lrn_info() {
+  static const MethodInfo info = [] {
+    const LrnOptions d;
+    MethodInfo m;
+    m.name = "lrn";
+    m.aliases = {};
+    m.label = "LRN";
+    OptionInfo k = number_option("k", "k", d.k, 0, std::nullopt, "the additive constant of the denominator");
+    k.min_exclusive = true;
+    m.options = {integer_option("size", "size", nullptr, 1, "channels in the window (required)"),
+                 number_option("alpha", "alpha", d.alpha, 0, std::nullopt, "the scale of the sum of squares"),
+                 number_option("beta", "beta", d.beta, 0, std::nullopt, "the exponent of the denominator"), k,
+                 string_option("alphaScaling", "alpha_scaling", alpha_scaling_name(d.alpha_scaling),
+                               {"size", "none"}, "\"size\": alpha / size (PyTorch); \"none\": alpha (the paper)")};
+    m.fill = ModelFill::none;
+    m.needs_spatial_dims = true;
+    m.create = create;
+    m.options_of = options_of;
+    return m;
+  }();
+  return info;
 }
 
 }  // namespace normlab

@@ -83,4 +83,8 @@ class LocalResponseNorm : public NormLayer {
   std::vector<float> denom_;  // (N,C,S) D of the last training forward
 };
 
+// The method's description (method_info.h), collected by registry.h's method_table().
+struct MethodInfo;
+const MethodInfo& lrn_info();
+
 }  // namespace normlab

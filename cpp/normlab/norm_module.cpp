@@ -65,10 +65,8 @@ std::unique_ptr<NormModule> make_norm_module(const std::string& method,
   // Anything but an object goes to create_norm unchanged, which reports it.
   if (o.is_object()) {
     auto absent = [&](const char* key) { return !o.contains(key) || o[key].is_null(); };
-    if ((method == "batchnorm" || method == "batchrenorm" || method == "groupnorm" ||
-         method == "instancenorm" || method == "frn" || method == "l1batchnorm" ||
-         method == "generalizedbatchnorm" || method == "switchablenorm") &&
-        absent("channels")) {
+    const MethodInfo& info = method_info(method);
+    if (info.fill == ModelFill::channels && absent("channels")) {
       o["channels"] = input_shape[1];
     }
     if (method == "groupnorm" && absent("groups")) {
@@ -87,7 +85,7 @@ std::unique_ptr<NormModule> make_norm_module(const std::string& method,
     if (method == "switchablenorm" && absent("useIN") && spatial_size(input_shape) == 1) {
       o["useIN"] = false;  // [N,C] (MLPs): no instance statistics; LN and BN statistics only
     }
-    if ((method == "layernorm" || method == "rmsnorm") && absent("normalizedShape")) {
+    if (info.fill == ModelFill::normalized_shape && absent("normalizedShape")) {
       o["normalizedShape"] = Shape(input_shape.begin() + 1, input_shape.end());
     }
   }

@@ -5,29 +5,21 @@
 #include "normlab/batchnorm.h"
 #include "normlab/batchrenorm.h"
 #include "normlab/conv2d.h"
-#include "normlab/linear.h"
-#include "normlab/rng.h"
 #include "normlab/error.h"
 #include "normlab/frn.h"
 #include "normlab/generalizedbatchnorm.h"
-#include "normlab/switchablenorm.h"
-#include "normlab/l1batchnorm.h"
-#include "normlab/lrn.h"
-#include "normlab/rmsnorm.h"
 #include "normlab/groupnorm.h"
 #include "normlab/instancenorm.h"
+#include "normlab/l1batchnorm.h"
 #include "normlab/layernorm.h"
+#include "normlab/linear.h"
+#include "normlab/lrn.h"
 #include "normlab/options.h"
+#include "normlab/rmsnorm.h"
+#include "normlab/rng.h"
+#include "normlab/switchablenorm.h"
 
 namespace normlab {
-
-const std::vector<std::string>& norm_methods() {
-  static const std::vector<std::string> methods = {"batchnorm", "batchrenorm", "layernorm",
-                                                   "groupnorm", "instancenorm",
-                                                   "lrn", "rmsnorm", "frn", "l1batchnorm",
-                                                   "generalizedbatchnorm", "switchablenorm"};
-  return methods;
-}
 
 namespace {
 
@@ -52,144 +44,106 @@ void check_layer_size(const std::string& method, const nlohmann::json& options) 
   }
 }
 
-// The options most layers share, read in this order: channels (required), then eps.
-template <class Options>
-void read_channels_eps(const OptionReader& r, Options& o) {
-  o.channels = r.integer("channels");
-  o.eps = r.number("eps", o.eps);
+}  // namespace
+
+namespace {
+
+// The weight methods are weight modes of a Linear or Conv2d (create_weight_layer below), not
+// layers: their descriptors have no factory, and their options are the model's weight mode.
+const MethodInfo& weightnorm_info() {
+  static const MethodInfo info = [] {
+    MethodInfo m;
+    m.name = "weightnorm";
+    m.aliases = {"wn"};
+    m.label = "Weight Norm";
+    m.fill = ModelFill::none;
+    m.foldable = true;  // into the plain weight g * v / ||v||
+    return m;
+  }();
+  return info;
 }
 
-// momentum of the methods whose running averages need a rate: null (the cumulative average, a
-// batchnorm option) is refused, `detail` ending the message.
-double read_momentum_not_null(const OptionReader& r, const std::string& method, double fallback,
-                              const char* detail = "") {
-  const std::optional<double> momentum = r.number_or_null("momentum", fallback);
-  if (!momentum) fail(method, ": momentum must be in [0, 1], got null", detail);
-  return *momentum;
-}
-
-// layernorm and rmsnorm: statistics over the trailing normalizedShape dims.
-template <class Layer, class Options>
-std::unique_ptr<NormLayer> create_over_trailing_dims(const std::string& method,
-                                                     const nlohmann::json& options) {
-  OptionReader r(options, method, {"normalizedShape", "eps", "affine"});
-  Options o;
-  o.normalized_shape = r.dims("normalizedShape");
-  o.eps = r.number("eps", o.eps);
-  o.affine = r.boolean("affine", o.affine);
-  return std::make_unique<Layer>(o);
+const MethodInfo& cosinenorm_info() {
+  static const MethodInfo info = [] {
+    MethodInfo m;
+    m.name = "cosinenorm";
+    m.aliases = {"cn"};
+    m.label = "Cosine Norm";
+    m.options = {boolean_option("centered", "centered", false,
+                                "subtract the means first (Pearson correlation instead of cosine)")};
+    m.fill = ModelFill::none;
+    return m;
+  }();
+  return info;
 }
 
 }  // namespace
 
+const std::vector<const MethodInfo*>& method_table() {
+  // The order methods were added in, which is the order of every list shown to users.
+  static const std::vector<const MethodInfo*> table = {
+      &batchnorm_info(),   &batchrenorm_info(), &layernorm_info(),   &groupnorm_info(),
+      &instancenorm_info(), &lrn_info(),        &rmsnorm_info(),     &frn_info(),
+      &l1batchnorm_info(), &generalizedbatchnorm_info(), &switchablenorm_info(),
+      &weightnorm_info(),  &cosinenorm_info()};
+  return table;
+}
+
+const MethodInfo* find_method(const std::string& name_or_alias) {
+  for (const MethodInfo* m : method_table()) {
+    if (m->name == name_or_alias) return m;
+    for (const std::string& alias : m->aliases) {
+      if (alias == name_or_alias) return m;
+    }
+  }
+  return nullptr;
+}
+
+const MethodInfo& method_info(const std::string& method) {
+  const MethodInfo* m = find_method(method);
+  if (m == nullptr) {
+    std::string list;
+    for (const std::string& name : layer_methods()) list += (list.empty() ? "" : ", ") + name;
+    fail("unknown normalization method '", method, "' (known: ", list, ")");
+  }
+  return *m;
+}
+
+const std::vector<std::string>& norm_methods() {
+  static const std::vector<std::string> methods = [] {
+    std::vector<std::string> names;
+    for (const MethodInfo* m : method_table()) {
+      if (m->create != nullptr) names.push_back(m->name);
+    }
+    return names;
+  }();
+  return methods;
+}
+
+nlohmann::json describe_methods() {
+  nlohmann::json all = nlohmann::json::array();
+  for (const MethodInfo* m : method_table()) all.push_back(method_info_json(*m));
+  return all;
+}
+
 std::unique_ptr<NormLayer> create_norm(const std::string& method, const nlohmann::json& options) {
   check_layer_size(method, options);
-  if (method == "batchnorm") {
-    OptionReader r(options, method, {"channels", "eps", "momentum", "affine", "trackRunningStats"});
-    BatchNormOptions o;
-    read_channels_eps(r, o);
-    o.momentum = r.number_or_null("momentum", o.momentum);
-    o.affine = r.boolean("affine", o.affine);
-    o.track_running_stats = r.boolean("trackRunningStats", o.track_running_stats);
-    return std::make_unique<BatchNorm>(o);
-  }
-  if (method == "batchrenorm") {
-    OptionReader r(options, method, {"channels", "eps", "momentum", "rMax", "dMax", "affine"});
-    BatchRenormOptions o;
-    read_channels_eps(r, o);
-    o.momentum = read_momentum_not_null(r, method, o.momentum,
-                                        " (the cumulative average is a batchnorm option)");
-    o.r_max = r.number("rMax", o.r_max);
-    o.d_max = r.number("dMax", o.d_max);
-    o.affine = r.boolean("affine", o.affine);
-    return std::make_unique<BatchRenorm>(o);
-  }
-  if (method == "layernorm") {
-    return create_over_trailing_dims<LayerNorm, LayerNormOptions>(method, options);
-  }
-  if (method == "groupnorm") {
-    OptionReader r(options, method, {"channels", "groups", "eps", "affine"});
-    GroupNormOptions o;
-    o.channels = r.integer("channels");
-    o.groups = r.integer("groups");
-    o.eps = r.number("eps", o.eps);
-    o.affine = r.boolean("affine", o.affine);
-    return std::make_unique<GroupNorm>(o);
-  }
-  if (method == "instancenorm") {
-    OptionReader r(options, method, {"channels", "eps", "affine"});
-    InstanceNormOptions o;
-    read_channels_eps(r, o);
-    o.affine = r.boolean("affine", o.affine);
-    return std::make_unique<InstanceNorm>(o);
-  }
-  if (method == "lrn") {
-    OptionReader r(options, method, {"size", "alpha", "beta", "k", "alphaScaling"});
-    LrnOptions o;
-    o.size = r.integer("size");
-    o.alpha = r.number("alpha", o.alpha);
-    o.beta = r.number("beta", o.beta);
-    o.k = r.number("k", o.k);
-    o.alpha_scaling = alpha_scaling_from_json(options, method, "alphaScaling", o.alpha_scaling);
-    return std::make_unique<LocalResponseNorm>(o);
-  }
-  if (method == "rmsnorm") {
-    return create_over_trailing_dims<RmsNorm, RmsNormOptions>(method, options);
-  }
-  if (method == "frn") {
-    OptionReader r(options, method, {"channels", "eps", "learnableEps"});
-    FrnOptions o;
-    read_channels_eps(r, o);
-    o.learnable_eps = r.boolean("learnableEps", o.learnable_eps);
-    return std::make_unique<FilterResponseNorm>(o);
-  }
-  if (method == "l1batchnorm") {
-    OptionReader r(options, method, {"channels", "eps", "momentum", "affine", "scaleSqrtPiOver2"});
-    L1BatchNormOptions o;
-    read_channels_eps(r, o);
-    o.momentum = read_momentum_not_null(r, method, o.momentum);
-    o.affine = r.boolean("affine", o.affine);
-    o.scale_sqrt_pi_over_2 = r.boolean("scaleSqrtPiOver2", o.scale_sqrt_pi_over_2);
-    return std::make_unique<L1BatchNorm>(o);
-  }
-  if (method == "generalizedbatchnorm") {
-    OptionReader r(options, method,
-                   {"channels", "center", "deviation", "level", "eps", "momentum", "affine"});
-    GeneralizedBatchNormOptions o;
-    o.channels = r.integer("channels");
-    // Either of center and deviation alone brings its partner (deviation 'mad' -> center 'median').
-    const std::optional<std::string> center = r.text("center"), deviation = r.text("deviation");
-    if (center) o.center = *center;
-    if (deviation) o.deviation = *deviation;
-    if (center && !deviation && !gbn_partner(*center).empty()) o.deviation = gbn_partner(*center);
-    if (deviation && !center && !gbn_partner(*deviation).empty()) o.center = gbn_partner(*deviation);
-    o.level = r.number("level", o.level);
-    o.eps = r.number("eps", o.eps);
-    o.momentum = read_momentum_not_null(r, method, o.momentum);
-    o.affine = r.boolean("affine", o.affine);
-    return std::make_unique<GeneralizedBatchNorm>(o);
-  }
-  if (method == "switchablenorm") {
-    OptionReader r(options, method, {"channels", "eps", "momentum", "affine", "useIN", "useBN"});
-    SwitchableNormOptions o;
-    read_channels_eps(r, o);
-    o.momentum = read_momentum_not_null(r, method, o.momentum);
-    o.affine = r.boolean("affine", o.affine);
-    o.use_in = r.boolean("useIN", o.use_in);
-    o.use_bn = r.boolean("useBN", o.use_bn);
-    return std::make_unique<SwitchableNorm>(o);
-  }
-  std::string list;
-  for (const std::string& m : layer_methods()) list += (list.empty() ? "" : ", ") + m;
-  if (is_weight_method(method)) {
-    fail(method, ": not a normalization layer but a weight reparameterization of a Linear or "
+  const MethodInfo& info = method_info(method);
+  if (info.create == nullptr) {
+    fail(info.name, ": not a normalization layer but a weight reparameterization of a Linear or "
          "Conv2d (create_weight_layer)");
   }
-  fail("unknown normalization method '", method, "' (known: ", list, ")");
+  return info.create(options);
 }
 
 const std::vector<std::string>& weight_methods() {
-  static const std::vector<std::string> methods = {"weightnorm", "cosinenorm"};
+  static const std::vector<std::string> methods = [] {
+    std::vector<std::string> names;
+    for (const MethodInfo* m : method_table()) {
+      if (m->create == nullptr) names.push_back(m->name);
+    }
+    return names;
+  }();
   return methods;
 }
 
@@ -315,61 +269,7 @@ WeightMode model_weight_mode(const std::string& method, const nlohmann::json& op
 }
 
 nlohmann::json layer_options(const NormLayer& layer) {
-  if (auto* l = dynamic_cast<const BatchNorm*>(&layer)) {
-    const BatchNormOptions& o = l->options();
-    return {{"channels", o.channels},
-            {"eps", o.eps},
-            {"momentum", o.momentum ? nlohmann::json(*o.momentum) : nlohmann::json(nullptr)},
-            {"affine", o.affine},
-            {"trackRunningStats", o.track_running_stats}};
-  }
-  if (auto* l = dynamic_cast<const BatchRenorm*>(&layer)) {
-    const BatchRenormOptions& o = l->options();
-    return {{"channels", o.channels}, {"eps", o.eps}, {"momentum", o.momentum},
-            {"rMax", o.r_max},        {"dMax", o.d_max}, {"affine", o.affine}};
-  }
-  if (auto* l = dynamic_cast<const LayerNorm*>(&layer)) {
-    const LayerNormOptions& o = l->options();
-    return {{"normalizedShape", o.normalized_shape}, {"eps", o.eps}, {"affine", o.affine}};
-  }
-  if (auto* l = dynamic_cast<const GroupNorm*>(&layer)) {
-    const GroupNormOptions& o = l->options();
-    return {{"channels", o.channels}, {"groups", o.groups}, {"eps", o.eps}, {"affine", o.affine}};
-  }
-  if (auto* l = dynamic_cast<const InstanceNorm*>(&layer)) {
-    const InstanceNormOptions& o = l->options();
-    return {{"channels", o.channels}, {"eps", o.eps}, {"affine", o.affine}};
-  }
-  if (auto* l = dynamic_cast<const LocalResponseNorm*>(&layer)) {
-    const LrnOptions& o = l->options();
-    return {{"size", o.size}, {"alpha", o.alpha}, {"beta", o.beta}, {"k", o.k},
-            {"alphaScaling", alpha_scaling_name(o.alpha_scaling)}};
-  }
-  if (auto* l = dynamic_cast<const RmsNorm*>(&layer)) {
-    const RmsNormOptions& o = l->options();
-    return {{"normalizedShape", o.normalized_shape}, {"eps", o.eps}, {"affine", o.affine}};
-  }
-  if (auto* l = dynamic_cast<const FilterResponseNorm*>(&layer)) {
-    const FrnOptions& o = l->options();
-    return {{"channels", o.channels}, {"eps", o.eps}, {"learnableEps", o.learnable_eps}};
-  }
-  if (auto* l = dynamic_cast<const L1BatchNorm*>(&layer)) {
-    const L1BatchNormOptions& o = l->options();
-    return {{"channels", o.channels}, {"eps", o.eps}, {"momentum", o.momentum},
-            {"affine", o.affine}, {"scaleSqrtPiOver2", o.scale_sqrt_pi_over_2}};
-  }
-  if (auto* l = dynamic_cast<const GeneralizedBatchNorm*>(&layer)) {
-    const GeneralizedBatchNormOptions& o = l->options();
-    return {{"channels", o.channels}, {"center", o.center},     {"deviation", o.deviation},
-            {"level", o.level},       {"eps", o.eps},           {"momentum", o.momentum},
-            {"affine", o.affine}};
-  }
-  if (auto* l = dynamic_cast<const SwitchableNorm*>(&layer)) {
-    const SwitchableNormOptions& o = l->options();
-    return {{"channels", o.channels}, {"eps", o.eps},        {"momentum", o.momentum},
-            {"affine", o.affine},     {"useIN", o.use_in},   {"useBN", o.use_bn}};
-  }
-  fail(layer.method(), ": no options description");
+  return method_info(layer.method()).options_of(layer);
 }
 
 }  // namespace normlab

@@ -8,17 +8,28 @@
 
 #include <nlohmann/json.hpp>
 
+#include "normlab/method_info.h"
 #include "normlab/module.h"
 #include "normlab/norm_layer.h"
 #include "normlab/weight_mode.h"
 
 namespace normlab {
 
+// Every method's description (method_info.h), normalization layers first, then the weight
+// methods, in the order they were added. Adding a method adds one line here.
+const std::vector<const MethodInfo*>& method_table();
+// The descriptor of a method by name or alias ("bn"); null when there is none.
+const MethodInfo* find_method(const std::string& name_or_alias);
+// Like find_method; throws Error listing the known methods when there is none.
+const MethodInfo& method_info(const std::string& name_or_alias);
+// method_info_json of every method, as describeMethods() returns it.
+nlohmann::json describe_methods();
+
 // "batchnorm", "batchrenorm", "layernorm", "groupnorm", "instancenorm", "lrn", "rmsnorm", "frn",
 // "l1batchnorm", "generalizedbatchnorm", "switchablenorm", ... (in the order they were added).
 const std::vector<std::string>& norm_methods();
 
-// Throws Error naming the problem: unknown method (listing the known ones), unknown option keys,
+// `method` may be an alias ("bn"). Throws Error naming the problem: unknown method (listing the known ones), unknown option keys,
 // options of the wrong type or out of range.
 std::unique_ptr<NormLayer> create_norm(const std::string& method, const nlohmann::json& options);
 

@@ -1,5 +1,9 @@
 #include "normlab/rmsnorm.h"
 
+#include <memory>
+
+#include "normlab/method_info.h"
+
 #include <cmath>
 
 #include "normlab/error.h"
@@ -67,6 +71,37 @@ void RmsNorm::forward_infer(const float* x, const Shape& shape, float* y) {
 void RmsNorm::backward_impl(const float* dy, const Shape& shape, float* dx) {
   const int64_t R = numel(shape) / M_;
   rmsnorm_backward(dx, dgamma(), dy, x_.data(), rrms_.data(), gamma(), R, M_);
+}
+
+namespace {
+
+std::unique_ptr<NormLayer> create(const nlohmann::json& options) {
+  return create_over_trailing_dims<RmsNorm, RmsNormOptions>(rmsnorm_info(), options);
+}
+
+nlohmann::json options_of(const NormLayer& layer) {
+  const RmsNormOptions& o = static_cast<const RmsNorm&>(layer).options();
+  return {{"normalizedShape", o.normalized_shape}, {"eps", o.eps}, {"affine", o.affine}};
+}
+
+}  // namespace
+
+const MethodInfo& rmsnorm_info() {
+  static const MethodInfo info = [] {
+    const RmsNormOptions d;
+    MethodInfo m;
+    m.name = "rmsnorm";
+    m.aliases = {"rms"};
+    m.label = "RMSNorm";
+    OptionInfo eps = eps_option(d.eps);
+    eps.help = "added to the mean square (default: float32 machine epsilon, PyTorch's eps=None)";
+    m.options = {normalized_shape_option(), eps, affine_option(d.affine)};
+    m.fill = ModelFill::normalized_shape;
+    m.create = create;
+    m.options_of = options_of;
+    return m;
+  }();
+  return info;
 }
 
 }  // namespace normlab

@@ -53,4 +53,8 @@ class RmsNorm : public NormLayer {
   std::vector<float> rrms_;  // (R) cache of the last training forward
 };
 
+// The method's description (method_info.h), collected by registry.h's method_table().
+struct MethodInfo;
+const MethodInfo& rmsnorm_info();
+
 }  // namespace normlab

@@ -100,17 +100,7 @@ const std::string& text(const nlohmann::json& json, const char* who, const char*
 }
 
 std::string default_label(const std::string& method, const nlohmann::json& options) {
-  static const std::vector<std::pair<std::string, std::string>> names = {
-      {"none", "No normalization"}, {"batchnorm", "BatchNorm"},       {"batchrenorm", "Batch Renorm"},
-      {"layernorm", "LayerNorm"},   {"groupnorm", "GroupNorm"},       {"instancenorm", "InstanceNorm"},
-      {"lrn", "LRN"},               {"rmsnorm", "RMSNorm"},           {"frn", "FRN + TLU"},
-      {"l1batchnorm", "L1 BatchNorm"}, {"generalizedbatchnorm", "Generalized BN"},
-      {"switchablenorm", "Switchable Norm"}, {"weightnorm", "Weight Norm"},
-      {"cosinenorm", "Cosine Norm"}};
-  std::string label = method;
-  for (const auto& [m, name] : names) {
-    if (m == method) label = name;
-  }
+  std::string label = method == "none" ? "No normalization" : method_info(method).label;
   if (method == "groupnorm" && options.contains("groups")) {
     label += " (" + options.at("groups").dump() + " groups)";
   }
@@ -157,18 +147,11 @@ MethodSpec method_spec_from_json(const nlohmann::json& json, size_t index) {
   return m;
 }
 
-// Short id of a method for tables and result keys.
+// Short id of a method for tables and result keys: its first alias, or its name.
 std::string short_id(const std::string& method) {
-  static const std::vector<std::pair<std::string, std::string>> ids = {
-      {"batchnorm", "bn"}, {"batchrenorm", "brn"}, {"layernorm", "ln"},
-      {"groupnorm", "gn"}, {"instancenorm", "in"}, {"none", "none"},
-      {"lrn", "lrn"},      {"rmsnorm", "rms"},     {"frn", "frn"},   {"l1batchnorm", "l1bn"},
-      {"generalizedbatchnorm", "gbn"}, {"switchablenorm", "sn"}, {"weightnorm", "wn"},
-      {"cosinenorm", "cn"}};
-  for (const auto& [m, id] : ids) {
-    if (m == method) return id;
-  }
-  return method;
+  if (method == "none") return method;
+  const MethodInfo& info = method_info(method);
+  return info.aliases.empty() ? info.name : info.aliases.front();
 }
 
 // Value at percentile q (0..100) of sorted values, with linear interpolation (numpy's default).
@@ -190,22 +173,13 @@ double r7(double v) {
 }  // namespace
 
 std::string canonical_method(const std::string& name) {
-  static const std::vector<std::pair<std::string, std::string>> aliases = {
-      {"bn", "batchnorm"}, {"brn", "batchrenorm"}, {"ln", "layernorm"},
-      {"gn", "groupnorm"}, {"in", "instancenorm"}, {"rms", "rmsnorm"}, {"l1bn", "l1batchnorm"},
-      {"gbn", "generalizedbatchnorm"}, {"sn", "switchablenorm"}, {"wn", "weightnorm"},
-      {"cn", "cosinenorm"}};
-  for (const auto& [alias, method] : aliases) {
-    if (name == alias) return method;
-  }
   if (name == "none") return name;
-  for (const std::string& m : layer_methods()) {
-    if (name == m) return name;
+  if (const MethodInfo* m = find_method(name)) return m->name;
+  std::string list = "none", alias_list;
+  for (const MethodInfo* m : method_table()) {
+    list += ", " + m->name;
+    for (const std::string& alias : m->aliases) alias_list += (alias_list.empty() ? "" : ", ") + alias;
   }
-  std::string list = "none";
-  for (const std::string& m : layer_methods()) list += ", " + m;
-  std::string alias_list;
-  for (const auto& [alias, method] : aliases) alias_list += (alias_list.empty() ? "" : ", ") + alias;
   fail("unknown method '", name, "' (known: ", list, "; aliases ", alias_list, ")");
 }
 
@@ -477,8 +451,7 @@ Runner::Runner(const RunConfig& config, const std::vector<uint8_t>& data, double
     arm->model = build_model(config_.model, sample_shape, data_.train.num_classes, method, spec.options,
                              root.fork(kInitStream));
     // One value per channel: batch statistics of a single example of an MLP are undefined.
-    const bool batch_stats = spec.method == "batchnorm" || spec.method == "batchrenorm" ||
-                             spec.method == "l1batchnorm";
+    const bool batch_stats = spec.method != "none" && method_info(spec.method).uses_batch_statistics;
     if (batch_stats && config_.batch_size == 1 && !(images && config_.model.kind == "cnn")) {
       fail("config: ", spec.method, " needs batchSize >= 2 with an mlp (with one example per batch, each "
            "channel has a single value and no batch statistics); use layernorm or groupnorm for batch size 1");
@@ -502,9 +475,7 @@ void Runner::apply_renorm_schedule(Arm& arm) const {
   for (NormModule* norm : arm.model.norms()) {
     if (auto* brn = dynamic_cast<BatchRenorm*>(&norm->layer())) {
       // The targets are the limits the layer was made with; the schedule moves toward them.
-      const double r_target = arm.spec.options.value("rMax", 3.0);
-      const double d_target = arm.spec.options.value("dMax", 5.0);
-      brn->set_limits(1 + p * (r_target - 1), p * d_target);
+      brn->set_limits(1 + p * (brn->target_r_max() - 1), p * brn->target_d_max());
     }
   }
 }

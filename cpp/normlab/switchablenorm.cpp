@@ -1,5 +1,9 @@
 #include "normlab/switchablenorm.h"
 
+#include <memory>
+
+#include "normlab/method_info.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -265,6 +269,51 @@ void SwitchableNorm::check_state_values(const std::string& name, const float* va
       fail(method(), ": runningVar[", i, "] must be >= 0, got ", values[i]);
     }
   }
+}
+
+namespace {
+
+std::unique_ptr<NormLayer> create(const nlohmann::json& options) {
+  const MethodInfo& info = switchablenorm_info();
+  OptionReader r(options, info.name, info.option_keys());
+  SwitchableNormOptions o;
+  read_channels_eps(r, o);
+  o.momentum = read_momentum_not_null(r, info.name, o.momentum);
+  o.affine = r.boolean("affine", o.affine);
+  o.use_in = r.boolean("useIN", o.use_in);
+  o.use_bn = r.boolean("useBN", o.use_bn);
+  return std::make_unique<SwitchableNorm>(o);
+}
+
+nlohmann::json options_of(const NormLayer& layer) {
+  const SwitchableNormOptions& o = static_cast<const SwitchableNorm&>(layer).options();
+  return {{"channels", o.channels}, {"eps", o.eps},        {"momentum", o.momentum},
+          {"affine", o.affine},     {"useIN", o.use_in},   {"useBN", o.use_bn}};
+}
+
+}  // namespace
+
+const MethodInfo& switchablenorm_info() {
+  static const MethodInfo info = [] {
+    const SwitchableNormOptions d;
+    MethodInfo m;
+    m.name = "switchablenorm";
+    m.aliases = {"sn"};
+    m.label = "Switchable Norm";
+    OptionInfo use_in = boolean_option("useIN", "use_in", d.use_in,
+                                       "mix in InstanceNorm's statistics (a model turns it off for [N, C])");
+    use_in.from_model = true;
+    m.options = {channels_option(), eps_option(d.eps), momentum_option(d.momentum), affine_option(d.affine),
+                 use_in,
+                 boolean_option("useBN", "use_bn", d.use_bn,
+                                "mix in BatchNorm's statistics (and keep running statistics)")};
+    m.uses_batch_statistics = true;
+    m.population_statistics = {"runningMean", "runningVar"};
+    m.create = create;
+    m.options_of = options_of;
+    return m;
+  }();
+  return info;
 }
 
 }  // namespace normlab

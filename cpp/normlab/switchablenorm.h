@@ -130,4 +130,8 @@ class SwitchableNorm : public NormLayer {
   Stats cache_;         // of the last training forward
 };
 
+// The method's description (method_info.h), collected by registry.h's method_table().
+struct MethodInfo;
+const MethodInfo& switchablenorm_info();
+
 }  // namespace normlab
