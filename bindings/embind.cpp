@@ -51,4 +51,5 @@ EMSCRIPTEN_BINDINGS(normlab) {
       .function("features", &PreprocessHandle::features);
   emscripten::function("memoryStats", &normlab::wasm::memory_stats);
   emscripten::function("methodsJson", &normlab::wasm::methods_json);
+  emscripten::function("describeMethodsJson", &normlab::wasm::describe_methods_json);
 }

@@ -303,4 +303,6 @@ val memory_stats() {
 
 std::string methods_json() { return nlohmann::json(layer_methods()).dump(); }
 
+std::string describe_methods_json() { return describe_methods().dump(); }
+
 }  // namespace normlab::wasm

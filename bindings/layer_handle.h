@@ -93,5 +93,7 @@ emscripten::val memory_stats();
 
 // JSON array of the layer API's method names.
 std::string methods_json();
+// describeMethods(): every method's descriptor (registry.h describe_methods) as JSON.
+std::string describe_methods_json();
 
 }  // namespace normlab::wasm

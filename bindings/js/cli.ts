@@ -3,7 +3,7 @@
 // --methods bn,gn --batch-size 4 ...`, `normlab presets`. A progress bar on stderr, a summary
 // table on stdout; --json and --csv write the full result. Bad flags or configs: exit code 2.
 import { writeFileSync, readFileSync } from 'node:fs';
-import { load, type CompareConfig, type CompareResult, type MethodEntry } from './index.js';
+import { load, type CompareConfig, type CompareResult, type MethodEntry, type MethodInfo, type OptionInfo } from './index.js';
 import { preset, presetConfigs, presets } from './presets.js';
 
 class UsageError extends Error {}
@@ -35,6 +35,8 @@ Flags of compare (each overrides the preset and the config file):
   --preprocess minmax|standardize|pca|zca   data normalization fitted on the training inputs
   --domain-shift KIND[:AMOUNT]   AdaBN: invert, shift, scale or noise the test inputs and report
                        accuracy there before and after re-estimating BatchNorm's statistics
+  --option METHOD.KEY=VALUE      a layer option of one method, repeatable:
+                       --option bn.momentum=0.01 --option brn.rMax=2 (the options are listed below)
 Output:
   --json FILE          the full result (identical for identical configurations and seeds)
   --csv FILE           the curves: method,kind,step,loss,accuracy,lossBatchStats,accuracyBatchStats
@@ -42,6 +44,9 @@ Output:
 `;
 
 type Flags = Map<string, string | true>;
+
+/** The flags that may be given more than once, each occurrence kept in order. */
+const repeatFlags = new Set(['option']);
 
 const valueFlags = new Set([
   'preset', 'config', 'dataset', 'noise', 'width', 'depth', 'classes', 'train-size', 'test-size', 'model', 'hidden', 'channels',
@@ -51,13 +56,20 @@ const valueFlags = new Set([
 ]);
 const switchFlags = new Set(['frn-learnable-eps', 'cosine-centered', 'nesterov', 'no-renorm-schedule', 'quiet', 'help']);
 
-function parseFlags(args: string[]): Flags {
+function parseFlags(args: string[]): { flags: Flags; repeated: Map<string, string[]> } {
   const flags: Flags = new Map();
+  const repeated = new Map<string, string[]>();
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (!arg.startsWith('--')) throw new UsageError(`unexpected argument '${arg}'`);
     const [name, inline] = arg.slice(2).split(/=(.*)/s, 2);
-    if (switchFlags.has(name)) {
+    if (repeatFlags.has(name)) {
+      const value = inline ?? args[++i];
+      if (value === undefined || (inline === undefined && value.startsWith('--'))) {
+        throw new UsageError(`--${name} needs a value`);
+      }
+      repeated.set(name, [...(repeated.get(name) ?? []), value]);
+    } else if (switchFlags.has(name)) {
       if (inline !== undefined) throw new UsageError(`--${name} takes no value`);
       flags.set(name, true);
     } else if (valueFlags.has(name)) {
@@ -70,7 +82,106 @@ function parseFlags(args: string[]): Flags {
       throw new UsageError(`unknown flag --${name} (see normlab --help)`);
     }
   }
-  return flags;
+  return { flags, repeated };
+}
+
+/** The method a name, alias or label stands for, from the method table; undefined for 'none'. */
+function findMethod(table: readonly MethodInfo[], name: string): MethodInfo | undefined {
+  return table.find((m) => m.name === name || m.aliases.includes(name));
+}
+
+/**
+ * A `--option` value as the JSON value the layer reads: null, a boolean, a number or a list of
+ * integers where the option's type takes one, else the text itself. The layer then checks it and
+ * its message is the layer API's own ("batchnorm: momentum must be in [0, 1] or null, got 2").
+ */
+function optionValue(option: OptionInfo, raw: string): unknown {
+  if (raw === 'null') return null;
+  const number = raw.trim() === '' ? NaN : Number(raw);
+  switch (option.type) {
+    case 'boolean':
+      return raw === 'true' ? true : raw === 'false' ? false : Number.isFinite(number) ? number : raw;
+    case 'integer[]':
+      return /^\s*-?[\d.e+]+(\s*,\s*-?[\d.e+]+)*\s*$/.test(raw) ? raw.split(',').map(Number) : raw;
+    case 'string':
+      return raw;
+    default:
+      return Number.isFinite(number) ? number : raw;
+  }
+}
+
+/** "in [0, 1]", "> 0", ">= 1": an option's range in words. */
+function range(option: OptionInfo): string {
+  if (option.min !== undefined && option.max !== undefined) {
+    return `in ${option.exclusiveMin ? '(' : '['}${option.min}, ${option.max}]`;
+  }
+  if (option.min !== undefined) return `${option.exclusiveMin ? '>' : '>='} ${option.min}`;
+  if (option.max !== undefined) return `<= ${option.max}`;
+  return 'a number';
+}
+
+/**
+ * `--option METHOD.KEY=VALUE` occurrences applied to the methods of the config they name (by name
+ * or alias), each checked against the method table. Returns warnings for options whose method is
+ * not compared.
+ */
+function applyOptions(config: CompareConfig, specs: readonly string[], table: readonly MethodInfo[]): string[] {
+  const warnings: string[] = [];
+  const parsed = specs.map((spec) => {
+    const flag = `--option ${spec}`;
+    const m = /^([^.=]+)\.([^=]+)=(.*)$/s.exec(spec);
+    if (!m) throw new UsageError(`--option must be METHOD.KEY=VALUE (e.g. bn.momentum=0.01), got '${spec}'`);
+    const [, methodName, key, raw] = m;
+    const info = findMethod(table, methodName);
+    if (!info) {
+      const known = table.map((t) => [t.name, ...t.aliases].join('/')).join(', ');
+      throw new UsageError(`${flag}: unknown method '${methodName}' (known: ${known})`);
+    }
+    const option = info.options.find((o) => o.key === key);
+    if (!option) {
+      const keys = info.options.map((o) => o.key);
+      throw new UsageError(`${flag}: ${info.name} has no option '${key}' ` +
+        `(${keys.length ? `its options: ${keys.join(', ')}` : 'it takes no options'})`);
+    }
+    if (shapeOptions.has(key)) {
+      throw new UsageError(`${flag}: ${info.name}'s ${key} is the model's: it comes from the activations' shape`);
+    }
+    return { spec, info, key, value: optionValue(option, raw) };
+  });
+  for (const { spec, info } of parsed) {
+    const used = config.methods.some((e) => findMethod(table, typeof e === 'string' ? e : e.method)?.name === info.name);
+    if (!used) warnings.push(`--option ${spec} has no effect: ${info.name} is not among the compared methods`);
+  }
+  config.methods = config.methods.map((e) => {
+    const entry: MethodEntry = typeof e === 'string' ? { method: e } : { ...e, options: { ...e.options } };
+    const name = findMethod(table, entry.method)?.name;
+    for (const p of parsed) {
+      if (p.info.name === name) entry.options = { ...entry.options, [p.key]: p.value };
+    }
+    return entry;
+  });
+  return warnings;
+}
+
+/** Options a model always fills in from the activations' shape: not the user's to set. */
+const shapeOptions = new Set(['channels', 'normalizedShape']);
+
+/** The help's list of every method's options, with defaults and ranges, from the method table. */
+function methodsHelp(table: readonly MethodInfo[]): string {
+  const lines = ['Methods and their options (--option METHOD.KEY=VALUE):'];
+  for (const m of table) {
+    lines.push(`  ${[m.name, ...m.aliases].join(', ')}: ${m.label}${m.needsSpatialDims ? ' (cnn only)' : ''}`);
+    for (const o of m.options) {
+      if (shapeOptions.has(o.key)) continue;
+      const parts: string[] = [o.type];
+      if (o.default !== null || o.nullable) parts.push(`default ${JSON.stringify(o.default)}`);
+      else if (o.fromModel) parts.push('default: the model picks');
+      if (o.min !== undefined || o.max !== undefined) parts.push(`${range(o)}${o.nullable ? ' or null' : ''}`);
+      if (o.values) parts.push(o.values.join('|'));
+      lines.push(`      ${o.key.padEnd(18)} ${parts.join(', ')}: ${o.help}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 function number(flags: Flags, name: string, integer = false): number | undefined {
@@ -99,7 +210,8 @@ function text(flags: Flags, name: string): string | undefined {
 }
 
 /** The configuration from the preset, the config file, then the flags. */
-function buildConfig(flags: Flags): { config: CompareConfig; sweep?: CompareConfig[]; title?: string } {
+function buildConfig(flags: Flags, options: readonly string[] = [], table: readonly MethodInfo[] = []):
+    { config: CompareConfig; sweep?: CompareConfig[]; title?: string; warnings: string[] } {
   let config: CompareConfig = { methods: ['bn', 'brn', 'ln', 'gn'] };
   let sweep: CompareConfig[] | undefined;
   let title: string | undefined;
@@ -169,6 +281,7 @@ function buildConfig(flags: Flags): { config: CompareConfig; sweep?: CompareConf
       return entry;
     });
   }
+  const warnings = options.length ? applyOptions(config, options, table) : [];
   if (flags.has('batch-size')) config.batchSize = number(flags, 'batch-size', true);
   if (flags.has('batching')) config.batching = text(flags, 'batching') as never;
   const optimizer = { ...config.optimizer };
@@ -206,7 +319,7 @@ function buildConfig(flags: Flags): { config: CompareConfig; sweep?: CompareConf
     sweep = sweep.map((s) => ({ ...config, batchSize: s.batchSize, steps: flags.has('steps') ? config.steps : s.steps,
       optimizer: { ...config.optimizer, lr: flags.has('lr') ? config.optimizer!.lr : s.optimizer!.lr } }));
   }
-  return { config, sweep, title };
+  return { config, sweep, title, warnings };
 }
 
 function pct(v: number | null | undefined): string {
@@ -277,9 +390,10 @@ class Progress {
   }
 }
 
-async function compare(flags: Flags): Promise<void> {
-  const { config, sweep, title } = buildConfig(flags);
+async function compare(flags: Flags, repeated: Map<string, string[]>): Promise<void> {
   const nl = await load();
+  const { config, sweep, title, warnings } = buildConfig(flags, repeated.get('option'), nl.describeMethods());
+  for (const w of warnings) process.stderr.write(`normlab: warning: ${w}\n`);
   const quiet = flags.has('quiet');
   const runs = sweep ?? [config];
   const results: CompareResult[] = [];
@@ -324,7 +438,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-      process.stdout.write(HELP);
+      process.stdout.write(HELP + methodsHelp((await load()).describeMethods()));
       return command === undefined ? 2 : 0;
     }
     if (command === 'presets') {
@@ -333,12 +447,12 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command === 'compare') {
-      const flags = parseFlags(rest);
+      const { flags, repeated } = parseFlags(rest);
       if (flags.has('help')) {
-        process.stdout.write(HELP);
+        process.stdout.write(HELP + methodsHelp((await load()).describeMethods()));
         return 0;
       }
-      await compare(flags);
+      await compare(flags, repeated);
       return 0;
     }
     throw new UsageError(`unknown command '${command}' (known: compare, presets)`);

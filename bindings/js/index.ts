@@ -41,6 +41,65 @@ export type WeightMethod = 'weightnorm' | 'cosinenorm';
 /** The layer API's method names. */
 export type Method = NormMethod | WeightMethod;
 
+/** The short names `createLayer` and the runner accept for the methods (`bn` is `batchnorm`). */
+export interface MethodAliases {
+  bn: 'batchnorm';
+  brn: 'batchrenorm';
+  ln: 'layernorm';
+  gn: 'groupnorm';
+  in: 'instancenorm';
+  rms: 'rmsnorm';
+  l1bn: 'l1batchnorm';
+  gbn: 'generalizedbatchnorm';
+  sn: 'switchablenorm';
+  wn: 'weightnorm';
+  cn: 'cosinenorm';
+}
+export type MethodAlias = keyof MethodAliases;
+/** The method a name or alias stands for. */
+export type MethodOf<M extends Method | MethodAlias> = M extends MethodAlias ? MethodAliases[M] : M;
+
+/** One option of a method, from the method table of the C++ core (`describeMethods()`). */
+export interface OptionInfo {
+  /** The options object's key, e.g. `rMax`. */
+  key: string;
+  type: 'number' | 'integer' | 'boolean' | 'string' | 'integer[]';
+  /** The default; `null` when the option is required or filled in by a model (`fromModel`). */
+  default: number | boolean | string | null;
+  /** Inclusive bounds of a number, unless `exclusiveMin` (as eps > 0). */
+  min?: number;
+  max?: number;
+  exclusiveMin?: boolean;
+  /** The allowed values of a string option. */
+  values?: string[];
+  /** `null` is a value of its own (BatchNorm's `momentum: null`, the cumulative average). */
+  nullable?: boolean;
+  /** A model (the runner, `compare`) fills it in from the activations' shape when absent. */
+  fromModel?: boolean;
+  /** One line of help. */
+  help: string;
+}
+
+/** A method's description: what the CLI's help, the playground's controls and the checks read. */
+export interface MethodInfo {
+  name: Method;
+  /** Short names, the first being the id results use (`bn`); LRN and FRN have none. */
+  aliases: string[];
+  /** For tables and legends: "Batch Renorm". */
+  label: string;
+  options: OptionInfo[];
+  /** Training normalizes with batch statistics (differs from inference; needs > 1 value per channel). */
+  usesBatchStatistics: boolean;
+  /** Needs inputs [N, C, H, W] (a CNN). */
+  needsSpatialDims: boolean;
+  /** `runner.fold` folds it into the layer before it for inference. */
+  foldable: boolean;
+  /** The running statistics AdaBN re-estimates (empty when it keeps none). */
+  populationStatistics: string[];
+  /** A weight reparameterization of a Linear/Conv2d rather than a normalization layer. */
+  weightMethod: boolean;
+}
+
 /** PyTorch `BatchNorm1d/2d`: per-channel statistics over N and the spatial dims. */
 export interface BatchNormOptions {
   /** Number of channels C (dim 1 of the input). */
@@ -393,8 +452,16 @@ export type LayerFor<M extends Method> = M extends WeightMethod
 export interface Normlab {
   /** The method names `createLayer` accepts. */
   readonly methods: readonly Method[];
-  /** Creates a layer; throws an Error naming the problem for an unknown method or bad options. */
-  createLayer<M extends Method>(method: M, options: MethodOptions[M]): LayerFor<M>;
+  /**
+   * Creates a layer from a method name or alias (`'bn'`); throws an Error naming the problem for an
+   * unknown method or bad options.
+   */
+  createLayer<M extends Method | MethodAlias>(method: M, options: MethodOptions[MethodOf<M>]): LayerFor<MethodOf<M>>;
+  /**
+   * Every method's description from the C++ core's method table: name, aliases, label, options
+   * with their types, defaults and ranges, and what the method needs. A fresh copy each call.
+   */
+  describeMethods(): MethodInfo[];
   /**
    * Runs `fn` and disposes every layer created during it, except those it returns (a layer, or an
    * array or plain object of layers). `fn` must be synchronous.
@@ -736,16 +803,26 @@ class NormlabInstance implements Normlab {
   readonly methods: readonly Method[];
   #raw: NormlabWasmModule;
   #scopes: Set<object>[] = [];  // layers created inside each open scope()
+  #table: string | undefined;   // describeMethodsJson(), read once
 
   constructor(raw: NormlabWasmModule) {
     this.#raw = raw;
     this.methods = Object.freeze(JSON.parse(raw.methodsJson()) as Method[]);
   }
 
-  createLayer<M extends Method>(method: M, options: MethodOptions[M]): LayerFor<M> {
-    if (typeof method !== 'string') {
+  describeMethods(): MethodInfo[] {
+    this.#table ??= this.#raw.describeMethodsJson();
+    return JSON.parse(this.#table) as MethodInfo[];
+  }
+
+  createLayer<M extends Method | MethodAlias>(
+    name: M,
+    options: MethodOptions[MethodOf<M>],
+  ): LayerFor<MethodOf<M>> {
+    if (typeof name !== 'string') {
       throw new Error(`createLayer: method must be a string, one of ${this.methods.join(', ')}`);
     }
+    const method = (this.describeMethods().find((m) => m.aliases.includes(name))?.name ?? name) as Method;
     const json = optionsJson(method, options);
     const onDispose = (layer: object) => {
       for (const scope of this.#scopes) scope.delete(layer);
@@ -774,7 +851,7 @@ class NormlabInstance implements Normlab {
           : new NormLayer(method as NormMethod, handle, onDispose);
     }
     this.#scopes.at(-1)?.add(layer);
-    return layer as LayerFor<M>;
+    return layer as LayerFor<MethodOf<M>>;
   }
 
   scope<T>(fn: () => T): T {

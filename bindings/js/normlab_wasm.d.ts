@@ -63,6 +63,7 @@ export interface NormlabWasmModule {
   PreprocessHandle: new () => PreprocessHandle;
   memoryStats(): RawMemoryStats;
   methodsJson(): string;
+  describeMethodsJson(): string;
 }
 
 export interface ModuleArgs {

@@ -80,6 +80,34 @@ test('a config file, overridden by flags', () => {
   expect(result.methods[0].model).toBe('linear layernorm relu linear');
 });
 
+test('--option sets a layer option by method name or alias, repeatable, and warns when its method is not compared', () => {
+  const r = cli('compare', '--dataset', 'moons', '--methods', 'bn,brn,gbn', '--hidden', '8', '--steps', '5', '--quiet',
+    '--option', 'bn.momentum=0.01', '--option=batchrenorm.rMax=2', '--option', 'brn.dMax=0', '--option', 'gbn.center=median',
+    '--option', 'ln.eps=1e-3', '--json', 'opt.json');
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stderr).toBe('normlab: warning: --option ln.eps=1e-3 has no effect: layernorm is not among the compared methods\n');
+  const result = JSON.parse(readFileSync(join(work, 'opt.json'), 'utf8'));
+  expect(result.methods.map((m: { options: unknown }) => m.options)).toEqual([
+    { momentum: 0.01 }, { rMax: 2, dMax: 0 }, { center: 'median' }]);
+  // The options change the run: BN's momentum 0.01 vs the default 0.1 moves the inference accuracy's loss.
+  const plain = cli('compare', '--dataset', 'moons', '--methods', 'bn', '--hidden', '8', '--steps', '5', '--quiet', '--json', 'plain.json');
+  expect(plain.code, plain.stderr).toBe(0);
+  const base = JSON.parse(readFileSync(join(work, 'plain.json'), 'utf8'));
+  expect(base.methods[0].final.trainLoss).toBe(result.methods[0].final.trainLoss);  // training uses batch statistics
+  expect(base.methods[0].final.testLoss).not.toBe(result.methods[0].final.testLoss);  // inference uses the running ones
+});
+
+test('--help lists every method with its aliases and its options with defaults and ranges', () => {
+  const r = cli('--help');
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/batchrenorm, brn: Batch Renorm/);
+  expect(r.stdout).toMatch(/rMax +number, default 3, >= 1: /);
+  expect(r.stdout).toMatch(/momentum +number, default 0\.1, in \[0, 1\] or null: /);
+  expect(r.stdout).toMatch(/groups +integer, default: the model picks, >= 1: /);
+  expect(r.stdout).toMatch(/center +string, default "mean", mean\|median\|quantile: /);
+  expect(r.stdout).toMatch(/instancenorm, in: InstanceNorm \(cnn only\)/);
+});
+
 describe('bad flags and configurations exit with code 2 and say why', () => {
   test.each([
     [['compare', '--bogus'], /unknown flag --bogus/],
@@ -92,6 +120,15 @@ describe('bad flags and configurations exit with code 2 and say why', () => {
     [['compare', '--config', 'missing.json'], /--config missing.json: ENOENT/],
     [['compare', '--lr', '-1', '--steps', '5'], /optimizer: lr must be a finite number > 0, got -1/],
     [['compare', '--domain-shift', 'shift:much', '--steps', '5'], /--domain-shift: the amount after ':' must be a number, got 'much'/],
+    [['compare', '--option', 'qq.x=1'], /--option qq.x=1: unknown method 'qq' \(known: batchnorm\/bn, batchrenorm\/brn/],
+    [['compare', '--option', 'bn.bogus=1'], /--option bn.bogus=1: batchnorm has no option 'bogus' \(its options: channels, eps, momentum/],
+    [['compare', '--option', 'bn.momentum'], /--option must be METHOD.KEY=VALUE \(e.g. bn.momentum=0.01\), got 'bn.momentum'/],
+    [['compare', '--option'], /--option needs a value/],
+    [['compare', '--methods', 'bn', '--option', 'bn.momentum=2', '--steps', '5'], /^normlab: batchnorm: momentum must be in \[0, 1\] or null, got 2$/m],
+    [['compare', '--methods', 'bn', '--option', 'bn.momentum=fast', '--steps', '5'], /batchnorm: option momentum must be a number, got "fast"/],
+    [['compare', '--methods', 'brn', '--option', 'brn.rMax=0.5', '--steps', '5'], /batchrenorm: rMax must be a finite number >= 1, got 0.5/],
+    [['compare', '--methods', 'gn', '--option', 'gn.channels=4', '--steps', '5'], /--option gn.channels=4: groupnorm's channels is the model's/],
+    [['compare', '--methods', 'gbn', '--option', 'gbn.center=mode', '--steps', '5'], /generalizedbatchnorm: .*center/],
     [['frobnicate'], /unknown command 'frobnicate' \(known: compare, presets\)/],
   ])('%j', (args, message) => {
     hostile('CLI');
