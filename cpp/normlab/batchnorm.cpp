@@ -151,6 +151,18 @@ void BatchNorm::backward_impl(const float* dy, const Shape& shape, float* dx) {
   }
 }
 
+bool BatchNorm::inference_affine(InferenceAffine& map, std::string& why) const {
+  if (!options_.track_running_stats) {
+    map = {};
+    why = "uses batch statistics at inference (trackRunningStats false)";
+    return false;
+  }
+  std::vector<double> dev = state_values("runningVar");
+  for (double& d : dev) d = std::sqrt(d + options_.eps);
+  affine_from(state_values("runningMean"), dev, map);
+  return true;
+}
+
 bool BatchNorm::set_population_statistics(const float* x, const Shape& shape) {
   if (!options_.track_running_stats) return false;  // inference already uses batch statistics
   check_shape(shape);

@@ -48,6 +48,8 @@ class BatchNorm : public NormLayer {
   // runningMean = the mean, runningVar = the unbiased variance of x per channel (as a running
   // average of many batches would estimate them).
   bool set_population_statistics(const float* x, const Shape& shape) override;
+  // Folding: y = (x - running centre) / (running deviation) * gamma + beta.
+  bool inference_affine(InferenceAffine& map, std::string& why) const override;
 
  protected:
   void check_shape(const Shape& shape) const override;

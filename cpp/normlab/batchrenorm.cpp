@@ -96,6 +96,11 @@ void BatchRenorm::backward_impl(const float* dy, const Shape& shape, float* dx) 
   }
 }
 
+bool BatchRenorm::inference_affine(InferenceAffine& map, std::string& /*why*/) const {
+  affine_from(state_values("runningMean"), state_values("runningStd"), map);
+  return true;
+}
+
 bool BatchRenorm::set_population_statistics(const float* x, const Shape& shape) {
   check_shape(shape);
   const int64_t N = shape[0], C = shape[1], S = spatial_size(shape);

@@ -30,6 +30,8 @@ class BatchRenorm : public NormLayer {
   // runningMean = the mean, runningStd = sqrt(var + eps) of x per channel (what the moving
   // averages of muB and sigmaB estimate).
   bool set_population_statistics(const float* x, const Shape& shape) override;
+  // Folding: y = (x - running centre) / (running deviation) * gamma + beta.
+  bool inference_affine(InferenceAffine& map, std::string& why) const override;
   // Changes rMax and dMax between steps (the paper relaxes them from 1 and 0 during training).
   // options() then reports these current limits; the targets stay those the layer was made with.
   void set_limits(double r_max, double d_max);

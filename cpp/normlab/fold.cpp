@@ -4,46 +4,13 @@
 #include <memory>
 #include <utility>
 
-#include "normlab/batchnorm.h"
-#include "normlab/batchrenorm.h"
 #include "normlab/conv2d.h"
 #include "normlab/error.h"
-#include "normlab/generalizedbatchnorm.h"
-#include "normlab/l1batchnorm.h"
 #include "normlab/linear.h"
 
 namespace normlab {
 
 namespace {
-
-// A state buffer's values in double; throws Error if the layer has no buffer of that name.
-std::vector<double> state_values(const NormLayer& layer, const std::string& name) {
-  for (const StateBuffer& s : layer.state()) {
-    if (s.name == name) return std::vector<double>(s.value.begin(), s.value.end());
-  }
-  fail(layer.method(), ": no state buffer '", name, "'");
-}
-
-// A parameter's values in double, or n copies of `fill` when the layer has no such parameter
-// (affine false: gamma = 1, beta = 0).
-std::vector<double> param_values(const NormLayer& layer, const std::string& name, size_t n,
-                                 double fill) {
-  for (const Param& p : layer.params()) {
-    if (p.name == name) return std::vector<double>(p.value.begin(), p.value.end());
-  }
-  return std::vector<double>(n, fill);
-}
-
-// centre, and deviation -> scale = gamma / deviation, shift = beta.
-void finish(const NormLayer& layer, std::vector<double> centre_in, const std::vector<double>& dev,
-            std::vector<double>& centre, std::vector<double>& scale, std::vector<double>& shift) {
-  const size_t C = centre_in.size();
-  const std::vector<double> gamma = param_values(layer, "gamma", C, 1.0);
-  shift = param_values(layer, "beta", C, 0.0);
-  scale.resize(C);
-  for (size_t c = 0; c < C; ++c) scale[c] = gamma[c] / dev[c];
-  centre = std::move(centre_in);
-}
 
 // W'[o, ...] = W[o, ...] * scale[o], b'[o] = (b[o] - centre[o]) * scale[o] + shift[o], in double,
 // rounded to float once. `bias` is empty for a layer without bias (b = 0).
@@ -90,46 +57,10 @@ std::unique_ptr<Module> fold_into(Module& prev, const std::vector<double>& centr
 
 }  // namespace
 
-bool inference_affine(const NormLayer& layer, std::vector<double>& centre,
-                      std::vector<double>& scale, std::vector<double>& shift, std::string& why) {
-  centre.clear();
-  scale.clear();
-  shift.clear();
-  if (auto* bn = dynamic_cast<const BatchNorm*>(&layer)) {
-    if (!bn->options().track_running_stats) {
-      why = "uses batch statistics at inference (trackRunningStats false)";
-      return false;
-    }
-    std::vector<double> dev = state_values(layer, "runningVar");
-    for (double& d : dev) d = std::sqrt(d + bn->options().eps);
-    finish(layer, state_values(layer, "runningMean"), dev, centre, scale, shift);
-    return true;
-  }
-  if (dynamic_cast<const BatchRenorm*>(&layer) != nullptr) {
-    finish(layer, state_values(layer, "runningMean"), state_values(layer, "runningStd"), centre,
-           scale, shift);
-    return true;
-  }
-  if (auto* l1 = dynamic_cast<const L1BatchNorm*>(&layer)) {
-    std::vector<double> dev = state_values(layer, "runningDev");
-    for (double& d : dev) d += l1->options().eps;
-    finish(layer, state_values(layer, "runningMean"), dev, centre, scale, shift);
-    return true;
-  }
-  if (auto* gbn = dynamic_cast<const GeneralizedBatchNorm*>(&layer)) {
-    std::vector<double> dev = state_values(layer, "runningDeviation");
-    for (double& d : dev) d += gbn->options().eps;
-    finish(layer, state_values(layer, "runningCenter"), dev, centre, scale, shift);
-    return true;
-  }
-  why = "inference depends on the sample";
-  return false;
-}
-
 FoldResult fold_norms(const Model& model) {
   FoldResult result;
   std::vector<std::unique_ptr<Module>> layers;
-  std::vector<double> centre, scale, shift;
+  InferenceAffine map;
   for (size_t i = 0; i < model.size(); ++i) {
     const Module& m = model.layer(i);
     const auto* norm = dynamic_cast<const NormModule*>(&m);
@@ -139,10 +70,10 @@ FoldResult fold_norms(const Model& model) {
     }
     const std::string method = norm->layer().method();
     std::string why;
-    if (inference_affine(norm->layer(), centre, scale, shift, why)) {
+    if (norm->layer().inference_affine(map, why)) {
       // The previous layer may itself be a folded one (a chain of normalizations folds in turn).
       std::unique_ptr<Module> fused =
-          layers.empty() ? nullptr : fold_into(*layers.back(), centre, scale, shift);
+          layers.empty() ? nullptr : fold_into(*layers.back(), map.centre, map.scale, map.shift);
       if (fused) {
         result.folded.push_back({i, method, fused->kind()});
         layers.back() = std::move(fused);

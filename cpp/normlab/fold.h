@@ -1,20 +1,15 @@
 // Folding normalization layers into the Linear / Conv2d before them, for deployment.
 //
-// In inference mode batchnorm, batchrenorm, l1batchnorm and generalizedbatchnorm are a fixed
-// per-channel affine map of their input, y = (x - centre[c]) * scale[c] + beta[c] with
-// scale = gamma / deviation, from running statistics:
-//   batchnorm             centre = runningMean,   deviation = sqrt(runningVar + eps)
-//   batchrenorm           centre = runningMean,   deviation = runningStd (eps is inside it)
-//   l1batchnorm           centre = runningMean,   deviation = runningDev + eps
-//   generalizedbatchnorm  centre = runningCenter, deviation = runningDeviation + eps
-// (gamma = 1, beta = 0 without affine). Directly after a layer computing z = W x + b per output
-// channel o, the pair is the same layer with
+// A method whose inference forward is a fixed per-channel affine map of its input (its table entry
+// says `foldable`) answers it itself (NormLayer::inference_affine):
+//   y = (x - centre[c]) * scale[c] + beta[c],  scale = gamma / deviation,
+// from its running statistics (gamma = 1, beta = 0 without affine). Directly after a layer
+// computing z = W x + b per output channel o, the pair is the same layer with
 //   W'[o, ...] = W[o, ...] * scale[o],   b'[o] = (b[o] - centre[o]) * scale[o] + beta[o]
 // (b = 0 for a layer without bias, which gains one), computed in double and rounded to float once.
-// Everything else is kept as it is: normalizations whose inference depends on the sample
-// (layernorm, groupnorm, instancenorm, lrn, rmsnorm, frn, switchablenorm), batchnorm with
-// trackRunningStats false (batch statistics at inference), and any normalization not directly
-// after a Linear or Conv2d.
+// Everything else is kept as it is: normalizations whose inference depends on the sample,
+// batchnorm with trackRunningStats false (batch statistics at inference), and any normalization
+// not directly after a Linear or Conv2d.
 #pragma once
 
 #include <cstddef>
@@ -41,10 +36,5 @@ struct FoldResult {
 // original pair). The original is left untouched and usable. Throws Error if a layer cannot be
 // copied (e.g. non-finite parameters after divergence).
 FoldResult fold_norms(const Model& model);
-
-// The per-channel inference map of a normalization layer, y = (x - centre) * scale + shift, in
-// double; false (leaving the vectors empty) with `why` set when the layer has none.
-bool inference_affine(const NormLayer& layer, std::vector<double>& centre,
-                      std::vector<double>& scale, std::vector<double>& shift, std::string& why);
 
 }  // namespace normlab

@@ -261,6 +261,13 @@ void GeneralizedBatchNorm::backward_impl(const float* dy, const Shape& shape, fl
   }
 }
 
+bool GeneralizedBatchNorm::inference_affine(InferenceAffine& map, std::string& /*why*/) const {
+  std::vector<double> dev = state_values("runningDeviation");
+  for (double& d : dev) d += options_.eps;
+  affine_from(state_values("runningCenter"), dev, map);
+  return true;
+}
+
 bool GeneralizedBatchNorm::set_population_statistics(const float* x, const Shape& shape) {
   check_shape(shape);
   const int64_t N = shape[0], C = shape[1], S = spatial_size(shape);
@@ -286,6 +293,19 @@ void GeneralizedBatchNorm::check_state_values(const std::string& name, const flo
 }
 
 namespace {
+
+// "Generalized BN (median/MAD)": the pair, from whichever of center/deviation is given.
+std::string label_of(const nlohmann::json& options) {
+  auto get = [&](const char* key) {
+    return options.contains(key) && options.at(key).is_string() ? options.at(key).get<std::string>() : "";
+  };
+  std::string center = get("center"), deviation = get("deviation");
+  if (center.empty()) center = deviation.empty() ? "mean" : gbn_partner(deviation);
+  if (deviation.empty()) deviation = gbn_partner(center);
+  std::string label = generalizedbatchnorm_info().label + " (" + center + "/" + (deviation == "mad" ? "MAD" : deviation);
+  if (center == "quantile" && options.contains("level")) label += ", level " + options.at("level").dump();
+  return label + ")";
+}
 
 std::unique_ptr<NormLayer> create(const nlohmann::json& options) {
   const MethodInfo& info = generalizedbatchnorm_info();
@@ -335,6 +355,7 @@ const MethodInfo& generalizedbatchnorm_info() {
     m.population_statistics = {"runningCenter", "runningDeviation"};
     m.create = create;
     m.options_of = options_of;
+    m.label_of = label_of;
     return m;
   }();
   return info;

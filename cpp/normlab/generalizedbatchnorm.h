@@ -109,6 +109,8 @@ class GeneralizedBatchNorm : public NormLayer {
 
   // AdaBN: runningCenter and runningDeviation become S and D of all of x.
   bool set_population_statistics(const float* x, const Shape& shape) override;
+  // Folding: y = (x - running centre) / (running deviation) * gamma + beta.
+  bool inference_affine(InferenceAffine& map, std::string& why) const override;
 
  protected:
   void check_shape(const Shape& shape) const override;

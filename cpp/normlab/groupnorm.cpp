@@ -1,5 +1,6 @@
 #include "normlab/groupnorm.h"
 
+#include <algorithm>
 #include <memory>
 
 #include "normlab/method_info.h"
@@ -111,7 +112,32 @@ void GroupNorm::backward_impl(const float* dy, const Shape& shape, float* dx) {
                      shape[0], shape[1], spatial_size(shape), options_.groups);
 }
 
+int64_t default_groups(int64_t channels) {
+  int64_t g = std::min<int64_t>(8, channels);
+  while (g > 1 && channels % g != 0) --g;
+  return std::max<int64_t>(g, 1);
+}
+
 namespace {
+
+void model_defaults(nlohmann::json& o, const Shape& input_shape) {
+  if (o.contains("groups") && !o["groups"].is_null()) return;
+  // From the channels the layer will have (a given non-integer channels is create_norm's error to
+  // report; fall back to the input's).
+  const nlohmann::json& c = o.at("channels");
+  int64_t channels = input_shape[1];
+  if (c.is_number()) {
+    const double d = c.get<double>();
+    if (d >= 1 && d <= static_cast<double>(kMaxElements) && d == std::floor(d)) channels = static_cast<int64_t>(d);
+  }
+  o["groups"] = default_groups(channels);
+}
+
+std::string label_of(const nlohmann::json& options) {
+  std::string label = groupnorm_info().label;
+  if (options.contains("groups")) label += " (" + options.at("groups").dump() + " groups)";
+  return label;
+}
 
 std::unique_ptr<NormLayer> create(const nlohmann::json& options) {
   const MethodInfo& info = groupnorm_info();
@@ -144,6 +170,8 @@ const MethodInfo& groupnorm_info() {
     m.options = {channels_option(), groups, eps_option(d.eps), affine_option(d.affine)};
     m.create = create;
     m.options_of = options_of;
+    m.model_defaults = model_defaults;
+    m.label_of = label_of;
     return m;
   }();
   return info;

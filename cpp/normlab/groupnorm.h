@@ -10,6 +10,11 @@
 
 namespace normlab {
 
+// The groups a model gives a GroupNorm of `channels` (>= 1) when the user gives none: the largest
+// divisor of channels that is <= 8 (min(8, C) moved down to a divisor of C: 32 -> 8, 12 -> 6,
+// 6 -> 6, 5 -> 5, 10 -> 5, 7 -> 7, 11 -> 1).
+int64_t default_groups(int64_t channels);
+
 // y[n,c,s] = (x[n,c,s] - mean[n,g]) * rstd[n,g] * gamma[c] + beta[c],  g = c / (C/G).
 // reference: Wu & He 2018, eq. (1)-(3) with S_i of eq. (7); y may alias x.
 void groupnorm_forward(float* y, float* mean, float* rstd,         // (N,C,S), (N,G), (N,G)

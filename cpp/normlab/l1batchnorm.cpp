@@ -113,6 +113,13 @@ void L1BatchNorm::forward_train(const float* x, const Shape& shape, float* y) {
   channel_affine(y, x, mean_.data(), scale.data(), shift.data(), N, C, S);
 }
 
+bool L1BatchNorm::inference_affine(InferenceAffine& map, std::string& /*why*/) const {
+  std::vector<double> dev = state_values("runningDev");
+  for (double& d : dev) d += options_.eps;
+  affine_from(state_values("runningMean"), dev, map);
+  return true;
+}
+
 bool L1BatchNorm::set_population_statistics(const float* x, const Shape& shape) {
   check_shape(shape);
   const int64_t N = shape[0], C = shape[1], S = spatial_size(shape);

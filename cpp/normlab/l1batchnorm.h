@@ -62,6 +62,8 @@ class L1BatchNorm : public NormLayer {
   const L1BatchNormOptions& options() const { return options_; }
   // AdaBN: runningMean = the mean, runningDev = k * mean(|x - mean|) of x per channel.
   bool set_population_statistics(const float* x, const Shape& shape) override;
+  // Folding: y = (x - running centre) / (running deviation) * gamma + beta.
+  bool inference_affine(InferenceAffine& map, std::string& why) const override;
 
  protected:
   void check_shape(const Shape& shape) const override;

@@ -4,6 +4,10 @@
 
 namespace normlab {
 
+std::string MethodInfo::label_for(const nlohmann::json& options) const {
+  return label_of != nullptr && options.is_object() ? label_of(options) : label;
+}
+
 const OptionInfo* MethodInfo::option(const std::string& key) const {
   for (const OptionInfo& o : options) {
     if (o.key == key) return &o;

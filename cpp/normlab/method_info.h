@@ -56,8 +56,16 @@ struct MethodInfo {
   std::unique_ptr<NormLayer> (*create)(const nlohmann::json& options) = nullptr;
   // The options a layer of this method was made with, defaults filled in (layer_options).
   nlohmann::json (*options_of)(const NormLayer& layer) = nullptr;
+  // What a model fills in beyond `fill`, from the activations' shape, for options the user left
+  // out (GroupNorm's groups, Switchable Norm's useIN for [N, C]); null when nothing.
+  void (*model_defaults)(nlohmann::json& options, const Shape& input_shape) = nullptr;
+  // The label of a comparison's arm with these (user-given) options, e.g. "GroupNorm (4 groups)";
+  // null: `label` whatever the options.
+  std::string (*label_of)(const nlohmann::json& options) = nullptr;
 
   const OptionInfo* option(const std::string& key) const;
+  // label_of(options), or label.
+  std::string label_for(const nlohmann::json& options) const;
   // The keys of `options`, for OptionReader.
   std::vector<std::string> option_keys() const;
 };

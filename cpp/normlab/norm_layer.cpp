@@ -7,6 +7,33 @@
 
 namespace normlab {
 
+bool NormLayer::inference_affine(InferenceAffine& map, std::string& why) const {
+  map = {};
+  why = "inference depends on the sample";
+  return false;
+}
+
+void NormLayer::affine_from(std::vector<double> centre, const std::vector<double>& deviation,
+                            InferenceAffine& map) const {
+  const size_t C = centre.size();
+  const float* g = gamma();
+  const float* b = beta();
+  map.scale.resize(C);
+  map.shift.resize(C);
+  for (size_t c = 0; c < C; ++c) {
+    map.scale[c] = double{g[c]} / deviation[c];
+    map.shift[c] = b[c];
+  }
+  map.centre = std::move(centre);
+}
+
+std::vector<double> NormLayer::state_values(const std::string& name) const {
+  for (const StateBuffer& s : state_) {
+    if (s.name == name) return std::vector<double>(s.value.begin(), s.value.end());
+  }
+  fail(method_, ": no state buffer '", name, "'");
+}
+
 void NormLayer::forward(const float* x, const Shape& shape, bool training, float* y) {
   // Dims must be positive and the tensor within bounds before any layer reads them (the JS
   // boundary checks this too; the C++ API must not write NaN statistics for empty tensors).

@@ -25,6 +25,11 @@ struct StateBuffer {
   std::vector<float> value;
 };
 
+// The per-channel map of an inference forward, y = (x - centre) * scale + shift, in double.
+struct InferenceAffine {
+  std::vector<double> centre, scale, shift;
+};
+
 class NormLayer {
  public:
   virtual ~NormLayer() = default;
@@ -51,6 +56,10 @@ class NormLayer {
   // those of `x`, all the inputs this layer receives on a target domain at once. Returns false,
   // changing nothing, for methods that keep no population statistics (they need no adaptation).
   virtual bool set_population_statistics(const float* /*x*/, const Shape& /*shape*/) { return false; }
+
+  // Folding (fold.h): the inference forward as a per-channel affine map. False, with `why` set and
+  // `map` left empty, when inference depends on the sample or the batch (the default).
+  virtual bool inference_affine(InferenceAffine& map, std::string& why) const;
 
   // Shape of the last training forward's input (empty if none); backward's dy has its size.
   const Shape& cached_shape() const { return cached_shape_; }
@@ -80,6 +89,13 @@ class NormLayer {
   virtual void check_state_values(const std::string& name, const float* values, size_t n) const;
   // Called when a training forward's cache is dropped or replaced.
   virtual void on_cache_reset() {}
+
+  // For inference_affine: the map of y = (x - centre) / deviation * gamma + beta, with the gamma
+  // and beta of add_affine (the identity without affine).
+  void affine_from(std::vector<double> centre, const std::vector<double>& deviation,
+                   InferenceAffine& map) const;
+  // A state buffer's values in double.
+  std::vector<double> state_values(const std::string& name) const;
 
   Param& param(const std::string& name);
   StateBuffer& state_buffer(const std::string& name);

@@ -49,12 +49,6 @@ std::unique_ptr<Module> NormModule::clone() const {
   return std::make_unique<NormModule>(std::move(copy));
 }
 
-int64_t default_groups(int64_t channels) {
-  int64_t g = std::min<int64_t>(8, channels);
-  while (g > 1 && channels % g != 0) --g;
-  return std::max<int64_t>(g, 1);
-}
-
 std::unique_ptr<NormModule> make_norm_module(const std::string& method,
                                              const nlohmann::json& options,
                                              const Shape& input_shape) {
@@ -69,25 +63,10 @@ std::unique_ptr<NormModule> make_norm_module(const std::string& method,
     if (info.fill == ModelFill::channels && absent("channels")) {
       o["channels"] = input_shape[1];
     }
-    if (method == "groupnorm" && absent("groups")) {
-      // From the channels the layer will have (a given non-integer channels is create_norm's
-      // error to report; fall back to the input's).
-      const nlohmann::json& c = o.at("channels");
-      int64_t channels = input_shape[1];
-      if (c.is_number()) {
-        const double d = c.get<double>();
-        if (d >= 1 && d <= static_cast<double>(kMaxElements) && d == std::floor(d)) {
-          channels = static_cast<int64_t>(d);
-        }
-      }
-      o["groups"] = default_groups(channels);
-    }
-    if (method == "switchablenorm" && absent("useIN") && spatial_size(input_shape) == 1) {
-      o["useIN"] = false;  // [N,C] (MLPs): no instance statistics; LN and BN statistics only
-    }
     if (info.fill == ModelFill::normalized_shape && absent("normalizedShape")) {
       o["normalizedShape"] = Shape(input_shape.begin() + 1, input_shape.end());
     }
+    if (info.model_defaults != nullptr) info.model_defaults(o, input_shape);
   }
   auto module = std::make_unique<NormModule>(create_norm(method, o));
   module->output_shape(input_shape);

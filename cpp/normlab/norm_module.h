@@ -38,23 +38,13 @@ class NormModule : public Module {
 };
 
 // create_norm(method, options) with the options that follow from the input shape [N,C,...] filled
-// in when the caller did not give them (absent or null):
-//   batchnorm, batchrenorm, groupnorm, instancenorm, frn, l1batchnorm, generalizedbatchnorm,
-//   switchablenorm: channels = input_shape[1]
-//   switchablenorm: useIN = false when the input has one spatial element ([N,C] in MLPs), where
-//               instance statistics do not exist (the mixture is then over LN and BN)
-//   groupnorm:  groups = the largest divisor of channels that is <= 8 (min(8, C) moved down to a
-//               divisor of C: 32 -> 8, 12 -> 6, 6 -> 6, 5 -> 5, 10 -> 5, 7 -> 7, 11 -> 1)
-//   layernorm, rmsnorm:  normalizedShape = input_shape[1:] (all dims after N: over (C,H,W) in
-//               CNNs, over the features in MLPs)
-//   lrn:        nothing (its size is required; it has no shape-dependent options)
-// Then checks that the layer takes input_shape (e.g. instancenorm on a rank-2 input throws the
+// in when the caller did not give them (absent or null), as the method's table entry says
+// (method_info.h): `fill` channels = input_shape[1], or normalizedShape = input_shape[1:] (all
+// dims after N: over (C,H,W) in CNNs, over the features in MLPs), then its `model_defaults`
+// (GroupNorm's groups, Switchable Norm's useIN on [N,C]). Then checks that the layer takes input_shape (e.g. instancenorm on a rank-2 input throws the
 // layer's own error). Throws Error on an input shape of rank < 2 or any create_norm error.
 std::unique_ptr<NormModule> make_norm_module(const std::string& method,
                                              const nlohmann::json& options,
                                              const Shape& input_shape);
-
-// The groupnorm default above: the largest divisor of channels that is <= 8 (channels >= 1).
-int64_t default_groups(int64_t channels);
 
 }  // namespace normlab

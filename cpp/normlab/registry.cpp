@@ -63,6 +63,11 @@ const MethodInfo& weightnorm_info() {
   return info;
 }
 
+std::string cosinenorm_label(const nlohmann::json& options) {
+  const bool centred = options.contains("centered") && options.at("centered") == true;
+  return centred ? "Cosine Norm (centred)" : "Cosine Norm";
+}
+
 const MethodInfo& cosinenorm_info() {
   static const MethodInfo info = [] {
     MethodInfo m;
@@ -72,6 +77,7 @@ const MethodInfo& cosinenorm_info() {
     m.options = {boolean_option("centered", "centered", false,
                                 "subtract the means first (Pearson correlation instead of cosine)")};
     m.fill = ModelFill::none;
+    m.label_of = cosinenorm_label;
     return m;
   }();
   return info;

@@ -100,31 +100,7 @@ const std::string& text(const nlohmann::json& json, const char* who, const char*
 }
 
 std::string default_label(const std::string& method, const nlohmann::json& options) {
-  std::string label = method == "none" ? "No normalization" : method_info(method).label;
-  if (method == "groupnorm" && options.contains("groups")) {
-    label += " (" + options.at("groups").dump() + " groups)";
-  }
-  if (method == "generalizedbatchnorm") {
-    // "Generalized BN (median/MAD)": the pair, from whichever of center/deviation is given.
-    auto get = [&](const char* key) {
-      return options.contains(key) && options.at(key).is_string() ? options.at(key).get<std::string>() : "";
-    };
-    std::string center = get("center"), deviation = get("deviation");
-    if (center.empty()) center = deviation.empty() ? "mean" : gbn_partner(deviation);
-    if (deviation.empty()) deviation = gbn_partner(center);
-    label += " (" + center + "/" + (deviation == "mad" ? "MAD" : deviation);
-    if (center == "quantile" && options.contains("level")) label += ", level " + options.at("level").dump();
-    label += ")";
-  }
-  if (method == "cosinenorm" && options.contains("centered") && options.at("centered") == true) {
-    label += " (centred)";
-  }
-  if (method == "switchablenorm") {
-    auto off = [&](const char* key) { return options.contains(key) && options.at(key) == false; };
-    if (off("useIN")) label += " (no IN)";
-    if (off("useBN")) label += " (no BN)";
-  }
-  return label;
+  return method == "none" ? "No normalization" : method_info(method).label_for(options);
 }
 
 MethodSpec method_spec_from_json(const nlohmann::json& json, size_t index) {

@@ -273,6 +273,19 @@ void SwitchableNorm::check_state_values(const std::string& name, const float* va
 
 namespace {
 
+// [N,C] (MLPs) has no instance statistics: the mixture is then over LN and BN.
+void model_defaults(nlohmann::json& o, const Shape& input_shape) {
+  if ((!o.contains("useIN") || o["useIN"].is_null()) && spatial_size(input_shape) == 1) o["useIN"] = false;
+}
+
+std::string label_of(const nlohmann::json& options) {
+  auto off = [&](const char* key) { return options.contains(key) && options.at(key) == false; };
+  std::string label = switchablenorm_info().label;
+  if (off("useIN")) label += " (no IN)";
+  if (off("useBN")) label += " (no BN)";
+  return label;
+}
+
 std::unique_ptr<NormLayer> create(const nlohmann::json& options) {
   const MethodInfo& info = switchablenorm_info();
   OptionReader r(options, info.name, info.option_keys());
@@ -311,6 +324,8 @@ const MethodInfo& switchablenorm_info() {
     m.population_statistics = {"runningMean", "runningVar"};
     m.create = create;
     m.options_of = options_of;
+    m.model_defaults = model_defaults;
+    m.label_of = label_of;
     return m;
   }();
   return info;

@@ -49,6 +49,7 @@
 
 #include "normlab/activations.h"
 #include "normlab/conv2d.h"
+#include "normlab/groupnorm.h"
 #include "normlab/linear.h"
 #include "normlab/loss.h"
 #include "normlab/module.h"
