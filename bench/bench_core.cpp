@@ -4,13 +4,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "normlab/error.h"
-#include "normlab/loss.h"
-#include "normlab/model.h"
-#include "normlab/optim.h"
-#include "normlab/registry.h"
-#include "normlab/rng.h"
-#include "normlab/runner.h"
+#include "normlab/core/error.h"
+#include "normlab/core/rng.h"
+#include "normlab/nn/loss.h"
+#include "normlab/nn/model.h"
+#include "normlab/nn/optim.h"
+#include "normlab/norm/registry.h"
+#include "normlab/run/runner.h"
 
 namespace normlab::bench {
 

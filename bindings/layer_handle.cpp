@@ -8,10 +8,11 @@
 #include <new>
 #include <nlohmann/json.hpp>
 
-#include "normlab/batchrenorm.h"
-#include "normlab/error.h"
-#include "normlab/registry.h"
-#include "normlab/tensor.h"
+#include "normlab/core/error.h"
+#include "normlab/core/tensor.h"
+#include "normlab/nn/weight_layer.h"
+#include "normlab/norm/batchrenorm.h"
+#include "normlab/norm/registry.h"
 #include "preprocess_handle.h"
 #include "runner_handle.h"
 

@@ -10,8 +10,8 @@
 
 #include <emscripten/val.h>
 
-#include "normlab/module.h"
-#include "normlab/norm_layer.h"
+#include "normlab/nn/module.h"
+#include "normlab/norm/norm_layer.h"
 
 namespace normlab::wasm {
 

@@ -3,8 +3,8 @@
 #include <new>
 #include <vector>
 
-#include "normlab/error.h"
-#include "normlab/shape.h"
+#include "normlab/core/error.h"
+#include "normlab/core/shape.h"
 
 using emscripten::typed_memory_view;
 using emscripten::val;

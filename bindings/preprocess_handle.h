@@ -7,7 +7,7 @@
 
 #include <emscripten/val.h>
 
-#include "normlab/preprocess.h"
+#include "normlab/data/preprocess.h"
 
 namespace normlab::wasm {
 

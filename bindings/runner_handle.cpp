@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
-#include "normlab/error.h"
+#include "normlab/core/error.h"
 
 using emscripten::typed_memory_view;
 using emscripten::val;

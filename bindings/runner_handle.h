@@ -8,7 +8,7 @@
 
 #include <emscripten/val.h>
 
-#include "normlab/runner.h"
+#include "normlab/run/runner.h"
 
 namespace normlab::wasm {
 

@@ -8,8 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "normlab/error.h"
-#include "normlab/runner.h"
+#include "normlab/core/error.h"
+#include "normlab/run/runner.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const nlohmann::json json = nlohmann::json::parse(data, data + size, nullptr, /*allow_exceptions=*/false);

@@ -9,10 +9,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "normlab/error.h"
-#include "normlab/module.h"
-#include "normlab/registry.h"
-#include "normlab/tensor.h"
+#include "normlab/core/error.h"
+#include "normlab/core/tensor.h"
+#include "normlab/nn/module.h"
+#include "normlab/nn/weight_layer.h"
+#include "normlab/norm/registry.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 4) return 0;

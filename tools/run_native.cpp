@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "normlab/error.h"
-#include "normlab/runner.h"
+#include "normlab/core/error.h"
+#include "normlab/run/runner.h"
 
 int main(int argc, char** argv) {
   if (argc < 2 || argc > 3) {

@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "normlab/batching.h"
-#include "normlab/datasets.h"
-#include "normlab/error.h"
-#include "normlab/rng.h"
+#include "normlab/core/error.h"
+#include "normlab/core/rng.h"
+#include "normlab/data/batching.h"
+#include "normlab/data/datasets.h"
 
 #ifndef NORMLAB_DATA_DIR
 #error "NORMLAB_DATA_DIR must be defined (tests/cpp/CMakeLists.txt passes it)"

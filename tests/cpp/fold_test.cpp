@@ -15,16 +15,16 @@
 
 #include <nlohmann/json.hpp>
 
-#include "normlab/conv2d.h"
-#include "normlab/error.h"
-#include "normlab/fold.h"
-#include "normlab/linear.h"
-#include "normlab/loss.h"
-#include "normlab/model.h"
-#include "normlab/norm_module.h"
-#include "normlab/optim.h"
-#include "normlab/rng.h"
-#include "normlab/runner.h"
+#include "normlab/core/error.h"
+#include "normlab/core/rng.h"
+#include "normlab/nn/conv2d.h"
+#include "normlab/nn/fold.h"
+#include "normlab/nn/linear.h"
+#include "normlab/nn/loss.h"
+#include "normlab/nn/model.h"
+#include "normlab/nn/norm_module.h"
+#include "normlab/nn/optim.h"
+#include "normlab/run/runner.h"
 #include "test_util.h"
 
 namespace {

@@ -47,16 +47,16 @@
 #include <string>
 #include <vector>
 
-#include "normlab/activations.h"
-#include "normlab/conv2d.h"
-#include "normlab/groupnorm.h"
-#include "normlab/linear.h"
-#include "normlab/loss.h"
-#include "normlab/module.h"
-#include "normlab/norm_module.h"
-#include "normlab/pooling.h"
-#include "normlab/rng.h"
-#include "normlab/tensor.h"
+#include "normlab/core/rng.h"
+#include "normlab/core/tensor.h"
+#include "normlab/nn/activations.h"
+#include "normlab/nn/conv2d.h"
+#include "normlab/nn/linear.h"
+#include "normlab/nn/loss.h"
+#include "normlab/nn/module.h"
+#include "normlab/nn/norm_module.h"
+#include "normlab/nn/pooling.h"
+#include "normlab/norm/groupnorm.h"
 #include "test_util.h"
 
 namespace normlab_test {

@@ -9,7 +9,7 @@
 #include <cmath>
 #include <set>
 
-#include "normlab/norm_module.h"
+#include "normlab/nn/norm_module.h"
 #include "test_util.h"
 
 namespace {

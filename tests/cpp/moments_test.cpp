@@ -4,7 +4,7 @@
 #include <cmath>
 #include <vector>
 
-#include "normlab/reduce.h"
+#include "normlab/core/reduce.h"
 #include "test_util.h"
 
 namespace normlab_test {

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <vector>
 
-#include "normlab/error.h"
-#include "normlab/optim.h"
+#include "normlab/core/error.h"
+#include "normlab/nn/optim.h"
 
 namespace {
 

@@ -6,9 +6,9 @@
 #include <cmath>
 #include <vector>
 
-#include "normlab/error.h"
-#include "normlab/preprocess.h"
-#include "normlab/rng.h"
+#include "normlab/core/error.h"
+#include "normlab/core/rng.h"
+#include "normlab/data/preprocess.h"
 
 namespace {
 

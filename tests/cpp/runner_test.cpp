@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "normlab/runner.h"
+#include "normlab/run/runner.h"
 #include "test_util.h"
 
 namespace normlab_test {

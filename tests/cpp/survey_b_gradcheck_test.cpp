@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "normlab/generalizedbatchnorm.h"
-#include "normlab/switchablenorm.h"
+#include "normlab/norm/generalizedbatchnorm.h"
+#include "normlab/norm/switchablenorm.h"
 #include "test_util.h"
 
 namespace normlab_test {

@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "normlab/generalizedbatchnorm.h"
-#include "normlab/norm_module.h"
-#include "normlab/reduce.h"
-#include "normlab/runner.h"
-#include "normlab/switchablenorm.h"
+#include "normlab/core/reduce.h"
+#include "normlab/nn/norm_module.h"
+#include "normlab/norm/generalizedbatchnorm.h"
+#include "normlab/norm/switchablenorm.h"
+#include "normlab/run/runner.h"
 #include "test_util.h"
 
 namespace normlab_test {

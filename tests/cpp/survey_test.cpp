@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "normlab/frn.h"
-#include "normlab/norm_module.h"
+#include "normlab/nn/norm_module.h"
+#include "normlab/norm/frn.h"
 #include "test_util.h"
 
 namespace normlab_test {

@@ -20,12 +20,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "normlab/batchrenorm.h"
-#include "normlab/error.h"
-#include "normlab/norm_layer.h"
-#include "normlab/registry.h"
-#include "normlab/runner.h"
-#include "normlab/shape.h"
+#include "normlab/core/error.h"
+#include "normlab/core/shape.h"
+#include "normlab/norm/batchrenorm.h"
+#include "normlab/norm/norm_layer.h"
+#include "normlab/norm/registry.h"
+#include "normlab/run/runner.h"
 
 #ifndef NORMLAB_FIXTURES_DIR
 #error "NORMLAB_FIXTURES_DIR must be defined (tests/cpp/CMakeLists.txt passes it)"

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "normlab/layernorm.h"
-#include "normlab/shape.h"
+#include "normlab/core/shape.h"
+#include "normlab/norm/layernorm.h"
 #include "test_util.h"
 
 namespace normlab_test {

@@ -11,12 +11,13 @@
 #include <string>
 #include <vector>
 
-#include "normlab/conv2d.h"
-#include "normlab/linear.h"
-#include "normlab/model.h"
-#include "normlab/registry.h"
-#include "normlab/runner.h"
-#include "normlab/weight_mode.h"
+#include "normlab/nn/conv2d.h"
+#include "normlab/nn/linear.h"
+#include "normlab/nn/model.h"
+#include "normlab/nn/weight_layer.h"
+#include "normlab/nn/weight_mode.h"
+#include "normlab/norm/registry.h"
+#include "normlab/run/runner.h"
 #include "test_util.h"
 
 namespace normlab_test {
