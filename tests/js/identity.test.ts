@@ -1,10 +1,10 @@
 // Behaviour did not change through the method-table refactor: every layer case's outputs, gradients
 // and state, and the --json result of every preset for seeds 1-3, hash exactly as recorded from the
-// tree before it (tests/fixtures/identity.json, written by `node scripts/identity.mjs record`).
+// tree before it (tests/fixtures/identity.json, written by `node tests/identity.mjs record`).
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 // @ts-expect-error: a plain ES module script without declarations
-import { SEEDS, fixture, layerFingerprints, presetFingerprint, runKey } from '../../scripts/identity.mjs';
+import { SEEDS, fixture, layerFingerprints, presetFingerprint, runKey } from '../identity.mjs';
 import { presetConfigs, presets } from '../../dist/presets.js';
 import { load } from './helpers.js';
 

@@ -46,7 +46,7 @@ class Model {
 };
 
 // AdaBN (Li et al. 2016, arXiv 1603.04779): every normalization layer that keeps population
-// statistics (batchnorm, batchrenorm, l1batchnorm, generalizedbatchnorm, switchablenorm's BN part)
+// statistics (its MethodInfo's population_statistics: the BatchNorm family, Switchable Norm's BN part)
 // gets those of the target-domain inputs `x` ([n, ...] samples, unlabeled), layer by layer in
 // order: layer k's statistics come from what it receives through layers 0..k-1, already adapted.
 // Weights do not change. Forwards run in inference mode in chunks of `chunk` samples. Returns the

@@ -23,8 +23,8 @@ const MethodInfo& method_info(const std::string& name_or_alias);
 // method_info_json of every method, as describeMethods() returns it.
 nlohmann::json describe_methods();
 
-// "batchnorm", "batchrenorm", "layernorm", "groupnorm", "instancenorm", "lrn", "rmsnorm", "frn",
-// "l1batchnorm", "generalizedbatchnorm", "switchablenorm", ... (in the order they were added).
+// The names of the methods that are normalization layers (those with a factory), in the table's
+// order: "batchnorm", "batchrenorm", "layernorm", ...
 const std::vector<std::string>& norm_methods();
 
 // `method` may be an alias ("bn"). Throws Error naming the problem: unknown method (listing the known ones), unknown option keys,

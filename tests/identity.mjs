@@ -1,8 +1,8 @@
 // Behaviour fingerprint of the built package: a SHA-256 of the CLI's --json result of every preset
 // (every batch size of a sweep) for seeds 1-3, and of every layer's outputs, gradients and state
 // over a sweep of configurations. Refactors must leave it bit-identical:
-//   node scripts/identity.mjs record [DIST]   writes tests/fixtures/identity.json from DIST (default dist/)
-//   node scripts/identity.mjs check  [DIST]   compares against it; exit 1 naming what differs
+//   node tests/identity.mjs record [DIST]   writes tests/fixtures/identity.json from DIST (default dist/)
+//   node tests/identity.mjs check  [DIST]   compares against it; exit 1 naming what differs
 // The fixture was recorded from the tree before the method table landed (see its "recordedFrom");
 // tests/js/identity.test.ts checks it in `npm test`.
 import { createHash } from 'node:crypto';
@@ -152,7 +152,7 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
     }
     log(`identity: ${Object.keys(got.layers).length} layer cases and ${Object.keys(got.runs).length} preset runs bit-identical`);
   } else {
-    log('usage: node scripts/identity.mjs record|check [DIST]');
+    log('usage: node tests/identity.mjs record|check [DIST]');
     process.exit(2);
   }
 }
