@@ -19,6 +19,8 @@ const BUDGET_S = Number(process.env.NORMLAB_BROWSER_BUDGET_S ?? 20);
 let server;
 let browser;
 let cliJsonText;
+/** The method table, as the package describes it in Node (`describeMethods()`). */
+let methodTable;
 const tmp = mkdtempSync(join(tmpdir(), 'normlab-browser-'));
 
 /** A new page that records console errors, page errors, failed and foreign requests, dialogs. */
@@ -266,6 +268,34 @@ test('a URL with settings restores them; a garbage URL shows a notice and the de
   await page.close();
 });
 
+test('the batch-statistics curves include L1 BN, Generalized BN and Switchable Norm', async () => {
+  const page = await newPage();
+  await open(page, '#dataset=moons&noise=0.2&methods=bn,l1bn,gbn,sn,ln&width=16&batchSize=4&steps=800&evalInterval=50&lr=0.05&seed=1');
+  await page.click('#run');
+  await waitStatus(page, 'done', 60_000);
+  await waitCharts(page);
+  const chart = await page.evaluate(() => globalThis.__normlab.chart('test'));
+  const traces = await page.evaluate(() => globalThis.__normlab.traces()[0].methods.map((m) => ({ id: m.id, label: m.label, color: m.color, evals: m.evals })));
+  const dashed = chart.lines.filter((l) => l.dash);
+  const withStats = methodTable.filter((m) => m.usesBatchStatistics).map((m) => m.aliases[0]);
+  const ids = traces.filter((t) => withStats.includes(t.id)).map((t) => t.id);
+  assertEqual(ids, ['bn', 'l1bn', 'gbn', 'sn'], 'compared methods that train with batch statistics');
+  assertEqual(dashed.map((l) => l.label), ids.map((id) => `${traces.find((t) => t.id === id).label} (batch statistics)`), 'one dashed curve each, none for LayerNorm');
+  for (const [i, id] of ids.entries()) {
+    const t = traces.find((x) => x.id === id);
+    assertEqual(dashed[i].color, t.color, `${id}: the method's colour`);
+    assertEqual(dashed[i].xs, t.evals.map((e) => e.step), `${id}: one point per evaluation`);
+    assertEqual(dashed[i].ys, t.evals.map((e) => 100 * e.testAccuracyBatchStats), `${id}: the batch-statistics accuracy`);
+    assert(dashed[i].xs.length === 16 && dashed[i].ys.every(Number.isFinite), `${id}: 16 finite points`);
+  }
+  assertEqual(chart.lines.filter((l) => !l.dash).length, 5, 'one solid (inference) curve per method');
+  assertEqual(new Set(traces.map((t) => t.color)).size, 5, 'five colours');
+  await page.mouse.move(0, 0);
+  await page.locator('#chart-test').screenshot({ path: '/tmp/playground-bn-stats.png' });
+  noProblems(page);
+  await page.close();
+});
+
 test('settings the runner rejects show its message, and the page keeps working', async () => {
   const page = await newPage();
   await open(page, '#dataset=moons&methods=gn,ln&width=32&groups=5&steps=50');
@@ -361,6 +391,8 @@ async function main() {
   const out = join(tmp, 'small-batch.json');
   execFileSync(process.execPath, [join(root, 'dist', 'cli.js'), 'compare', '--preset', 'small-batch', '--json', out, '--quiet'], { stdio: 'ignore' });
   cliJsonText = readFileSync(out, 'utf8');
+  const { load } = await import('../../dist/index.js');
+  methodTable = (await load()).describeMethods();
   server = await serve(join(root, 'web', 'dist'));
   browser = await launch();
   console.log(`browser: ${server.url} in headless Chromium`);
