@@ -1,8 +1,8 @@
 // The playground's glue: settings (URL hash <-> controls), presets, the training worker, the
 // charts worker (which draws every chart on an OffscreenCanvas) and the tables. The main thread
 // only keeps the records, forwards them and updates a few texts, so it stays free while training.
-// The methods' colours and which of them train with batch statistics come from the method table,
-// which the training worker posts once it has loaded the WebAssembly module.
+// The methods, their options and colours come from the method table, which the training worker
+// posts once it has loaded the WebAssembly module: the settings are built when it arrives.
 import { presets, type MethodInfo, type Preset } from 'normlab';
 import { configsFromState, extentFor, isPointSet, stateFromPreset } from './config.js';
 import { Controls } from './controls.js';
@@ -11,7 +11,7 @@ import { Methods } from './methods.js';
 import { CHART_IDS, type ChartId, type FromCharts, type FromWorker, type ToCharts, type ToWorker, type WorkerStatus } from './protocol.js';
 import { resultsCsv, resultsJson, summaryTable, sweepRows, type Row } from './results.js';
 import { finishedResults, layerCount, renormChart, smoothingWindow, sweepChart, testAccuracyChart, trainChart } from './series.js';
-import { parseHash, sameSettings, toHash, type State } from './state.js';
+import { Settings, type State } from './state.js';
 import { RunTrace } from './store.js';
 
 const GRID_N = 48;
@@ -200,14 +200,15 @@ try {
   throw failure;
 }
 const methods = new Methods(table);
+const settings = new Settings(methods);
 toCharts({ type: 'methods', table });
 
 // ---------------------------------------------------------------------------------------------
 // Settings
 
-const initial = parseHash(location.hash);
+const initial = settings.parseHash(location.hash);
 let state: State = initial.state;
-const controls = new Controls($<HTMLFormElement>('settings'), state, (next, notices) => {
+const controls = new Controls($<HTMLFormElement>('settings'), settings, state, (next, notices) => {
   state = next;
   writeHash();
   showNotices(notices);
@@ -215,7 +216,7 @@ const controls = new Controls($<HTMLFormElement>('settings'), state, (next, noti
 });
 
 function writeHash(): void {
-  const hash = toHash(state);
+  const hash = settings.toHash(state);
   if (location.hash !== hash) history.replaceState(null, '', hash);
 }
 
@@ -232,8 +233,8 @@ function showNotices(notices: string[]): void {
 $('notice-close').addEventListener('click', () => ($('notice').hidden = true));
 
 window.addEventListener('hashchange', () => {
-  if (location.hash === toHash(state)) return;
-  const parsed = parseHash(location.hash);
+  if (location.hash === settings.toHash(state)) return;
+  const parsed = settings.parseHash(location.hash);
   state = parsed.state;
   controls.set(state);
   showNotices(parsed.notices);
@@ -260,7 +261,7 @@ for (const p of presets) {
   title.textContent = p.title;
   button.append(name, title);
   button.addEventListener('click', () => {
-    state = stateFromPreset(p);
+    state = stateFromPreset(p, settings);
     controls.set(state);
     writeHash();
     showNotices([]);
@@ -283,7 +284,7 @@ function renderPresetInfo(): void {
   const link = $<HTMLAnchorElement>('preset-paper');
   link.href = p.paper.url;
   link.textContent = p.paper.title;
-  $('preset-modified').hidden = sameSettings(state, stateFromPreset(p));
+  $('preset-modified').hidden = settings.sameSettings(state, stateFromPreset(p, settings));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -347,7 +348,7 @@ function start(paused = false): void {
   elapsedMs = 0;
   startedAt = performance.now();
   changedSinceRun = false;
-  const runs = configsFromState(state);
+  const runs = configsFromState(state, methods);
   runsPlanned = runs.length;
   status = 'loading';
   const grid = isPointSet(state.dataset) ? { ...extentFor(state.dataset), n: GRID_N } : null;
@@ -623,7 +624,7 @@ function renderTables(): void {
 
 $('export-json').addEventListener('click', () => download(resultsJson(finishedResults(traces)), 'normlab-results.json', 'application/json'));
 $('export-config').addEventListener('click', () => {
-  const configs = configsFromState(state);
+  const configs = configsFromState(state, methods);
   download(`${JSON.stringify(configs.length === 1 ? configs[0] : configs, null, 2)}\n`, 'normlab-config.json', 'application/json');
 });
 $('export-csv').addEventListener('click', () => download(resultsCsv(finishedResults(traces)), 'normlab-results.csv', 'text/csv'));
@@ -677,6 +678,8 @@ Object.defineProperty(globalThis, '__normlab', {
       const t = current();
       return t && Object.hasOwn(LINE_CHARTS, id) ? LINE_CHARTS[id](t) : null;
     },
+    /** The settings' URL keys and values as the page holds them. */
+    settings: () => ({ ...state, options: { ...state.options } }),
     /** Shown charts not yet showing the latest data (0 once all are up to date). */
     stale: () => staleCharts,
   }),

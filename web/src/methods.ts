@@ -34,8 +34,13 @@ export interface PageOption {
   info: OptionInfo;
   /** What the controls start with; null: left out of the configuration (the model or layer decides). */
   initial: OptionValue | null;
-  /** Whether "left out" is a value of its own (the model fills it in, or the table has no default). */
+  /**
+   * Whether an empty control is a value of its own: the option is left out (the model fills it in,
+   * or the table has no default), or, for a nullable option, null is passed (`passNull`).
+   */
   optional: boolean;
+  /** Empty means null, passed to the layer (BatchNorm's momentum: the cumulative average). */
+  passNull: boolean;
 }
 
 /** Options a model fills in from the shape of the activations: never the user's (as in the CLI). */
@@ -74,10 +79,10 @@ function offerable(o: OptionInfo): boolean {
 
 function pageOption(method: string, info: OptionInfo): PageOption {
   const name = `${method}.${info.key}`;
-  const optional = info.fromModel === true || info.default === null;
+  const leftOut = info.fromModel === true || info.default === null;
   const fallback = info.fromModel ? null : info.default;
   const initial = PAGE_DEFAULTS[name] ?? (typeof fallback === 'object' ? null : fallback);
-  return { name, method, info, initial, optional };
+  return { name, method, info, initial, optional: leftOut || info.nullable === true, passNull: !leftOut && info.nullable === true };
 }
 
 /** The methods of the table, with 'none' first, in the table's order. */
