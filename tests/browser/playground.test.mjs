@@ -19,6 +19,8 @@ const BUDGET_S = Number(process.env.NORMLAB_BROWSER_BUDGET_S ?? 20);
 let server;
 let browser;
 let cliJsonText;
+/** The method table, as the package describes it in Node (`describeMethods()`). */
+let methodTable;
 const tmp = mkdtempSync(join(tmpdir(), 'normlab-browser-'));
 
 /** A new page that records console errors, page errors, failed and foreign requests, dialogs. */
@@ -266,6 +268,100 @@ test('a URL with settings restores them; a garbage URL shows a notice and the de
   await page.close();
 });
 
+/** The values of the controls of `names` (URL keys; a method option's id has '-' for '.'). */
+const controlValues = (page, names) => Promise.all(names.map((n) => page.$eval(`#setting-${n.replace('.', '-')}`, (el) => el.value)));
+
+test('the method list, labels and option controls come from the method table', async () => {
+  const page = await newPage();
+  await open(page, '#methods=bn,brn');
+  const boxes = await page.$$eval('input[name="methods"]', (bs) => bs.map((b) => [b.value, b.parentElement.textContent]));
+  const expected = methodTable.map((m) => [m.aliases[0] ?? m.name, m.needsSpatialDims ? `${m.label} (needs the CNN)` : m.label]);
+  assertEqual(boxes, [['none', 'No normalization'], ...expected], 'one checkbox per method of the table, with its label');
+  // Batch Renorm's options, with the table's ranges, defaults and help.
+  const brn = methodTable.find((m) => m.name === 'batchrenorm');
+  const rMax = brn.options.find((o) => o.key === 'rMax');
+  const shown = await page.$$eval('fieldset.method-options[data-method="brn"] .field', (fs) => fs.map((f) => ({
+    name: f.dataset.name, label: f.querySelector('label').firstChild.textContent, hint: f.querySelector('.hint')?.textContent,
+    help: f.querySelector('.help')?.textContent, min: f.querySelector('input')?.min ?? null, max: f.querySelector('input')?.max ?? null,
+    value: f.querySelector('input, select').value,
+  })));
+  assertEqual(shown.map((f) => f.name), brn.options.filter((o) => o.key !== 'channels').map((o) => `brn.${o.key}`), 'Batch Renorm\'s controls');
+  const r = shown.find((f) => f.name === 'brn.rMax');
+  assertEqual([r.label, r.help, r.min, r.max, r.value], ['rMax', rMax.help, '1', '', '3'], 'rMax: label, help, range (no upper bound) and default');
+  assert(r.hint.includes('≥ 1') && r.hint.includes('default 3'), `rMax hint: ${r.hint}`);
+  assertEqual(await page.isVisible('fieldset.method-options[data-method="brn"]'), true, 'options of a compared method shown');
+  assertEqual(await page.isVisible('fieldset.method-options[data-method="l1bn"]'), false, 'options of a method not compared hidden');
+  // Swatches in the palette's colours (set through the CSSOM under the page's policy).
+  const colours = await page.$$eval('input[name="methods"] + .swatch', (ss) => ss.map((s) => getComputedStyle(s).backgroundColor));
+  assertEqual(new Set(colours).size, methodTable.length + 1, 'one colour per method');
+  assertEqual(colours[1], 'rgb(213, 94, 0)', 'BatchNorm vermillion');
+  noProblems(page);
+  await page.close();
+});
+
+test('a namespaced URL (brn.rMax=2) and an old-style URL (rMax=2) both load and set the same controls', async () => {
+  const page = await newPage();
+  const names = ['brn.rMax', 'brn.dMax', 'brn.momentum', 'bn.momentum', 'gn.groups', 'l1bn.scaleSqrtPiOver2', 'gbn.center', 'gbn.level', 'sn.useBN', 'seed'];
+  const want = ['2', '1', '0.05', '0.01', '4', 'false', 'quantile', '0.3', 'false', '4'];
+  await open(page, '#methods=bn,brn,gn,l1bn,gbn,sn&brn.rMax=2&brn.dMax=1&brn.momentum=0.05&bn.momentum=0.01&gn.groups=4' +
+    '&l1bn.scaleSqrtPiOver2=false&gbn.center=quantile&gbn.level=0.3&sn.useBN=false&seed=4');
+  assertEqual(await controlValues(page, names), want, 'namespaced keys');
+  assertEqual(await page.isVisible('#notice'), false, 'no notice for a namespaced URL');
+  const namespaced = await page.evaluate(() => location.hash);
+  assert(namespaced.includes('&brn.rMax=2&') && namespaced.includes('&bn.momentum=0.01&'), `the hash keeps the keys: ${namespaced}`);
+  const held = await page.evaluate(() => globalThis.__normlab.settings());
+  assertEqual([held.options['brn.rMax'], held.options['l1bn.scaleSqrtPiOver2'], held.methods], [2, false, ['bn', 'brn', 'gn', 'l1bn', 'gbn', 'sn']], 'the page\'s settings');
+  await page.close();
+
+  const old = await newPage();
+  await open(old, '#methods=bn,brn,gn,l1bn,gbn,sn&rMax=2&dMax=1&brnMomentum=0.05&bnMomentum=0.01&groups=4' +
+    '&l1bnScale=none&gbnCenter=quantile&gbnLevel=0.3&snBN=off&seed=4');
+  assertEqual(await controlValues(old, names), want, 'old flat keys');
+  assertEqual(await old.isVisible('#notice'), false, 'no notice for an old-style URL');
+  const rewritten = await old.evaluate(() => location.hash);
+  assertEqual(rewritten, namespaced, 'an old link is rewritten to the namespaced hash of the same settings');
+  assert(!/[#&](rMax|bnMomentum|groups|l1bnScale|snBN)=/.test(rewritten), 'no old key left');
+  // A control writes its namespaced key.
+  await old.fill('#setting-brn-rMax', '2.5');
+  await old.$eval('#setting-brn-rMax', (el) => el.dispatchEvent(new Event('change')));
+  assert((await old.evaluate(() => location.hash)).includes('&brn.rMax=2.5&'), 'the hash follows the control');
+  // Out of the table's range: marked, not taken.
+  await old.fill('#setting-brn-rMax', '0.5');
+  await old.$eval('#setting-brn-rMax', (el) => el.dispatchEvent(new Event('change')));
+  assertEqual(await old.$eval('#setting-brn-rMax', (el) => el.getAttribute('aria-invalid')), 'true', 'rMax below 1 marked');
+  assert((await old.evaluate(() => location.hash)).includes('&brn.rMax=2.5&'), 'rMax below 1 ignored');
+  noProblems(old);
+  await old.close();
+});
+
+test('the batch-statistics curves include L1 BN, Generalized BN and Switchable Norm', async () => {
+  const page = await newPage();
+  await open(page, '#dataset=moons&noise=0.2&methods=bn,l1bn,gbn,sn,ln&width=16&batchSize=4&steps=800&evalInterval=50&lr=0.05&seed=1');
+  await page.click('#run');
+  await waitStatus(page, 'done', 60_000);
+  await waitCharts(page);
+  const chart = await page.evaluate(() => globalThis.__normlab.chart('test'));
+  const traces = await page.evaluate(() => globalThis.__normlab.traces()[0].methods.map((m) => ({ id: m.id, label: m.label, color: m.color, evals: m.evals })));
+  const dashed = chart.lines.filter((l) => l.dash);
+  const withStats = methodTable.filter((m) => m.usesBatchStatistics).map((m) => m.aliases[0]);
+  const ids = traces.filter((t) => withStats.includes(t.id)).map((t) => t.id);
+  assertEqual(ids, ['bn', 'l1bn', 'gbn', 'sn'], 'compared methods that train with batch statistics');
+  assertEqual(dashed.map((l) => l.label), ids.map((id) => `${traces.find((t) => t.id === id).label} (batch statistics)`), 'one dashed curve each, none for LayerNorm');
+  for (const [i, id] of ids.entries()) {
+    const t = traces.find((x) => x.id === id);
+    assertEqual(dashed[i].color, t.color, `${id}: the method's colour`);
+    assertEqual(dashed[i].xs, t.evals.map((e) => e.step), `${id}: one point per evaluation`);
+    assertEqual(dashed[i].ys, t.evals.map((e) => 100 * e.testAccuracyBatchStats), `${id}: the batch-statistics accuracy`);
+    assert(dashed[i].xs.length === 16 && dashed[i].ys.every(Number.isFinite), `${id}: 16 finite points`);
+  }
+  assertEqual(chart.lines.filter((l) => !l.dash).length, 5, 'one solid (inference) curve per method');
+  assertEqual(new Set(traces.map((t) => t.color)).size, 5, 'five colours');
+  await page.mouse.move(0, 0);
+  await page.locator('#chart-test').screenshot({ path: '/tmp/playground-bn-stats.png' });
+  noProblems(page);
+  await page.close();
+});
+
 test('settings the runner rejects show its message, and the page keeps working', async () => {
   const page = await newPage();
   await open(page, '#dataset=moons&methods=gn,ln&width=32&groups=5&steps=50');
@@ -273,8 +369,8 @@ test('settings the runner rejects show its message, and the page keeps working',
   await waitStatus(page, 'error', 20_000);
   const text = await page.$eval('#error', (el) => el.textContent);
   assert(/groups/.test(text) && /divide/.test(text), `error names the problem: ${text}`);
-  await page.fill('#setting-groups', '4');
-  await page.$eval('#setting-groups', (el) => el.dispatchEvent(new Event('change')));
+  await page.fill('#setting-gn-groups', '4');
+  await page.$eval('#setting-gn-groups', (el) => el.dispatchEvent(new Event('change')));
   await page.click('#run');
   await waitStatus(page, 'done', 30_000);
   assertEqual(await page.isVisible('#error'), false, 'error cleared');
@@ -361,6 +457,8 @@ async function main() {
   const out = join(tmp, 'small-batch.json');
   execFileSync(process.execPath, [join(root, 'dist', 'cli.js'), 'compare', '--preset', 'small-batch', '--json', out, '--quiet'], { stdio: 'ignore' });
   cliJsonText = readFileSync(out, 'utf8');
+  const { load } = await import('../../dist/index.js');
+  methodTable = (await load()).describeMethods();
   server = await serve(join(root, 'web', 'dist'));
   browser = await launch();
   console.log(`browser: ${server.url} in headless Chromium`);

@@ -8,7 +8,8 @@ import {
 } from '../../web/src/series.js';
 import { resultsCsv, resultsJson, summaryTable, sweepRows, pct } from '../../web/src/results.js';
 import { RunTrace } from '../../web/src/store.js';
-import { methodColor, OKABE_ITO } from '../../web/src/palette.js';
+import { Methods } from '../../web/src/methods.js';
+import { OKABE_ITO } from '../../web/src/palette.js';
 import { mapPixels } from '../../web/src/heatmap.js';
 
 const config: CompareConfig = {
@@ -25,10 +26,13 @@ const config: CompareConfig = {
 /** A trace fed chunk by chunk, as the page feeds it from the worker, and the runner's result. */
 let streamed: RunTrace;
 let result: CompareResult;
+/** The method table's methods, as the page builds them. */
+let methods: Methods;
 beforeAll(async () => {
   const nl = await load();
+  methods = new Methods(nl.describeMethods());
   using runner = nl.createRunner(config);
-  streamed = new RunTrace(runner.config, runner.dataInfo().classes);
+  streamed = new RunTrace(runner.config, runner.dataInfo().classes, methods);
   while (!runner.done) streamed.apply(runner.step(17));
   result = runner.result();
 });
@@ -42,14 +46,14 @@ describe('run traces', () => {
       expect(t.accuracy).toEqual(m.train.accuracy);
       expect(t.evals).toEqual(m.eval);
     }
-    const finished = new RunTrace(result.config, 2);
+    const finished = new RunTrace(result.config, 2, methods);
     finished.finish(result, {});
     expect(finished.methods.map((m) => m.evals.length)).toEqual(result.methods.map((m) => m.eval.length));
   });
 
   test('a result passed on without its per-step arrays (to the charts worker) keeps the streamed ones', () => {
     const light = { ...result, methods: result.methods.map((m) => ({ ...m, train: undefined, eval: undefined })) };
-    const t = new RunTrace(streamed.config, 2);
+    const t = new RunTrace(streamed.config, 2, methods);
     for (const m of streamed.methods) Object.assign(t.method(m.id)!, { loss: [...m.loss], accuracy: [...m.accuracy], evals: [...m.evals] });
     t.finish(light as unknown as CompareResult, {});
     expect(t.result).toBe(light);
@@ -102,10 +106,11 @@ describe('shaping', () => {
     const colors = trainChart(streamed, 'loss').lines.map((l) => l.color);
     expect(new Set(colors).size).toBe(colors.length);
     for (const c of colors) expect(Object.values(OKABE_ITO)).toContain(c);
-    expect(methodColor('batchnorm')).toBe(OKABE_ITO.vermillion);
+    expect(colors[1]).toBe(OKABE_ITO.vermillion);  // BatchNorm
+    expect(colors).toEqual(['none', 'bn', 'brn', 'gn'].map((k) => methods.get(k)!.color));
   });
 
-  test('test accuracy: inference lines for all, dashed batch-statistics lines for BN and Batch Renorm', () => {
+  test('test accuracy: inference lines for all, dashed batch-statistics lines for BN and Batch Renorm (not none, not GN)', () => {
     const chart = testAccuracyChart(streamed);
     const solid = chart.lines.filter((l) => !l.dash);
     const dashed = chart.lines.filter((l) => l.dash);
@@ -115,6 +120,25 @@ describe('shaping', () => {
     expect(solid[1].xs).toEqual(bn.evals.map((e) => e.step));
     expect(solid[1].ys).toEqual(bn.evals.map((e) => 100 * e.testAccuracy));
     expect(dashed[0].ys).toEqual(bn.evals.map((e) => 100 * e.testAccuracyBatchStats!));
+  });
+
+  test('test accuracy: a dashed batch-statistics line for every method that trains with batch statistics (the table says which)', async () => {
+    const nl = await load();
+    using runner = nl.createRunner({ ...config, methods: ['ln', 'l1bn', 'gbn', 'sn', 'bn'], steps: 40 });
+    const t = new RunTrace(runner.config, runner.dataInfo().classes, methods);
+    while (!runner.done) t.apply(runner.step(20));
+    const chart = testAccuracyChart(t);
+    const dashed = chart.lines.filter((l) => l.dash);
+    expect(dashed.map((l) => l.label)).toEqual(['l1bn', 'gbn', 'sn', 'bn'].map((id) => `${t.method(id)!.label} (batch statistics)`));
+    expect(dashed[0].label).toBe('L1 BatchNorm (batch statistics)');
+    for (const [i, id] of ['l1bn', 'gbn', 'sn', 'bn'].entries()) {
+      const m = t.method(id)!;
+      expect(dashed[i].color).toBe(m.color);
+      expect(dashed[i].xs).toEqual(m.evals.map((e) => e.step));
+      expect(dashed[i].ys).toEqual(m.evals.map((e) => 100 * e.testAccuracyBatchStats!));
+      expect(dashed[i].ys.every(Number.isFinite)).toBe(true);
+    }
+    expect(new Set(chart.lines.map((l) => l.color)).size).toBe(5);
   });
 
   test('activation bands: one panel per method, bands nested p2 <= p16 <= p50 <= p84 <= p98', () => {
@@ -163,7 +187,7 @@ describe('shaping', () => {
   test('sweep chart: accuracy against batch size per method, points sorted by batch size', () => {
     const make = (b: number, accs: number[]) => {
       const c = { ...result.config, batchSize: b } as ResolvedConfig;
-      const t = new RunTrace(c, 2);
+      const t = new RunTrace(c, 2, methods);
       t.finish({ ...result, config: c, methods: result.methods.map((m, i) => ({ ...m, final: { ...m.final!, testAccuracy: accs[i] } })) }, {});
       return t;
     };
@@ -181,7 +205,7 @@ describe('shaping', () => {
 
 describe('results', () => {
   test('the table shows the final records in the CLI\'s format, the unrounded numbers as values', () => {
-    const t = new RunTrace(result.config, 2);
+    const t = new RunTrace(result.config, 2, methods);
     t.finish(result, {});
     const { columns, rows } = summaryTable(t);
     expect(columns[1]).toBe('test accuracy (inference)');

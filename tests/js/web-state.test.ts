@@ -1,39 +1,61 @@
 // The playground's URL state (web/src/state.ts) and its runner configurations (web/src/config.ts):
-// round trips, defaults, garbage and hostile hashes falling back to defaults with notices, and
-// presets that the runner resolves exactly as the CLI's `--preset`.
-import { describe, expect, test } from 'vitest';
-import { load, presetConfigs, presets } from 'normlab';
+// round trips, defaults, garbage and hostile hashes falling back to defaults with notices, the
+// methods' options from the method table under namespaced keys (and the flat keys of old links),
+// and presets that the runner resolves exactly as the CLI's `--preset`.
+import { beforeAll, describe, expect, test } from 'vitest';
+import { load, presetConfigs, presets, type MethodInfo, type Normlab } from 'normlab';
 import {
-  DEFAULTS, MAX_HASH_LENGTH, PROPS, checkState, defaultState, parseHash, parseValue, sameSettings, toHash, type State,
+  DEFAULTS, MAX_HASH_LENGTH, Settings, formatValue, parseValue, valueOf, type GeneralKey, type State,
 } from '../../web/src/state.js';
 import { baseConfig, configsFromState, extentFor, gridPoints, stateFromPreset, trainCount } from '../../web/src/config.js';
 import { relevant } from '../../web/src/controls.js';
+import { LEGACY_KEYS } from '../../web/src/legacy.js';
+import { Methods, NOT_OFFERED, PAGE_DEFAULTS, type OptionValue } from '../../web/src/methods.js';
+import { METHOD_COLORS, OKABE_ITO } from '../../web/src/palette.js';
 import { hostile } from './hostile.js';
+
+let nl: Normlab;
+let table: MethodInfo[];
+let methods: Methods;
+let settings: Settings;
+beforeAll(async () => {
+  nl = await load();
+  table = nl.describeMethods();
+  methods = new Methods(table);
+  settings = new Settings(methods);
+});
+
+const defaultState = () => settings.defaultState();
+const parseHash = (hash: string) => settings.parseHash(hash);
+const toHash = (state: State) => settings.toHash(state);
+const checkState = (state: State) => settings.checkState(state);
+/** The defaults with some options changed. */
+const withOptions = (state: State, options: Record<string, OptionValue | null>): State => ({ ...state, options: { ...state.options, ...options } });
 
 describe('URL state', () => {
   test('every property has a default that its own parser accepts', () => {
     const d = defaultState();
-    expect(PROPS.map((p) => p.name).sort()).toEqual(Object.keys(d).sort());
-    for (const p of PROPS) {
-      const raw = Array.isArray(d[p.name]) ? (d[p.name] as unknown[]).join(',') : String(d[p.name]);
-      expect(parseValue(p, raw), p.name).toEqual(d[p.name]);
+    expect(settings.generalProps.map((p) => p.name).sort()).toEqual(Object.keys(d).filter((k) => k !== 'options').sort());
+    expect(settings.optionProps.map((p) => p.name).sort()).toEqual(Object.keys(d.options).sort());
+    for (const p of settings.props) {
+      expect(parseValue(p, formatValue(valueOf(d, p))), p.name).toEqual(valueOf(d, p));
     }
   });
 
   test('an empty hash gives the defaults and no notice', () => {
     for (const hash of ['', '#']) {
       const { state, notices } = parseHash(hash);
-      expect(state).toEqual(DEFAULTS);
+      expect(state).toEqual(defaultState());
       expect(notices).toEqual([]);
     }
   });
 
   test('round trip: toHash then parseHash gives the same state, for the defaults and every preset', () => {
-    const states: State[] = [defaultState(), ...presets.map(stateFromPreset)];
-    const custom = defaultState();
+    const states: State[] = [defaultState(), ...presets.map((p) => stateFromPreset(p, settings))];
+    const custom = withOptions(defaultState(), { 'gn.groups': 4, 'brn.rMax': 2.5, 'sn.useIN': false, 'gn.eps': 1e-3 });
     Object.assign(custom, {
       dataset: 'spiral', noise: 0.35, classes: 3, trainSize: 640, depth: 3, width: 24, methods: ['none', 'gn', 'ln'],
-      groups: 4, batchSize: 6, batching: 'noniid', noniidClasses: 2, optimizer: 'adamw', lr: 0.0031, weightDecay: 0.01,
+      batchSize: 6, batching: 'noniid', noniidClasses: 2, optimizer: 'adamw', lr: 0.0031, weightDecay: 0.01,
       steps: 777, evalInterval: 11, seed: 2147483647, sweep: [2, 4, 64], sweepEpochs: 3, activation: 'tanh',
     } satisfies Partial<State>);
     states.push(custom);
@@ -46,10 +68,18 @@ describe('URL state', () => {
     }
   });
 
-  test('the hash names every setting, with the seed', () => {
-    const hash = toHash(defaultState());
-    for (const p of PROPS) expect(hash).toContain(`${p.name}=`);
+  test('the hash names every setting and every option of the compared methods, with the seed', () => {
+    const d = defaultState();
+    const hash = toHash(d);
+    for (const p of settings.generalProps) expect(hash).toContain(`&${p.name}=`.replace(/^&preset/, '#preset'));
+    for (const p of settings.optionProps) {
+      if (d.methods.includes(p.option!.method)) expect(hash).toContain(`&${p.name}=`);
+      else expect(hash).not.toContain(`&${p.name}=`);
+    }
     expect(hash).toMatch(/[#&]seed=1(&|$)/);
+    expect(hash).toContain('&brn.rMax=3&brn.dMax=5&');
+    // Another method's option that differs from its default is kept too (so the hash gives it back).
+    expect(toHash(withOptions(d, { 'cn.centered': true }))).toContain('&cn.centered=true&');
   });
 
   test('a partial hash keeps the defaults of the settings it does not name', () => {
@@ -58,8 +88,10 @@ describe('URL state', () => {
     expect(state).toEqual({ ...defaultState(), dataset: 'xor', seed: 42, methods: ['bn', 'ln'] });
   });
 
-  test('methods come back in the table order, whatever order the link had', () => {
-    expect(parseHash('#methods=ln,bn,none').state.methods).toEqual(['none', 'bn', 'ln']);
+  test("methods run in the link's order, named by key, name or alias", () => {
+    expect(parseHash('#methods=ln,bn,none').state.methods).toEqual(['ln', 'bn', 'none']);
+    expect(parseHash('#methods=batchrenorm,layernorm,gn').state.methods).toEqual(['brn', 'ln', 'gn']);
+    expect(parseHash('#methods=bn,batchnorm').notices.join(' ')).toMatch(/methods=bn,batchnorm/);
   });
 
   const garbage: [string, string][] = [
@@ -89,7 +121,7 @@ describe('URL state', () => {
   test.each(garbage)('garbage %s falls back to the default of %s with a notice', (hash, name) => {
     hostile('URL state');
     const { state, notices } = parseHash(hash);
-    expect(state[name as keyof State]).toEqual(DEFAULTS[name as keyof State]);
+    expect(state[name as GeneralKey]).toEqual(DEFAULTS[name as GeneralKey]);
     expect(notices.length).toBeGreaterThan(0);
     expect(notices.join(' ')).toContain(name);
   });
@@ -110,7 +142,7 @@ describe('URL state', () => {
     for (const hash of hostileHashes) {
       hostile('URL state');
       const { state, notices } = parseHash(hash);
-      expect(state, hash).toEqual(DEFAULTS);
+      expect(state, hash).toEqual(defaultState());
       expect(notices.length, hash).toBeGreaterThan(0);
       for (const n of notices) {
         expect(n.length).toBeLessThan(400);
@@ -162,9 +194,10 @@ describe('URL state', () => {
 
   test('sameSettings ignores the preset name only', () => {
     const a = defaultState();
-    expect(sameSettings(a, { ...a, preset: 'small-batch' })).toBe(true);
-    expect(sameSettings(a, { ...a, seed: 2 })).toBe(false);
-    expect(sameSettings(a, { ...a, methods: ['bn'] })).toBe(false);
+    expect(settings.sameSettings(a, { ...a, preset: 'small-batch' })).toBe(true);
+    expect(settings.sameSettings(a, { ...a, seed: 2 })).toBe(false);
+    expect(settings.sameSettings(a, { ...a, methods: ['bn'] })).toBe(false);
+    expect(settings.sameSettings(a, withOptions(a, { 'bn.momentum': 0.2 }))).toBe(false);
   });
 
   test('controls hide what does not apply', () => {
@@ -176,13 +209,109 @@ describe('URL state', () => {
     expect(relevant({ ...s, optimizer: 'adam' }, 'momentum')).toBe(false);
     expect(relevant({ ...s, sweep: [2, 4] }, 'batchSize')).toBe(false);
     expect(relevant({ ...s, sweep: [2, 4] }, 'sweepEpochs')).toBe(true);
-    expect(relevant({ ...s, methods: ['ln'] }, 'groups')).toBe(false);
+    expect(relevant({ ...s, methods: ['ln'] }, 'gn.groups')).toBe(false);
+    expect(relevant(s, 'gn.groups')).toBe(true);
+  });
+});
+
+describe('the methods and their options come from the method table', () => {
+  test("the method list is 'none' then the table, each with its first alias (or name) as key and the table's label", () => {
+    expect(methods.list.map((m) => m.key)).toEqual(['none', ...table.map((m) => m.aliases[0] ?? m.name)]);
+    expect(methods.list.slice(1).map((m) => m.label)).toEqual(table.map((m) => m.label));
+    expect(settings.prop('methods')).toMatchObject({ type: 'enumList', values: methods.list.map((m) => m.key) });
+    for (const m of table) for (const name of [m.name, ...m.aliases]) expect(methods.get(name)?.name, name).toBe(m.name);
+    expect(methods.get('__proto__')).toBeUndefined();
+  });
+
+  test('every option of the table has a control (but the shape options and the listed exceptions), with its range, default and help', () => {
+    for (const m of table) {
+      const key = m.aliases[0] ?? m.name;
+      const expected = m.options.filter((o) => !['channels', 'normalizedShape'].includes(o.key) && !NOT_OFFERED.has(`${key}.${o.key}`));
+      const props = settings.optionProps.filter((p) => p.option!.method === key);
+      expect(props.map((p) => p.name), m.name).toEqual(expected.map((o) => `${key}.${o.key}`));
+      for (const [i, p] of props.entries()) {
+        const o = expected[i];
+        expect(p.help).toBe(o.help);
+        if (p.type === 'int' || p.type === 'number') {
+          expect(p.type).toBe(o.type === 'integer' ? 'int' : 'number');
+          expect([p.min, p.max, p.minExclusive]).toEqual([o.min ?? -Infinity, o.max ?? Infinity, o.exclusiveMin === true]);
+        } else if (p.type === 'enum') {
+          expect(p.values).toEqual(o.values);
+        } else {
+          expect([p.type, o.type]).toEqual(['boolean', 'boolean']);
+        }
+        const start = defaultState().options[p.name];
+        if (Object.hasOwn(PAGE_DEFAULTS, p.name)) expect(start).toBe(PAGE_DEFAULTS[p.name]);
+        else expect(start, p.name).toBe(o.fromModel ? null : o.default);
+      }
+    }
+    // The issue's numbers, read from the table: Batch Renorm's rMax from 1 up (no upper bound), dMax from 0.
+    expect(settings.prop('brn.rMax')).toMatchObject({ type: 'number', min: 1, max: Infinity });
+    expect(settings.prop('brn.dMax')).toMatchObject({ type: 'number', min: 0, max: Infinity });
+    expect(defaultState().options).toMatchObject({ 'bn.momentum': 0.1, 'brn.rMax': 3, 'brn.dMax': 5, 'brn.momentum': 0.01 });
+    expect(parseHash('#brn.rMax=250').state.options['brn.rMax']).toBe(250);
+    expect(parseHash('#brn.rMax=0.5').notices.join(' ')).toContain('brn.rMax=0.5');
+    expect(parseHash('#bn.eps=0').notices.join(' ')).toContain('bn.eps=0');  // eps > 0
+  });
+
+  test('namespaced keys set the options (method.key, as the CLI takes them)', () => {
+    const { state, notices } = parseHash('#methods=bn,brn,sn&brn.rMax=2&bn.momentum=0.01&sn.useBN=false&sn.useIN=&gn.groups=4');
+    expect(notices).toEqual([]);
+    expect(state.methods).toEqual(['bn', 'brn', 'sn']);
+    expect(state.options).toMatchObject({ 'brn.rMax': 2, 'bn.momentum': 0.01, 'sn.useBN': false, 'sn.useIN': null, 'gn.groups': 4 });
+    const hash = toHash(state);
+    expect(hash).toContain('&brn.rMax=2&');
+    expect(hash).toContain('&bn.momentum=0.01&');
+    expect(hash).toContain('&gn.groups=4&');  // not compared, but not the default
+    expect(baseConfig(state, methods).methods).toEqual([
+      { method: 'bn', options: { momentum: 0.01 } }, { method: 'brn', options: { rMax: 2 } }, { method: 'sn', options: { useBN: false } },
+    ]);
+  });
+
+  test('the flat keys of old links load as their namespaced keys; the hash written back uses the new ones', () => {
+    const old = '#methods=bn,brn,gn,l1bn,gbn,sn,frn,cn&bnMomentum=0.01&rMax=2&dMax=1&brnMomentum=0.05&groups=4&lrnSize=3' +
+      '&l1bnScale=none&gbnCenter=quantile&gbnLevel=0.3&frnEps=learned&snBN=off&cnCentered=centered&seed=5';
+    const now = '#methods=bn,brn,gn,l1bn,gbn,sn,frn,cn&bn.momentum=0.01&brn.rMax=2&brn.dMax=1&brn.momentum=0.05&gn.groups=4&lrn.size=3' +
+      '&l1bn.scaleSqrtPiOver2=false&gbn.center=quantile&gbn.level=0.3&frn.learnableEps=true&sn.useBN=false&cn.centered=true&seed=5';
+    const a = parseHash(old);
+    const b = parseHash(now);
+    expect(a.notices).toEqual([]);
+    expect(b.notices).toEqual([]);
+    expect(a.state).toEqual(b.state);
+    expect(a.state.options).toMatchObject({
+      'bn.momentum': 0.01, 'brn.rMax': 2, 'brn.dMax': 1, 'brn.momentum': 0.05, 'gn.groups': 4, 'lrn.size': 3,
+      'l1bn.scaleSqrtPiOver2': false, 'gbn.center': 'quantile', 'gbn.level': 0.3, 'frn.learnableEps': true, 'sn.useBN': false, 'cn.centered': true,
+    });
+    const written = toHash(a.state);
+    for (const oldKey of LEGACY_KEYS.keys()) expect(written).not.toMatch(new RegExp(`[#&]${oldKey}=`));
+    expect(parseHash(written).state).toEqual(a.state);
+    // Every old key maps to an option the page has.
+    for (const [oldKey, { key }] of LEGACY_KEYS) expect(settings.prop(key), oldKey).toBeDefined();
+    // The old values of their own: each one, and a wrong one names the old key.
+    expect(parseHash('#l1bnScale=sqrt-pi-2').state.options['l1bn.scaleSqrtPiOver2']).toBe(true);
+    expect(parseHash('#frnEps=fixed&dataset=digits&model=cnn').state.options['frn.learnableEps']).toBe(false);
+    expect(parseHash('#snBN=on&cnCentered=plain').state.options).toMatchObject({ 'sn.useBN': true, 'cn.centered': false });
+    expect(parseHash('#l1bnScale=true').notices.join(' ')).toContain('l1bnScale=true');
+    // An old key and its new key in one link: the second is a repeat.
+    expect(parseHash('#rMax=2&brn.rMax=4').notices.join(' ')).toMatch(/brn\.rMax \(given twice\)/);
+  });
+
+  test('one colour per method, by its place in the list (the palette is the one place colours live)', () => {
+    expect(methods.list.map((m) => m.color)).toEqual(METHOD_COLORS.slice(0, methods.list.length));
+    expect(new Set(methods.list.map((m) => m.color)).size).toBe(methods.list.length);
+    expect(methods.get('bn')!.color).toBe(OKABE_ITO.vermillion);
+    expect(methods.get('none')!.color).toBe(OKABE_ITO.black);
+  });
+
+  test('batch statistics and spatial dims come from the table', () => {
+    expect(methods.list.filter((m) => m.usesBatchStatistics).map((m) => m.key)).toEqual(['bn', 'brn', 'l1bn', 'gbn', 'sn']);
+    expect(methods.list.filter((m) => m.needsSpatialDims).map((m) => m.key)).toEqual(['in', 'lrn']);
   });
 });
 
 describe('configurations', () => {
   test('a state gives a config with only what differs from the runner defaults', () => {
-    const c = baseConfig(defaultState());
+    const c = baseConfig(defaultState(), methods);
     expect(c).toEqual({
       dataset: { name: 'moons', noise: 0.2, trainSize: 1000, testSize: 500 },
       model: { kind: 'mlp', hidden: [32, 32], activation: 'relu' },
@@ -193,7 +322,10 @@ describe('configurations', () => {
       steps: 1500,
       seed: 1,
     });
-    const custom = baseConfig({ ...defaultState(), bnMomentum: 0.01, rMax: 2, evalInterval: 10, renormRampEnd: 0.7, optimizer: 'adam', shift: 'noise', shiftAmount: 0.3 });
+    const custom = baseConfig({
+      ...withOptions(defaultState(), { 'bn.momentum': 0.01, 'brn.rMax': 2 }),
+      evalInterval: 10, renormRampEnd: 0.7, optimizer: 'adam', shift: 'noise', shiftAmount: 0.3,
+    }, methods);
     expect(custom.methods[1]).toEqual({ method: 'bn', options: { momentum: 0.01 } });
     expect(custom.methods[2]).toEqual({ method: 'brn', options: { rMax: 2 } });
     expect(custom.evalInterval).toBe(10);
@@ -205,7 +337,7 @@ describe('configurations', () => {
   test('a sweep runs one config per batch size with scaled steps and learning rate', () => {
     const s = { ...defaultState(), dataset: 'digits' as const, testSize: 500, sweep: [2, 8], sweepEpochs: 3, lr: 0.1 };
     expect(trainCount(s)).toBe(1297);
-    const configs = configsFromState(s);
+    const configs = configsFromState(s, methods);
     expect(configs.map((c) => [c.batchSize, c.steps, c.optimizer!.lr])).toEqual([
       [2, 3 * 648, (0.1 * 2) / 32],
       [8, 3 * 162, (0.1 * 8) / 32],
@@ -213,10 +345,9 @@ describe('configurations', () => {
   });
 
   test('every preset: the playground runs exactly what `normlab compare --preset` runs', async () => {
-    const nl = await load();
     const digits = await nl.loadDataset('digits');
     for (const p of presets) {
-      const ours = configsFromState(stateFromPreset(p));
+      const ours = configsFromState(stateFromPreset(p, settings), methods);
       const theirs = presetConfigs(p);
       expect(ours.length, p.name).toBe(theirs.length);
       ours.forEach((config, i) => {
@@ -232,7 +363,7 @@ describe('configurations', () => {
 
   test('a preset state round-trips through the URL', () => {
     for (const p of presets) {
-      const s = stateFromPreset(p);
+      const s = stateFromPreset(p, settings);
       expect(s.preset).toBe(p.name);
       expect(parseHash(toHash(s)).state).toEqual(s);
     }
@@ -254,37 +385,55 @@ describe('configurations', () => {
 });
 
 describe('survey methods and data normalization in the playground', () => {
-  const withMethods = (methods: State['methods'], extra: Partial<State> = {}): State => ({ ...defaultState(), methods, ...extra });
+  const withMethods = (list: State['methods'], extra: Partial<State> = {}, options: Record<string, OptionValue | null> = {}): State =>
+    ({ ...withOptions(defaultState(), options), methods: list, ...extra });
 
   test('each survey method runs with the options its controls set, and only those that differ from the defaults', () => {
-    expect(baseConfig(withMethods(['l1bn', 'gbn', 'sn', 'frn', 'rms'])).methods).toEqual([
+    expect(baseConfig(withMethods(['l1bn', 'gbn', 'sn', 'frn', 'rms']), methods).methods).toEqual([
       'l1bn', { method: 'gbn', options: { center: 'median' } }, 'sn', { method: 'frn', options: { learnableEps: true } }, 'rms',
     ]);
-    const changed = withMethods(['brn', 'l1bn', 'gbn', 'sn'], {
-      brnMomentum: 0.05, l1bnScale: 'none', gbnCenter: 'quantile', gbnLevel: 0.3, snBN: 'off',
+    const changed = withMethods(['brn', 'l1bn', 'gbn', 'sn'], {}, {
+      'brn.momentum': 0.05, 'l1bn.scaleSqrtPiOver2': false, 'gbn.center': 'quantile', 'gbn.level': 0.3, 'sn.useBN': false,
     });
-    expect(baseConfig(changed).methods).toEqual([
+    expect(baseConfig(changed, methods).methods).toEqual([
       { method: 'brn', options: { momentum: 0.05 } },
       { method: 'l1bn', options: { scaleSqrtPiOver2: false } },
       { method: 'gbn', options: { center: 'quantile', level: 0.3 } },
       { method: 'sn', options: { useBN: false } },
     ]);
-    expect(baseConfig(withMethods(['wn', 'cn'])).methods).toEqual(['wn', 'cn']);
-    expect(baseConfig(withMethods(['wn', 'cn'], { cnCentered: 'centered' })).methods).toEqual(['wn', { method: 'cn', options: { centered: true } }]);
-    const cnn = withMethods(['lrn', 'frn'], { dataset: 'digits', model: 'cnn', lrnSize: 3, frnEps: 'fixed' });
-    expect(baseConfig(cnn).methods).toEqual([{ method: 'lrn', options: { size: 3 } }, 'frn']);
+    expect(baseConfig(withMethods(['wn', 'cn']), methods).methods).toEqual(['wn', 'cn']);
+    expect(baseConfig(withMethods(['wn', 'cn'], {}, { 'cn.centered': true }), methods).methods).toEqual(['wn', { method: 'cn', options: { centered: true } }]);
+    const cnn = withMethods(['lrn', 'frn'], { dataset: 'digits', model: 'cnn' }, { 'lrn.size': 3, 'frn.learnableEps': false });
+    expect(baseConfig(cnn, methods).methods).toEqual([{ method: 'lrn', options: { size: 3 } }, 'frn']);
+    // An option the model fills in is passed once it is set, even to the table's default.
+    expect(baseConfig(withMethods(['sn'], {}, { 'sn.useIN': true }), methods).methods).toEqual([{ method: 'sn', options: { useIN: true } }]);
+  });
+
+  test("a nullable option's empty value is null, passed to the layer (BatchNorm's cumulative average)", async () => {
+    const { state, notices } = parseHash('#methods=bn,brn&bn.momentum=&seed=2');
+    expect(notices).toEqual([]);
+    expect(state.options['bn.momentum']).toBeNull();
+    expect(parseHash('#brn.momentum=').notices.join(' ')).toContain('brn.momentum=');  // not nullable
+    expect(toHash(state)).toContain('&bn.momentum=&');
+    expect(parseHash(toHash(state)).state).toEqual(state);
+    const config = { ...baseConfig(state, methods), steps: 20, evalInterval: 20 };
+    expect(config.methods).toEqual([{ method: 'bn', options: { momentum: null } }, 'brn']);
+    const p = { ...presets[0], config: { ...presets[0].config, methods: [{ method: 'bn' as const, options: { momentum: null } }] } };
+    expect(stateFromPreset(p, settings).options['bn.momentum']).toBeNull();
+    using runner = nl.createRunner(config);
+    expect(runner.config.methods[0].options).toMatchObject({ momentum: null });
   });
 
   test('data normalization goes into the config, and from a preset into the state', () => {
-    expect(baseConfig(defaultState()).preprocess).toBeUndefined();
-    expect(baseConfig({ ...defaultState(), preprocess: 'zca' }).preprocess).toBe('zca');
+    expect(baseConfig(defaultState(), methods).preprocess).toBeUndefined();
+    expect(baseConfig({ ...defaultState(), preprocess: 'zca' }, methods).preprocess).toBe('zca');
     const p = { ...presets[0], config: { ...presets[0].config, preprocess: { kind: 'pca' as const, eps: 1e-5 } } };
-    expect(stateFromPreset(p).preprocess).toBe('pca');
+    expect(stateFromPreset(p, settings).preprocess).toBe('pca');
   });
 
   test('every survey option survives the URL', () => {
-    const s = withMethods(['brn', 'l1bn', 'gbn', 'sn', 'frn', 'rms'], {
-      brnMomentum: 0.05, l1bnScale: 'none', gbnCenter: 'quantile', gbnLevel: 0.3, snBN: 'off', preprocess: 'standardize',
+    const s = withMethods(['brn', 'l1bn', 'gbn', 'sn', 'frn', 'rms'], { preprocess: 'standardize' }, {
+      'brn.momentum': 0.05, 'l1bn.scaleSqrtPiOver2': false, 'gbn.center': 'quantile', 'gbn.level': 0.3, 'sn.useBN': false,
     });
     expect(parseHash(toHash(s)).state).toEqual(s);
     expect(parseHash('#gbnLevel=1.5&frnEps=sometimes&preprocess=whiten').notices[0])
@@ -292,33 +441,30 @@ describe('survey methods and data normalization in the playground', () => {
   });
 
   test('LRN needs the CNN, and FRN in the MLP needs its learned eps: corrected with notices', () => {
-    const mlp = checkState(withMethods(['bn', 'lrn', 'frn'], { frnEps: 'fixed' }));
+    const mlp = checkState(withMethods(['bn', 'lrn', 'frn'], {}, { 'frn.learnableEps': false }));
     expect(mlp.state.methods).toEqual(['bn', 'frn']);
-    expect(mlp.state.frnEps).toBe('learned');
+    expect(mlp.state.options['frn.learnableEps']).toBe(true);
     expect(mlp.notices.join(' ')).toMatch(/LRN needs the CNN.*FRN in the MLP needs a learned eps/);
-    const cnn = checkState(withMethods(['lrn', 'frn'], { dataset: 'digits', model: 'cnn', frnEps: 'fixed' }));
+    const cnn = checkState(withMethods(['lrn', 'frn'], { dataset: 'digits', model: 'cnn' }, { 'frn.learnableEps': false }));
     expect(cnn.state.methods).toEqual(['lrn', 'frn']);
     expect(cnn.notices).toEqual([]);
   });
 
-  test("controls show a survey method's options only when it is compared", () => {
+  test("controls show a method's options only when it is compared", () => {
     const s = withMethods(['gbn']);
-    expect(relevant(s, 'gbnCenter')).toBe(true);
-    expect(relevant(s, 'gbnLevel')).toBe(false);  // only for the quantile pair
-    expect(relevant({ ...s, gbnCenter: 'quantile' }, 'gbnLevel')).toBe(true);
-    expect(relevant(s, 'l1bnScale')).toBe(false);
-    expect(relevant(s, 'cnCentered')).toBe(false);
-    expect(relevant(withMethods(['cn']), 'cnCentered')).toBe(true);
-    expect(relevant(withMethods(['frn']), 'frnEps')).toBe(false);  // the MLP always learns it
-    expect(relevant(withMethods(['frn'], { dataset: 'digits', model: 'cnn' }), 'frnEps')).toBe(true);
+    expect(relevant(s, 'gbn.center')).toBe(true);
+    expect(relevant(s, 'gbn.level')).toBe(true);
+    expect(relevant(s, 'l1bn.scaleSqrtPiOver2')).toBe(false);
+    expect(relevant(s, 'cn.centered')).toBe(false);
+    expect(relevant(withMethods(['cn']), 'cn.centered')).toBe(true);
+    expect(relevant(withMethods(['frn']), 'frn.learnableEps')).toBe(true);
   });
 
   test('every survey method trains in the runner from the playground config (CNN on digits)', async () => {
-    const nl = await load();
     const s = withMethods(['l1bn', 'gbn', 'sn', 'frn', 'rms', 'lrn', 'wn', 'cn'], {
-      dataset: 'digits', model: 'cnn', channels: [8], batchSize: 16, steps: 40, evalInterval: 40, frnEps: 'fixed', preprocess: 'standardize',
-    });
-    const result = await nl.compare(baseConfig(checkState(s).state), { chunk: 40 });
+      dataset: 'digits', model: 'cnn', channels: [8], batchSize: 16, steps: 40, evalInterval: 40, preprocess: 'standardize',
+    }, { 'frn.learnableEps': false });
+    const result = await nl.compare(baseConfig(checkState(s).state, methods), { chunk: 40 });
     expect(result.methods.map((m) => m.id)).toEqual(['l1bn', 'gbn', 'sn', 'frn', 'rms', 'lrn', 'wn', 'cn']);
     for (const m of result.methods) {
       expect(m.diverged, m.id).toBeNull();

@@ -6,6 +6,7 @@ import { BandsChart } from './bands.js';
 import { extentFor } from './config.js';
 import { Heatmap } from './heatmap.js';
 import { LineChart, type Chart } from './linechart.js';
+import { Methods } from './methods.js';
 import type { ChartId, FromCharts, MapPoints, ToCharts, WorkerStatus } from './protocol.js';
 import {
   ACTIVATION_LEGEND, activationPanels, layerCount, renormChart, sweepChart, testAccuracyChart, trainChart,
@@ -18,6 +19,8 @@ const IDLE = 'Press Run, or pick a preset, to train';
 
 const post = (message: FromCharts, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(message, transfer);
 
+/** The method table's methods (their colours), from the page before any run. */
+let methods = new Methods([]);
 let traces: RunTrace[] = [];
 /** The decision maps' training points of each run (null: not a 2-D set). */
 let points: (MapPoints | null)[] = [];
@@ -182,6 +185,9 @@ async function png(id: ChartId, title: string, request: number): Promise<void> {
 self.onmessage = (e: MessageEvent<ToCharts>) => {
   const msg = e.data;
   switch (msg.type) {
+    case 'methods':
+      methods = new Methods(msg.table);
+      return;
     case 'canvas': {
       const v = views[msg.id];
       v.chart = v.make(msg.canvas);
@@ -217,7 +223,7 @@ self.onmessage = (e: MessageEvent<ToCharts>) => {
     case 'train': {
       const m = msg.message;
       if (m.type === 'run-start') {
-        traces[m.run] = new RunTrace(m.config, m.classes);
+        traces[m.run] = new RunTrace(m.config, m.classes, methods);
         points[m.run] = m.points ?? null;
       } else if (m.type === 'progress') {
         traces[m.run]?.apply(m.event);

@@ -1,24 +1,12 @@
 // Settings <-> runner configurations: the CompareConfig(s) a state runs, and the state a preset
 // sets. A preset's state gives back configurations the runner resolves exactly as the preset's own
 // (so the playground's numbers equal `normlab compare --preset NAME`); defaults are left out.
-import type { CompareConfig, MethodEntry, Preset } from 'normlab';
-import { DEFAULTS, POINT_SETS, SHIFT_DEFAULT_AMOUNT, checkState, defaultState, type DatasetKey, type MethodKey, type State } from './state.js';
+import type { CompareConfig, MethodEntry, MethodName, Preset } from 'normlab';
+import type { Methods, OptionValue } from './methods.js';
+import { DEFAULTS, formatValue, parseValue, POINT_SETS, SHIFT_DEFAULT_AMOUNT, type DatasetKey, type Settings, type State } from './state.js';
 
 /** Examples in the bundled image sets (training = all but the test set). */
 const IMAGE_SET_SIZE: Record<string, number> = { digits: 1797, mnist: 10000 };
-
-const ALIASES: Record<string, MethodKey> = {
-  none: 'none', bn: 'bn', batchnorm: 'bn', brn: 'brn', batchrenorm: 'brn',
-  gn: 'gn', groupnorm: 'gn', ln: 'ln', layernorm: 'ln', in: 'in', instancenorm: 'in',
-  rms: 'rms', rmsnorm: 'rms', frn: 'frn', l1bn: 'l1bn', l1batchnorm: 'l1bn',
-  gbn: 'gbn', generalizedbatchnorm: 'gbn', sn: 'sn', switchablenorm: 'sn', lrn: 'lrn',
-  wn: 'wn', weightnorm: 'wn', cn: 'cn', cosinenorm: 'cn',
-};
-
-/** Options (beyond the defaults) from an object, for the method controls. */
-type Options = Record<string, unknown>;
-const entry = (key: MethodKey, options: Options): MethodEntry | MethodKey =>
-  Object.keys(options).length ? { method: key, options } : key;
 
 export function isPointSet(dataset: string): boolean {
   return POINT_SETS.includes(dataset);
@@ -30,46 +18,28 @@ export function trainCount(state: State): number {
   return total === undefined ? state.trainSize : Math.max(1, total - state.testSize);
 }
 
-/** The methods with the options the controls set (only those that differ from the defaults). */
-export function methodEntries(state: State): CompareConfig['methods'] {
-  return state.methods.map((key): MethodEntry | MethodKey => {
-    switch (key) {
-      case 'bn':
-        return state.bnMomentum === DEFAULTS.bnMomentum ? 'bn' : { method: 'bn', options: { momentum: state.bnMomentum } };
-      case 'brn': {
-        const options: Options = {};
-        if (state.rMax !== DEFAULTS.rMax) options.rMax = state.rMax;
-        if (state.dMax !== DEFAULTS.dMax) options.dMax = state.dMax;
-        if (state.brnMomentum !== DEFAULTS.brnMomentum) options.momentum = state.brnMomentum;
-        return entry('brn', options);
-      }
-      case 'gn':
-        return { method: 'gn', options: { groups: state.groups } };
-      case 'lrn':
-        return { method: 'lrn', options: { size: state.lrnSize } };
-      case 'l1bn':
-        return entry('l1bn', state.l1bnScale === 'none' ? { scaleSqrtPiOver2: false } : {});
-      case 'gbn': {
-        // The deviation measure follows from the centre (the paper's pairs).
-        const options: Options = {};
-        if (state.gbnCenter !== 'mean') options.center = state.gbnCenter;
-        if (state.gbnCenter === 'quantile') options.level = state.gbnLevel;
-        return entry('gbn', options);
-      }
-      case 'frn':
-        return entry('frn', state.frnEps === 'learned' ? { learnableEps: true } : {});
-      case 'sn':
-        return entry('sn', state.snBN === 'off' ? { useBN: false } : {});
-      case 'cn':
-        return entry('cn', state.cnCentered === 'centered' ? { centered: true } : {});
-      default:
-        return key;
+/**
+ * The methods with the options their controls set: those that differ from the table's default,
+ * and those the model or the layer would otherwise choose (GroupNorm's groups); an empty option
+ * (null) is left out, or passed as null where null is a value of the option's own.
+ */
+export function methodEntries(state: State, methods: Methods): CompareConfig['methods'] {
+  return state.methods.map((name): MethodEntry | MethodName => {
+    // A key of the method table's (checked when the state was parsed).
+    const key = name as MethodName;
+    const options: Record<string, OptionValue | null> = {};
+    for (const o of methods.get(key)?.options ?? []) {
+      const value = state.options[o.name] ?? null;
+      // Without it, the model or the layer would decide: a value set here is always passed.
+      const decidedElsewhere = o.info.fromModel === true || o.info.default === null;
+      if (value === null ? o.passNull : decidedElsewhere || value !== o.info.default) options[o.info.key] = value;
     }
+    return Object.keys(options).length ? { method: key, options } : key;
   });
 }
 
 /** The one configuration of a state (a sweep runs it once per batch size: see `configsFromState`). */
-export function baseConfig(state: State): CompareConfig {
+export function baseConfig(state: State, methods: Methods): CompareConfig {
   const points = isPointSet(state.dataset);
   const dataset: NonNullable<CompareConfig['dataset']> = points
     ? { name: state.dataset, noise: state.noise, trainSize: state.trainSize, testSize: state.testSize }
@@ -85,7 +55,7 @@ export function baseConfig(state: State): CompareConfig {
   const config: CompareConfig = {
     dataset,
     model,
-    methods: methodEntries(state),
+    methods: methodEntries(state, methods),
     batchSize: state.batchSize,
     batching: state.batching === 'iid' ? 'iid' : `noniid:${state.noniidClasses}`,
     optimizer,
@@ -105,8 +75,8 @@ export function baseConfig(state: State): CompareConfig {
  * The configurations a state runs: one, or for a sweep one per batch size, each for `sweepEpochs`
  * epochs with the learning rate scaled linearly (`lr * batchSize / 32`), as `presetConfigs` does.
  */
-export function configsFromState(state: State): CompareConfig[] {
-  const base = baseConfig(state);
+export function configsFromState(state: State, methods: Methods): CompareConfig[] {
+  const base = baseConfig(state, methods);
   if (state.sweep.length === 0) return [base];
   const n = trainCount(state);
   return state.sweep.map((batchSize) => ({
@@ -117,9 +87,9 @@ export function configsFromState(state: State): CompareConfig[] {
   }));
 }
 
-/** The settings of a preset. */
-export function stateFromPreset(p: Preset): State {
-  const s = defaultState();
+/** The settings of a preset (options the page has no control for are left out). */
+export function stateFromPreset(p: Preset, settings: Settings): State {
+  const s = settings.defaultState();
   s.preset = p.name;
   const c = p.config;
   const d = c.dataset ?? {};
@@ -138,29 +108,17 @@ export function stateFromPreset(p: Preset): State {
   s.methods = [];
   for (const entry of c.methods) {
     const e: MethodEntry = typeof entry === 'string' ? { method: entry } : entry;
-    const key = ALIASES[e.method];
-    if (!key || s.methods.includes(key)) continue;
-    s.methods.push(key);
-    const o = (e.options ?? {}) as Record<string, unknown>;
-    const num = (v: unknown, set: (n: number) => void) => typeof v === 'number' && set(v);
-    if (key === 'bn') num(o.momentum, (v) => (s.bnMomentum = v));
-    if (key === 'brn') {
-      num(o.rMax, (v) => (s.rMax = v));
-      num(o.dMax, (v) => (s.dMax = v));
-      num(o.momentum, (v) => (s.brnMomentum = v));
+    const method = settings.methods.get(e.method);
+    if (!method || s.methods.includes(method.key)) continue;
+    s.methods.push(method.key);
+    for (const [key, given] of Object.entries(e.options ?? {})) {
+      const prop = settings.prop(`${method.key}.${key}`);
+      if (!prop) continue;
+      // null where null is the option's own value (passNull); else a number, boolean or string the control takes.
+      const value = given === null ? (prop.option?.passNull ? null : undefined)
+        : ['number', 'boolean', 'string'].includes(typeof given) ? parseValue(prop, formatValue(given as OptionValue)) : undefined;
+      if (value !== undefined) s.options[prop.name] = value as OptionValue | null;
     }
-    if (key === 'gn') num(o.groups, (v) => (s.groups = v));
-    if (key === 'lrn') num(o.size, (v) => (s.lrnSize = v));
-    if (key === 'l1bn') s.l1bnScale = o.scaleSqrtPiOver2 === false ? 'none' : 'sqrt-pi-2';
-    if (key === 'gbn') {
-      const partner: Record<string, State['gbnCenter']> = { std: 'mean', mad: 'median', superquantile: 'quantile' };
-      const center = (o.center as State['gbnCenter'] | undefined) ?? partner[o.deviation as string] ?? 'mean';
-      s.gbnCenter = center;
-      num(o.level, (v) => (s.gbnLevel = v));
-    }
-    if (key === 'frn') s.frnEps = o.learnableEps === true ? 'learned' : 'fixed';
-    if (key === 'sn') s.snBN = o.useBN === false ? 'off' : 'on';
-    if (key === 'cn') s.cnCentered = o.centered === true ? 'centered' : 'plain';
   }
   s.batchSize = c.batchSize ?? 32;
   const batching = c.batching ?? 'iid';
@@ -186,7 +144,7 @@ export function stateFromPreset(p: Preset): State {
   s.preprocess = pre ? (typeof pre === 'string' ? pre : pre.kind) : 'none';
   s.sweep = p.sweep ? [...p.sweep.batchSize] : [];
   if (p.sweep) s.sweepEpochs = p.sweep.epochs;
-  return checkState(s).state;
+  return settings.checkState(s).state;
 }
 
 export interface Extent {

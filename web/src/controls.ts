@@ -1,38 +1,27 @@
-// The settings form, built from the state table (state.ts): one labelled control per property,
-// grouped in fieldsets, with the controls that do not apply to the current settings hidden.
-// Each change is checked with the table's own parser; an invalid entry is marked and ignored.
-import { checkState, CNN_ONLY, PROPS, POINT_SETS, parseValue, formatValue, type Prop, type State } from './state.js';
-
-type Name = keyof State;
+// The settings form, built from the settings table (state.ts): one labelled control per property,
+// grouped in fieldsets, with the controls that do not apply to the current settings hidden. The
+// methods' checkboxes and, per method, a fieldset of its options (range, default and help from the
+// method table) are generated from the table. Each change is checked with the table's own parser;
+// an invalid entry is marked and ignored.
+import type { PageMethod, PageOption } from './methods.js';
+import {
+  POINT_SETS, formatValue, parseValue, valueOf, withValue, type GeneralKey, type Prop, type Settings, type State,
+} from './state.js';
 
 interface Field {
-  name: Name;
+  /** The URL key of the setting. */
+  name: string;
   label: string;
   /** Labels of enum values (default: the value itself). */
   options?: Record<string, string>;
   /** Shown after the label, e.g. a unit or a hint. */
   hint?: string;
   step?: string;
+  /** Shown under the control. */
+  help?: string;
 }
 
-const METHOD_LABELS: Record<string, string> = {
-  none: 'No normalization',
-  bn: 'BatchNorm',
-  brn: 'Batch Renormalization',
-  gn: 'GroupNorm',
-  ln: 'LayerNorm',
-  in: 'InstanceNorm (needs the CNN)',
-  rms: 'RMSNorm',
-  frn: 'FRN + TLU',
-  l1bn: 'L1 BatchNorm',
-  gbn: 'Generalized BN',
-  sn: 'Switchable Norm',
-  lrn: 'Local Response Norm (needs the CNN)',
-  wn: 'Weight Norm',
-  cn: 'Cosine Norm',
-};
-
-export const GROUPS: { title: string; fields: Field[] }[] = [
+export const GROUPS: { title: string; fields: (Field & { name: GeneralKey })[] }[] = [
   {
     title: 'Data',
     fields: [
@@ -66,24 +55,10 @@ export const GROUPS: { title: string; fields: Field[] }[] = [
   {
     title: 'Methods',
     fields: [
-      { name: 'methods', label: 'Compare', options: METHOD_LABELS },
-      { name: 'bnMomentum', label: 'BatchNorm momentum', step: '0.01' },
-      { name: 'rMax', label: 'Batch Renorm rMax', step: '0.5' },
-      { name: 'dMax', label: 'Batch Renorm dMax', step: '0.5' },
+      // The labels of the methods, and a fieldset of options per method, come from the method table.
+      { name: 'methods', label: 'Compare' },
       { name: 'renormWarmup', label: 'Renorm warmup', hint: 'fraction of steps', step: '0.05' },
       { name: 'renormRampEnd', label: 'Renorm ramp end', hint: 'fraction of steps', step: '0.05' },
-      { name: 'brnMomentum', label: 'Batch Renorm alpha', hint: 'update rate', step: '0.005' },
-      { name: 'groups', label: 'GroupNorm groups', step: '1' },
-      { name: 'lrnSize', label: 'LRN window', hint: 'channels', step: '1' },
-      { name: 'l1bnScale', label: 'L1 BatchNorm deviation', options: { 'sqrt-pi-2': '× √(π/2) (paper)', none: 'mean |x − μ|' } },
-      {
-        name: 'gbnCenter', label: 'Generalized BN statistics',
-        options: { mean: 'mean / std', median: 'median / mean abs. deviation', quantile: 'quantile / superquantile' },
-      },
-      { name: 'gbnLevel', label: 'Generalized BN level', hint: '0.01 to 0.99', step: '0.05' },
-      { name: 'frnEps', label: 'FRN eps', options: { learned: 'learned (paper, for 1×1)', fixed: 'fixed 1e-6' } },
-      { name: 'snBN', label: 'Switchable Norm mixes', options: { on: 'IN, LN and BN statistics', off: 'IN and LN only' } },
-      { name: 'cnCentered', label: 'Cosine Norm', options: { plain: 'cosine', centered: 'centred cosine (Pearson)' } },
     ],
   },
   {
@@ -121,9 +96,12 @@ export const GROUPS: { title: string; fields: Field[] }[] = [
 ];
 
 /** Whether a setting matters for the others (irrelevant ones are hidden). */
-export function relevant(state: State, name: Name): boolean {
+export function relevant(state: State, name: string): boolean {
   const points = POINT_SETS.includes(state.dataset);
   const sweep = state.sweep.length > 0;
+  // A method's option (`brn.rMax`): when the method is compared.
+  const dot = name.indexOf('.');
+  if (dot > 0) return state.methods.includes(name.slice(0, dot));
   switch (name) {
     case 'noise':
     case 'trainSize':
@@ -135,31 +113,10 @@ export function relevant(state: State, name: Name): boolean {
       return state.model === 'mlp';
     case 'channels':
       return state.model === 'cnn';
-    case 'bnMomentum':
-      return state.methods.includes('bn');
-    case 'rMax':
-    case 'dMax':
     case 'renormWarmup':
     case 'renormRampEnd':
+      // The runner's schedule of Batch Renorm's limits.
       return state.methods.includes('brn');
-    case 'brnMomentum':
-      return state.methods.includes('brn');
-    case 'groups':
-      return state.methods.includes('gn');
-    case 'lrnSize':
-      return state.methods.includes('lrn');
-    case 'l1bnScale':
-      return state.methods.includes('l1bn');
-    case 'gbnCenter':
-      return state.methods.includes('gbn');
-    case 'gbnLevel':
-      return state.methods.includes('gbn') && state.gbnCenter === 'quantile';
-    case 'frnEps':
-      return state.methods.includes('frn') && state.model === 'cnn';
-    case 'snBN':
-      return state.methods.includes('sn');
-    case 'cnCentered':
-      return state.methods.includes('cn');
     case 'noniidClasses':
       return state.batching === 'noniid';
     case 'momentum':
@@ -180,14 +137,73 @@ function rangeText(prop: Prop): string {
   switch (prop.type) {
     case 'int':
     case 'number':
-      return `a ${prop.type === 'int' ? 'whole number' : 'number'} from ${prop.min} to ${prop.max}`;
+      return `a ${prop.type === 'int' ? 'whole number' : 'number'} ${numberRange(prop.min, prop.max, prop.minExclusive) || 'of any size'}` +
+        `${prop.option?.optional ? ', or nothing' : ''}`;
     case 'intList':
       return `${prop.minLength === 0 ? 'empty or ' : ''}up to ${prop.maxLength} whole numbers from ${prop.min} to ${prop.max}, separated by commas`;
     case 'enumList':
       return 'at least one';
+    case 'boolean':
+      return 'true or false';
     case 'enum':
       return `one of ${prop.values.join(', ')}`;
   }
+}
+
+/** "from 0 to 1", "above 0", "at least 1" ('' when unbounded). */
+function numberRange(min: number, max: number, minExclusive = false): string {
+  const low = Number.isFinite(min) ? (minExclusive ? `above ${min}` : `at least ${min}`) : '';
+  if (Number.isFinite(min) && Number.isFinite(max) && !minExclusive) return `from ${min} to ${max}`;
+  const high = Number.isFinite(max) ? `at most ${max}` : '';
+  return [low, high].filter(Boolean).join(' and ');
+}
+
+/** A number for a hint: small ones as powers of ten (1e-5), to 3 significant digits. */
+function short(v: number): string {
+  return v !== 0 && Math.abs(v) < 1e-3 ? Number(v.toPrecision(3)).toExponential() : String(v);
+}
+
+/** The hint of an option's control: its range and the layer's default, from the table ("> 0; default 1e-5"). */
+function optionHint(prop: Prop, option: PageOption): string {
+  const parts: string[] = [];
+  if (prop.type === 'int' || prop.type === 'number') {
+    const { min, max, minExclusive } = prop;
+    if (Number.isFinite(min) && Number.isFinite(max) && !minExclusive) parts.push(`${short(min)} to ${short(max)}`);
+    else {
+      const bounds = [Number.isFinite(min) ? `${minExclusive ? '>' : '≥'} ${short(min)}` : '', Number.isFinite(max) ? `≤ ${short(max)}` : ''];
+      parts.push(bounds.filter(Boolean).join(', '));
+    }
+  }
+  const d = option.info.default;
+  if (option.info.fromModel) parts.push('empty: the model picks');
+  else if (d === null) parts.push('required');
+  else parts.push(`default ${typeof d === 'number' ? short(d) : d}`);
+  if (option.passNull) parts.push('empty: null');
+  return parts.filter(Boolean).join('; ');
+}
+
+/** Arrow steps of a number option: the order of magnitude of its starting value. */
+function optionStep(prop: Prop, option: PageOption): string {
+  if (prop.type === 'int') return '1';
+  const v = typeof option.initial === 'number' ? option.initial : option.info.default;
+  return typeof v === 'number' && v !== 0 ? String(10 ** Math.floor(Math.log10(Math.abs(v)))) : 'any';
+}
+
+/** The field of a method's option: its key as the label, hint and help from the table. */
+function optionField(prop: Prop, option: PageOption): Field {
+  const field: Field = { name: option.name, label: option.info.key, hint: optionHint(prop, option), help: option.info.help };
+  if (prop.type === 'int' || prop.type === 'number') field.step = optionStep(prop, option);
+  return field;
+}
+
+/** What an empty choice means for an option that may be empty. */
+function leftOut(option: PageOption): string {
+  return option.passNull ? 'null' : option.info.fromModel ? 'the model picks' : 'not set';
+}
+
+/** A method's checkbox label; methods that need spatial dims say so. */
+function methodLabel(m: PageMethod): string {
+  return m.needsSpatialDims ? `${m.label} (needs the CNN)` : m.label;
 }
 
 interface Control {
@@ -199,15 +215,27 @@ interface Control {
   error: HTMLElement;
 }
 
+/** A swatch in a method's colour (set through the CSSOM, which a strict CSP allows). */
+function swatch(color: string): HTMLElement {
+  const el = document.createElement('span');
+  el.className = 'swatch';
+  el.style.backgroundColor = color;
+  el.setAttribute('aria-hidden', 'true');
+  return el;
+}
+
 export class Controls {
+  #settings: Settings;
   #state: State;
-  #controls = new Map<Name, Control>();
+  #controls = new Map<string, Control>();
+  /** The fieldset of each method's options, by method key. */
+  #methodSets = new Map<string, HTMLFieldSetElement>();
   #onChange: (state: State, notices: string[]) => void;
 
-  constructor(form: HTMLFormElement, state: State, onChange: (state: State, notices: string[]) => void) {
+  constructor(form: HTMLFormElement, settings: Settings, state: State, onChange: (state: State, notices: string[]) => void) {
+    this.#settings = settings;
     this.#state = state;
     this.#onChange = onChange;
-    const props = new Map(PROPS.map((p) => [p.name, p]));
     form.addEventListener('submit', (e) => e.preventDefault());
     for (const group of GROUPS) {
       const fieldset = document.createElement('fieldset');
@@ -215,10 +243,16 @@ export class Controls {
       legend.textContent = group.title;
       fieldset.append(legend);
       for (const field of group.fields) {
-        const prop = props.get(field.name)!;
-        const control = this.#build(field, prop);
-        this.#controls.set(field.name, control);
-        fieldset.append(control.wrapper);
+        const prop = settings.prop(field.name)!;
+        if (field.name === 'methods') {
+          field.options = Object.fromEntries(settings.methods.list.map((m) => [m.key, methodLabel(m)]));
+        }
+        fieldset.append(this.#add(field, prop));
+      }
+      if (group.title === 'Methods') {
+        for (const m of settings.methods.list) {
+          if (m.options.length) fieldset.append(this.#methodSet(m));
+        }
       }
       form.append(fieldset);
     }
@@ -229,8 +263,30 @@ export class Controls {
     return this.#state;
   }
 
+  #add(field: Field, prop: Prop): HTMLElement {
+    const control = this.#build(field, prop);
+    this.#controls.set(field.name, control);
+    return control.wrapper;
+  }
+
+  /** The fieldset of one method's options, shown while the method is compared. */
+  #methodSet(m: PageMethod): HTMLFieldSetElement {
+    const set = document.createElement('fieldset');
+    set.className = 'method-options';
+    set.dataset.method = m.key;
+    const legend = document.createElement('legend');
+    legend.append(swatch(m.color), document.createTextNode(`${m.label} options`));
+    set.append(legend);
+    for (const option of m.options) {
+      const prop = this.#settings.prop(option.name)!;
+      set.append(this.#add(optionField(prop, option), prop));
+    }
+    this.#methodSets.set(m.key, set);
+    return set;
+  }
+
   #build(field: Field, prop: Prop): Control {
-    const id = `setting-${field.name}`;
+    const id = `setting-${field.name.replace(/\./g, '-')}`;
     const wrapper = document.createElement('div');
     wrapper.className = 'field';
     wrapper.dataset.name = field.name;
@@ -245,6 +301,7 @@ export class Controls {
       const legend = document.createElement('legend');
       legend.textContent = field.label;
       group.append(legend);
+      const colors = new Map(this.#settings.methods.list.map((m) => [m.key, m.color]));
       control.boxes = prop.values.map((value) => {
         const label = document.createElement('label');
         const box = document.createElement('input');
@@ -253,10 +310,7 @@ export class Controls {
         box.name = field.name;
         box.id = `${id}-${value}`;
         box.addEventListener('change', () => this.#commit(control));
-        const swatch = document.createElement('span');
-        swatch.className = `swatch method-${value}`;
-        swatch.setAttribute('aria-hidden', 'true');
-        label.append(box, swatch, document.createTextNode(field.options?.[value] ?? value));
+        label.append(box, swatch(colors.get(value) ?? '#888888'), document.createTextNode(field.options?.[value] ?? value));
         group.append(label);
         return box;
       });
@@ -273,13 +327,15 @@ export class Controls {
       label.append(hint);
     }
     let input: HTMLInputElement | HTMLSelectElement;
-    if (prop.type === 'enum') {
+    const option = prop.option;
+    if (prop.type === 'enum' || prop.type === 'boolean') {
       const select = document.createElement('select');
-      for (const value of prop.values) {
-        const option = document.createElement('option');
-        option.value = value;
-        option.textContent = field.options?.[value] ?? value;
-        select.append(option);
+      const values = prop.type === 'enum' ? prop.values : ['true', 'false'];
+      for (const value of option?.optional ? ['', ...values] : values) {
+        const o = document.createElement('option');
+        o.value = value;
+        o.textContent = value === '' && option ? leftOut(option) : field.options?.[value] ?? value;
+        select.append(o);
       }
       input = select;
     } else {
@@ -291,28 +347,45 @@ export class Controls {
         el.spellcheck = false;
       } else {
         el.type = 'number';
-        el.min = String(prop.min);
-        el.max = String(prop.max);
+        if (Number.isFinite(prop.min)) el.min = String(prop.min);
+        if (Number.isFinite(prop.max)) el.max = String(prop.max);
         el.step = field.step ?? (prop.type === 'int' ? '1' : 'any');
         el.inputMode = prop.type === 'int' ? 'numeric' : 'decimal';
+        if (option?.optional) el.placeholder = leftOut(option);
       }
       input = el;
     }
     input.id = id;
     input.name = field.name;
     input.title = prop.help;
-    input.setAttribute('aria-describedby', error.id);
+    const described = [error.id];
+    wrapper.append(label, input);
+    if (field.help) {
+      const help = document.createElement('p');
+      help.className = 'help';
+      help.id = `${id}-help`;
+      help.textContent = field.help;
+      wrapper.append(help);
+      described.unshift(help.id);
+    }
+    wrapper.append(error);
+    input.setAttribute('aria-describedby', described.join(' '));
     input.addEventListener('change', () => this.#commit(control));
     control.input = input;
-    wrapper.append(label, input, error);
     return control;
   }
 
   #commit(control: Control): void {
     const { prop, field } = control;
-    const raw = control.boxes
-      ? control.boxes.filter((b) => b.checked).map((b) => b.value).join(',')
-      : control.input!.value.trim();
+    let raw: string;
+    if (control.boxes) {
+      // The methods still compared keep their places; a newly checked one runs last.
+      const checked = control.boxes.filter((b) => b.checked).map((b) => b.value);
+      const kept = (valueOf(this.#state, prop) as string[]).filter((v) => checked.includes(v));
+      raw = [...kept, ...checked.filter((v) => !kept.includes(v))].join(',');
+    } else {
+      raw = control.input!.value.trim();
+    }
     const value = parseValue(prop, raw);
     if (value === undefined) {
       control.error.textContent = `${field.label}: expected ${rangeText(prop)}.`;
@@ -322,23 +395,22 @@ export class Controls {
     }
     control.error.textContent = '';
     control.input?.removeAttribute('aria-invalid');
-    const next = { ...this.#state, [field.name]: value } as State;
-    const checked = checkState(next);
+    const checked = this.#settings.checkState(withValue(this.#state, prop, value));
     this.set(checked.state);
     this.#onChange(checked.state, checked.notices);
   }
 
   #write(control: Control): void {
-    const value = this.#state[control.field.name];
+    const value = valueOf(this.#state, control.prop);
     if (control.boxes) {
       const list = value as string[];
       for (const box of control.boxes) {
         box.checked = list.includes(box.value);
-        // InstanceNorm and LRN normalize over spatial positions or channels: only with the CNN.
-        box.disabled = CNN_ONLY.includes(box.value) && this.#state.model !== 'cnn';
+        // Methods that normalize over spatial positions: only with the CNN.
+        box.disabled = this.#settings.methods.get(box.value)?.needsSpatialDims === true && this.#state.model !== 'cnn';
       }
     } else if (control.input) {
-      const text = formatValue(control.prop, value);
+      const text = formatValue(value);
       if (control.input.value !== text) control.input.value = text;
       if (control.input instanceof HTMLSelectElement && control.field.name === 'model') {
         const cnn = [...control.input.options].find((o) => o.value === 'cnn');
@@ -356,5 +428,6 @@ export class Controls {
       control.input?.removeAttribute('aria-invalid');
       control.wrapper.hidden = !relevant(state, control.field.name);
     }
+    for (const [key, set] of this.#methodSets) set.hidden = !state.methods.includes(key);
   }
 }

@@ -1,14 +1,17 @@
 // The playground's glue: settings (URL hash <-> controls), presets, the training worker, the
 // charts worker (which draws every chart on an OffscreenCanvas) and the tables. The main thread
 // only keeps the records, forwards them and updates a few texts, so it stays free while training.
-import { presets, type Preset } from 'normlab';
+// The methods, their options and colours come from the method table, which the training worker
+// posts once it has loaded the WebAssembly module: the settings are built when it arrives.
+import { presets, type MethodInfo, type Preset } from 'normlab';
 import { configsFromState, extentFor, isPointSet, stateFromPreset } from './config.js';
 import { Controls } from './controls.js';
 import { download, fileName } from './export.js';
+import { Methods } from './methods.js';
 import { CHART_IDS, type ChartId, type FromCharts, type FromWorker, type ToCharts, type ToWorker, type WorkerStatus } from './protocol.js';
 import { resultsCsv, resultsJson, summaryTable, sweepRows, type Row } from './results.js';
-import { finishedResults, layerCount, smoothingWindow } from './series.js';
-import { parseHash, sameSettings, toHash, type State } from './state.js';
+import { finishedResults, layerCount, renormChart, smoothingWindow, sweepChart, testAccuracyChart, trainChart } from './series.js';
+import { Settings, type State } from './state.js';
 import { RunTrace } from './store.js';
 
 const GRID_N = 48;
@@ -16,88 +19,33 @@ const GRID_N = 48;
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 // ---------------------------------------------------------------------------------------------
-// Settings
+// The workers, started first: the training worker loads the WebAssembly module meanwhile
 
-const initial = parseHash(location.hash);
-let state: State = initial.state;
-const controls = new Controls($<HTMLFormElement>('settings'), state, (next, notices) => {
-  state = next;
-  writeHash();
-  showNotices(notices);
-  settingsChanged();
+const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module', name: 'normlab-trainer' });
+const send = (message: ToWorker) => worker.postMessage(message);
+
+/** The method table, which the training worker posts as soon as it has loaded the module. */
+const methodTable = new Promise<MethodInfo[]>((resolve, reject) => {
+  worker.onmessage = (e: MessageEvent<FromWorker>) => {
+    if (e.data.type === 'methods') resolve(e.data.table);
+    else if (e.data.type === 'error') reject(new Error(e.data.message));
+  };
+  worker.onerror = (e) => reject(new Error(e.message || 'the training worker failed to start'));
 });
 
-function writeHash(): void {
-  const hash = toHash(state);
-  if (location.hash !== hash) history.replaceState(null, '', hash);
-}
-
-function showNotices(notices: string[]): void {
-  const box = $('notice');
-  const list = $('notice-list');
-  list.replaceChildren(...notices.map((n) => {
-    const li = document.createElement('li');
-    li.textContent = n;
-    return li;
-  }));
-  box.hidden = notices.length === 0;
-}
-$('notice-close').addEventListener('click', () => ($('notice').hidden = true));
-
-window.addEventListener('hashchange', () => {
-  if (location.hash === toHash(state)) return;
-  const parsed = parseHash(location.hash);
-  state = parsed.state;
-  controls.set(state);
-  showNotices(parsed.notices);
-  writeHash();
-  settingsChanged();
-});
-
-// ---------------------------------------------------------------------------------------------
-// Presets
-
-function presetByName(name: string): Preset | undefined {
-  return presets.find((p) => p.name === name);
-}
-
-const presetList = $('preset-list');
-for (const p of presets) {
-  const button = document.createElement('button');
-  button.type = 'button';
-  button.className = 'preset';
-  button.dataset.preset = p.name;
-  const name = document.createElement('strong');
-  name.textContent = p.name;
-  const title = document.createElement('span');
-  title.textContent = p.title;
-  button.append(name, title);
-  button.addEventListener('click', () => {
-    state = stateFromPreset(p);
-    controls.set(state);
-    writeHash();
-    showNotices([]);
-    settingsChanged();
-    start();
-  });
-  presetList.append(button);
-}
-
-function renderPresetInfo(): void {
-  const p = presetByName(state.preset);
-  const box = $('preset-info');
-  box.hidden = !p;
-  for (const b of presetList.querySelectorAll<HTMLButtonElement>('button')) {
-    b.setAttribute('aria-pressed', String(b.dataset.preset === state.preset));
-  }
-  if (!p) return;
-  $('preset-title').textContent = p.title;
-  $('preset-explanation').textContent = p.explanation;
-  const link = $<HTMLAnchorElement>('preset-paper');
-  link.href = p.paper.url;
-  link.textContent = p.paper.title;
-  $('preset-modified').hidden = sameSettings(state, stateFromPreset(p));
-}
+let status: WorkerStatus | 'error' = 'idle';
+let gen = 0;
+let traces: RunTrace[] = [];
+let runsPlanned = 0;
+let viewRun = -1;  // -1: follow the current run
+let stepAfterStart = false;
+let startedAt = 0;
+let elapsedMs = 0;
+let error = '';
+let changedSinceRun = false;
+// Rendering (see markDirty): a render is pending; when the last one was.
+let dirty = false;
+let lastRender = 0;
 
 // ---------------------------------------------------------------------------------------------
 // Charts: canvases handed to the charts worker, which draws them (see charts-worker.ts)
@@ -235,21 +183,112 @@ charts.onerror = (e) => {
 };
 
 // ---------------------------------------------------------------------------------------------
+// The method table: everything below reads it
+
+$('status').textContent = 'Loading…';
+$('status').dataset.status = 'loading';
+for (const id of ['run', 'step', 'reset']) $<HTMLButtonElement>(id).disabled = true;
+let table: MethodInfo[];
+try {
+  table = await methodTable;
+} catch (failure) {
+  status = 'error';
+  $('status').textContent = 'Stopped by an error';
+  $('status').dataset.status = status;
+  $('error').textContent = `Could not load the WebAssembly module: ${failure instanceof Error ? failure.message : String(failure)}`;
+  $('error').hidden = false;
+  throw failure;
+}
+const methods = new Methods(table);
+const settings = new Settings(methods);
+toCharts({ type: 'methods', table });
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+
+const initial = settings.parseHash(location.hash);
+let state: State = initial.state;
+const controls = new Controls($<HTMLFormElement>('settings'), settings, state, (next, notices) => {
+  state = next;
+  writeHash();
+  showNotices(notices);
+  settingsChanged();
+});
+
+function writeHash(): void {
+  const hash = settings.toHash(state);
+  if (location.hash !== hash) history.replaceState(null, '', hash);
+}
+
+function showNotices(notices: string[]): void {
+  const box = $('notice');
+  const list = $('notice-list');
+  list.replaceChildren(...notices.map((n) => {
+    const li = document.createElement('li');
+    li.textContent = n;
+    return li;
+  }));
+  box.hidden = notices.length === 0;
+}
+$('notice-close').addEventListener('click', () => ($('notice').hidden = true));
+
+window.addEventListener('hashchange', () => {
+  if (location.hash === settings.toHash(state)) return;
+  const parsed = settings.parseHash(location.hash);
+  state = parsed.state;
+  controls.set(state);
+  showNotices(parsed.notices);
+  writeHash();
+  settingsChanged();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Presets
+
+function presetByName(name: string): Preset | undefined {
+  return presets.find((p) => p.name === name);
+}
+
+const presetList = $('preset-list');
+for (const p of presets) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'preset';
+  button.dataset.preset = p.name;
+  const name = document.createElement('strong');
+  name.textContent = p.name;
+  const title = document.createElement('span');
+  title.textContent = p.title;
+  button.append(name, title);
+  button.addEventListener('click', () => {
+    state = stateFromPreset(p, settings);
+    controls.set(state);
+    writeHash();
+    showNotices([]);
+    settingsChanged();
+    start();
+  });
+  presetList.append(button);
+}
+
+function renderPresetInfo(): void {
+  const p = presetByName(state.preset);
+  const box = $('preset-info');
+  box.hidden = !p;
+  for (const b of presetList.querySelectorAll<HTMLButtonElement>('button')) {
+    b.setAttribute('aria-pressed', String(b.dataset.preset === state.preset));
+  }
+  if (!p) return;
+  $('preset-title').textContent = p.title;
+  $('preset-explanation').textContent = p.explanation;
+  const link = $<HTMLAnchorElement>('preset-paper');
+  link.href = p.paper.url;
+  link.textContent = p.paper.title;
+  $('preset-modified').hidden = settings.sameSettings(state, stateFromPreset(p, settings));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Runs
-
-let status: WorkerStatus | 'error' = 'idle';
-let gen = 0;
-let traces: RunTrace[] = [];
-let runsPlanned = 0;
-let viewRun = -1;  // -1: follow the current run
-let stepAfterStart = false;
-let startedAt = 0;
-let elapsedMs = 0;
-let error = '';
-let changedSinceRun = false;
-
-const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module', name: 'normlab-trainer' });
-const send = (message: ToWorker) => worker.postMessage(message);
 
 worker.onmessage = (e: MessageEvent<FromWorker>) => {
   const msg = e.data;
@@ -267,7 +306,7 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
       }
       break;
     case 'run-start':
-      traces[msg.run] = new RunTrace(msg.config, msg.classes);
+      traces[msg.run] = new RunTrace(msg.config, msg.classes, methods);
       runsPlanned = msg.runs;
       toCharts({ type: 'train', message: msg });
       break;
@@ -309,7 +348,7 @@ function start(paused = false): void {
   elapsedMs = 0;
   startedAt = performance.now();
   changedSinceRun = false;
-  const runs = configsFromState(state);
+  const runs = configsFromState(state, methods);
   runsPlanned = runs.length;
   status = 'loading';
   const grid = isPointSet(state.dataset) ? { ...extentFor(state.dataset), n: GRID_N } : null;
@@ -372,8 +411,6 @@ function settingsChanged(): void {
 
 /** Updates the status and tables at most this often while training. */
 const RENDER_EVERY_MS = 250;
-let dirty = false;
-let lastRender = 0;
 function markDirty(): void {
   if (dirty) return;
   dirty = true;
@@ -397,7 +434,7 @@ function resetCharts(): void {
 /** Shows the charts that apply to the settings of the run on view (or the current settings). */
 function layoutCharts(): void {
   const t = current();
-  const methods = t ? t.methods.map((m) => m.method) : state.methods.map((m) => ({ bn: 'batchnorm', brn: 'batchrenorm' } as Record<string, string>)[m] ?? m);
+  const names = t ? t.methods.map((m) => m.method) : state.methods.map((k) => methods.get(k)?.name ?? k);
   const dataset = t?.config.dataset.name ?? state.dataset;
   const sweep = t ? runsPlanned > 1 : state.sweep.length > 0;
   const hidden: Record<ChartId, boolean> = {
@@ -407,8 +444,9 @@ function layoutCharts(): void {
     loss: false,
     'train-accuracy': false,
     activations: false,
-    'renorm-r': !methods.includes('batchrenorm'),
-    'renorm-d': !methods.includes('batchrenorm'),
+    // Batch Renorm's r and d records.
+    'renorm-r': !names.includes('batchrenorm'),
+    'renorm-d': !names.includes('batchrenorm'),
   };
   for (const c of cards.values()) {
     if (c.section.hidden !== hidden[c.id]) {
@@ -586,7 +624,7 @@ function renderTables(): void {
 
 $('export-json').addEventListener('click', () => download(resultsJson(finishedResults(traces)), 'normlab-results.json', 'application/json'));
 $('export-config').addEventListener('click', () => {
-  const configs = configsFromState(state);
+  const configs = configsFromState(state, methods);
   download(`${JSON.stringify(configs.length === 1 ? configs[0] : configs, null, 2)}\n`, 'normlab-config.json', 'application/json');
 });
 $('export-csv').addEventListener('click', () => download(resultsCsv(finishedResults(traces)), 'normlab-results.csv', 'text/csv'));
@@ -620,11 +658,28 @@ resetCharts();
 renderTables();
 renderStatus();
 
-// For the browser tests and the curious: the runs on view (read-only use).
+/** The lines of a line chart for the run on view, as the charts worker draws them. */
+const LINE_CHARTS = {
+  test: testAccuracyChart,
+  loss: (t: RunTrace) => trainChart(t, 'loss'),
+  'train-accuracy': (t: RunTrace) => trainChart(t, 'accuracy'),
+  'renorm-r': (t: RunTrace) => renormChart(t, 'r', 0),
+  'renorm-d': (t: RunTrace) => renormChart(t, 'd', 0),
+  sweep: () => sweepChart(traces),
+};
+
+// For the browser tests and the curious: the runs on view and what their charts show (read-only use).
 Object.defineProperty(globalThis, '__normlab', {
   value: Object.freeze({
     traces: () => traces,
     status: () => status,
+    /** The data of a line chart (`test`, `loss`, ...) for the run on view; null before a run. */
+    chart: (id: keyof typeof LINE_CHARTS) => {
+      const t = current();
+      return t && Object.hasOwn(LINE_CHARTS, id) ? LINE_CHARTS[id](t) : null;
+    },
+    /** The settings' URL keys and values as the page holds them. */
+    settings: () => ({ ...state, options: { ...state.options } }),
     /** Shown charts not yet showing the latest data (0 once all are up to date). */
     stale: () => staleCharts,
   }),

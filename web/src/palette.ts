@@ -1,5 +1,7 @@
 // Colours: the Okabe-Ito palette (distinguishable with the common colour-vision deficiencies),
-// one colour and one dash pattern per normalization method, one colour per class.
+// one colour per normalization method, one colour per class. This is the one place the methods'
+// colours are kept: a method's colour is the one at its position in the method list (methods.ts:
+// 'none' first, then the method table's order), so a method added to the table gets the next one.
 
 export const OKABE_ITO = {
   black: '#000000',
@@ -12,29 +14,32 @@ export const OKABE_ITO = {
   reddishPurple: '#CC79A7',
 } as const;
 
-const BY_METHOD: Record<string, string> = {
-  none: OKABE_ITO.black,
-  batchnorm: OKABE_ITO.vermillion,
-  batchrenorm: OKABE_ITO.reddishPurple,
-  groupnorm: OKABE_ITO.bluishGreen,
-  layernorm: OKABE_ITO.blue,
-  instancenorm: OKABE_ITO.skyBlue,
-  // The survey's methods: the rest of Okabe-Ito, then Paul Tol's muted scheme (also safe for
-  // colour-vision deficiencies), so a run of up to 12 methods has 12 distinct colours.
-  rmsnorm: OKABE_ITO.orange,
-  frn: '#999933',                // olive
-  l1batchnorm: '#882255',        // wine
-  generalizedbatchnorm: '#332288',  // indigo
-  switchablenorm: '#117733',     // green
-  lrn: '#661100',                // brown
-  weightnorm: '#6699cc',         // light blue
-  cosinenorm: '#888888',         // grey
-};
-const SPARE = [OKABE_ITO.orange, OKABE_ITO.skyBlue, OKABE_ITO.yellow];
+/**
+ * The methods' colours by position: 'none' (black), then the method table's order. Okabe-Ito
+ * first, then Paul Tol's muted scheme (also safe for colour-vision deficiencies), so a run of up to
+ * 14 methods has 14 distinct colours; past the end, the list starts over.
+ */
+export const METHOD_COLORS: readonly string[] = [
+  OKABE_ITO.black,
+  OKABE_ITO.vermillion,
+  OKABE_ITO.reddishPurple,
+  OKABE_ITO.blue,
+  OKABE_ITO.bluishGreen,
+  OKABE_ITO.skyBlue,
+  '#661100',  // brown
+  OKABE_ITO.orange,
+  '#999933',  // olive
+  '#882255',  // wine
+  '#332288',  // indigo
+  '#117733',  // green
+  '#6699cc',  // light blue
+  '#888888',  // grey
+];
 
-/** The colour of a method (its layer name, e.g. `batchnorm`, or `none`). */
-export function methodColor(method: string, index = 0): string {
-  return BY_METHOD[method] ?? SPARE[index % SPARE.length];
+/** The colour of the method at `position` in the method list ('none' is 0). */
+export function methodColor(position: number): string {
+  const n = METHOD_COLORS.length;
+  return METHOD_COLORS[((position % n) + n) % n];
 }
 
 /** Class colours of the decision maps: orange and blue for two classes, as in the TF Playground. */

@@ -1,6 +1,7 @@
 // Messages between the page and the training worker. Every message from the worker carries the
-// generation of the `start` it belongs to, so the page drops what a reset or a new start outdated.
-import type { CompareConfig, CompareResult, MethodTiming, ProgressEvent, ResolvedConfig } from 'normlab';
+// generation of the `start` it belongs to, so the page drops what a reset or a new start outdated;
+// the method table comes first, once the worker has loaded the WebAssembly module (generation 0).
+import type { CompareConfig, CompareResult, MethodInfo, MethodTiming, ProgressEvent, ResolvedConfig } from 'normlab';
 import type { Extent } from './config.js';
 
 export interface GridSpec extends Extent {
@@ -25,6 +26,8 @@ export type ToWorker =
 export type WorkerStatus = 'idle' | 'loading' | 'running' | 'paused' | 'done';
 
 export type FromWorker =
+  /** The method table (`describeMethods()`), posted once the module is loaded. */
+  | { type: 'methods'; gen: number; table: MethodInfo[] }
   | { type: 'status'; gen: number; status: WorkerStatus }
   | {
     type: 'run-start'; gen: number; run: number; runs: number; config: ResolvedConfig; classes: number;
@@ -42,6 +45,8 @@ export const CHART_IDS = ['sweep', 'maps', 'test', 'loss', 'train-accuracy', 'ac
 export type ChartId = (typeof CHART_IDS)[number];
 
 export type ToCharts =
+  /** The method table (the methods' colours), sent before any run. */
+  | { type: 'methods'; table: MethodInfo[] }
   | { type: 'canvas'; id: ChartId; canvas: OffscreenCanvas }
   | { type: 'size'; id: ChartId; width: number; dpr: number }
   /** Whether the chart is shown and on screen (while training only those are redrawn). */

@@ -1,7 +1,7 @@
 // Chart data shaping, free of the DOM: from run traces to the lines, bands and panels the charts
 // draw. Every function here is pure (unit-tested in tests/js/web-series.test.ts).
 import type { CompareResult } from 'normlab';
-import { methodColor, OKABE_ITO } from './palette.js';
+import { OKABE_ITO } from './palette.js';
 import type { MethodTrace, RunTrace } from './store.js';
 
 export interface Line {
@@ -97,12 +97,8 @@ export function thin(xs: number[], ys: number[], maxPoints: number): { xs: numbe
   return { xs: ox, ys: oy };
 }
 
-function colorOf(trace: RunTrace, m: MethodTrace): string {
-  return methodColor(m.method, trace.methods.indexOf(m));
-}
-
-function methodLegend(trace: RunTrace, methods: MethodTrace[] = trace.methods): LegendItem[] {
-  return methods.map((m) => ({ label: m.label, color: colorOf(trace, m) }));
+function methodLegend(methods: MethodTrace[]): LegendItem[] {
+  return methods.map((m) => ({ label: m.label, color: m.color }));
 }
 
 /** Training loss or accuracy per step (training mode, each step's batch), smoothed and thinned. */
@@ -113,22 +109,23 @@ export function trainChart(trace: RunTrace, which: 'loss' | 'accuracy', maxPoint
     const smooth = movingAverage(values, window);
     const steps = smooth.map((_, i) => i + 1);
     const scaled = which === 'accuracy' ? smooth.map((v) => 100 * v) : smooth;
-    return { label: m.label, color: colorOf(trace, m), ...thin(steps, scaled, maxPoints) };
+    return { label: m.label, color: m.color, ...thin(steps, scaled, maxPoints) };
   });
-  return { lines, bands: [], legend: methodLegend(trace), xMin: 0, xMax: trace.steps };
+  return { lines, bands: [], legend: methodLegend(trace.methods), xMin: 0, xMax: trace.steps };
 }
 
 /**
- * Test accuracy per evaluation: inference mode (running statistics, solid) and with batch
+ * Test accuracy per evaluation: inference mode (running statistics, solid) and, for every method
+ * that trains with batch statistics (the method table's usesBatchStatistics), with batch
  * statistics (dashed), so the train/inference gap shows as the distance between the two.
  */
 export function testAccuracyChart(trace: RunTrace): LineChartData {
   const lines: Line[] = [];
   for (const m of trace.methods) {
-    const color = colorOf(trace, m);
+    const color = m.color;
     lines.push({ label: m.label, color, xs: m.evals.map((e) => e.step), ys: m.evals.map((e) => 100 * e.testAccuracy) });
     const withStats = m.evals.filter((e) => e.testAccuracyBatchStats !== null);
-    if (withStats.length && (m.method === 'batchnorm' || m.method === 'batchrenorm')) {
+    if (withStats.length && m.usesBatchStatistics) {
       lines.push({
         label: `${m.label} (batch statistics)`, color, dash: DASH_BATCH_STATS,
         xs: withStats.map((e) => e.step), ys: withStats.map((e) => 100 * (e.testAccuracyBatchStats as number)),
@@ -136,7 +133,7 @@ export function testAccuracyChart(trace: RunTrace): LineChartData {
     }
   }
   const legend: LegendItem[] = [
-    ...methodLegend(trace),
+    ...methodLegend(trace.methods),
     { label: 'inference mode', color: '#555555' },
     { label: 'batch statistics', color: '#555555', dash: DASH_BATCH_STATS },
   ];
@@ -154,7 +151,7 @@ export function layerCount(trace: RunTrace): number {
  */
 export function activationPanels(trace: RunTrace, layer: number): Panel[] {
   return trace.methods.map((m) => {
-    const color = colorOf(trace, m);
+    const color = m.color;
     const rec = m.evals.filter((e) => e.activations[layer]?.length === 5);
     const xs = rec.map((e) => e.step);
     const p = (k: number) => rec.map((e) => e.activations[layer][k]);
@@ -188,9 +185,10 @@ export function renormChart(trace: RunTrace, which: 'r' | 'd', layer: number): L
   const lines: Line[] = [];
   const bands: Band[] = [];
   const legend: LegendItem[] = [];
-  const brn = trace.methods.filter((m) => m.method === 'batchrenorm');
+  // The methods whose evaluations carry r and d (Batch Renorm's records).
+  const brn = trace.methods.filter((m) => m.evals.some((e) => e.renorm));
   for (const m of brn) {
-    const color = colorOf(trace, m);
+    const color = m.color;
     const rec = m.evals.filter((e) => e.renorm?.[layer]);
     const xs = rec.map((e) => e.step);
     const c = rec.map((e) => e.renorm![layer]);
@@ -214,19 +212,19 @@ export function sweepChart(traces: RunTrace[]): LineChartData {
   const done = traces.filter((t) => t.result);
   if (done.length === 0) return { lines: [], bands: [], legend: [] };
   const first = traces[0];
-  const lines: Line[] = first.methods.map((m, i) => {
+  const lines: Line[] = first.methods.map((m) => {
     const pts = done
       .map((t) => ({ b: t.config.batchSize, f: t.result!.methods.find((r) => r.id === m.id)?.final }))
       .filter((p) => p.f)
       .sort((a, b) => a.b - b.b);
     return {
-      label: m.label, color: methodColor(m.method, i), markers: true,
+      label: m.label, color: m.color, markers: true,
       xs: pts.map((p) => p.b), ys: pts.map((p) => 100 * p.f!.testAccuracy),
     };
   });
   const sizes = traces.map((t) => t.config.batchSize);
   return {
-    lines, bands: [], legend: first.methods.map((m, i) => ({ label: m.label, color: methodColor(m.method, i) })),
+    lines, bands: [], legend: methodLegend(first.methods),
     xMin: Math.min(...sizes), xMax: Math.max(...sizes),
   };
 }

@@ -1,17 +1,17 @@
 // The playground's settings and their URL form: one table of properties (name, type, allowed
 // values or range, default) drives parsing, validation and serialisation of the location hash, so a
-// shared link (which always carries the seed) reproduces the run. Anything invalid or hostile in a
-// hash falls back to the default of that setting and produces a notice; nothing here touches the DOM.
+// shared link (which always carries the seed) reproduces the run. The methods and their options come
+// from the method table (methods.ts): each option is a property of its own, namespaced by its
+// method's key as the CLI's `--option` is (`brn.rMax=2`); the flat keys of older links are read
+// too (legacy.ts). Anything invalid or hostile in a hash falls back to the default of that setting
+// and produces a notice; nothing here touches the DOM.
 
 import { presets } from 'normlab';
+import { fromLegacy } from './legacy.js';
+import type { Methods, OptionValue, PageOption } from './methods.js';
 
 export const DATASETS = ['circle', 'xor', 'gauss', 'spiral', 'moons', 'blobs', 'digits', 'mnist'] as const;
 export const POINT_SETS: readonly string[] = ['circle', 'xor', 'gauss', 'spiral', 'moons', 'blobs'];
-/** Method keys in the order the playground shows and runs them. */
-export const METHOD_KEYS = ['none', 'bn', 'brn', 'gn', 'ln', 'in', 'l1bn', 'gbn', 'sn', 'frn', 'rms', 'lrn', 'wn', 'cn'] as const;
-/** Methods that need the CNN: they normalize over spatial positions or neighbouring channels. */
-export const CNN_ONLY: readonly string[] = ['in', 'lrn'];
-export type MethodKey = (typeof METHOD_KEYS)[number];
 export type DatasetKey = (typeof DATASETS)[number];
 
 export interface State {
@@ -27,26 +27,12 @@ export interface State {
   width: number;
   channels: number[];
   activation: 'relu' | 'tanh';
-  methods: MethodKey[];
-  bnMomentum: number;
-  rMax: number;
-  dMax: number;
+  /** The compared methods' keys (`bn`, `brn`, ...), in the order they run. */
+  methods: string[];
+  /** Every offered option of every method by its URL key (`brn.rMax`); null: left out of the config. */
+  options: Record<string, OptionValue | null>;
   renormWarmup: number;
   renormRampEnd: number;
-  groups: number;
-  /** Batch Renorm: the paper's alpha, the update rate of its moving statistics. */
-  brnMomentum: number;
-  lrnSize: number;
-  /** L1 BatchNorm: the deviation scaled by sqrt(pi/2) (the paper) or not. */
-  l1bnScale: 'sqrt-pi-2' | 'none';
-  gbnCenter: 'mean' | 'median' | 'quantile';
-  gbnLevel: number;
-  /** FRN: a learned eps (the paper's choice for 1x1 maps; needed in MLPs) or a fixed one. */
-  frnEps: 'learned' | 'fixed';
-  /** Switchable Norm: BatchNorm's statistics in the mixture or not. */
-  snBN: 'on' | 'off';
-  /** Cosine Norm: plain cosine or the centred variant (Pearson correlation). */
-  cnCentered: 'plain' | 'centered';
   /** Data normalization of the inputs, fitted on the training set. */
   preprocess: 'none' | 'minmax' | 'standardize' | 'pca' | 'zca';
   batchSize: number;
@@ -68,38 +54,49 @@ export interface State {
   shiftAmount: number;
 }
 
-type Key = keyof State;
+/** The settings other than the methods' options, each a property of State. */
+export type GeneralKey = Exclude<keyof State, 'options'>;
+/** A setting's value: a State field's, or a method option's (null: left out). */
+export type Value = State[GeneralKey] | OptionValue | null;
 
-interface Base<K extends Key> {
-  name: K;
+interface Base {
+  /** The URL key: a State field, or a method option's namespaced key (`brn.rMax`). */
+  name: string;
   /** What the setting means (shown as help text in the controls). */
   help: string;
+  /** Set for a method's option. */
+  option?: PageOption;
 }
-export interface EnumProp<K extends Key = Key> extends Base<K> {
+export interface EnumProp extends Base {
   type: 'enum';
   values: readonly string[];
 }
-export interface NumberProp<K extends Key = Key> extends Base<K> {
+export interface BooleanProp extends Base {
+  type: 'boolean';
+}
+export interface NumberProp extends Base {
   type: 'int' | 'number';
   min: number;
   max: number;
+  /** min itself is out of range (eps > 0). */
+  minExclusive?: boolean;
 }
-export interface IntListProp<K extends Key = Key> extends Base<K> {
+export interface IntListProp extends Base {
   type: 'intList';
   min: number;
   max: number;
   minLength: number;
   maxLength: number;
 }
-export interface EnumListProp<K extends Key = Key> extends Base<K> {
+export interface EnumListProp extends Base {
   type: 'enumList';
   values: readonly string[];
   minLength: number;
 }
-export type Prop = EnumProp | NumberProp | IntListProp | EnumListProp;
+export type Prop = EnumProp | BooleanProp | NumberProp | IntListProp | EnumListProp;
 
-/** Every setting: its URL name (the State key), type and allowed values. Order = URL order. */
-export const PROPS: readonly Prop[] = [
+/** The settings besides the methods' options; the options follow 'methods' in the URL. */
+const GENERAL_PROPS: readonly Prop[] = [
   { name: 'preset', type: 'enum', values: ['', ...presets.map((p) => p.name)], help: 'the preset the settings came from' },
   { name: 'dataset', type: 'enum', values: DATASETS, help: 'data set' },
   { name: 'noise', type: 'number', min: 0, max: 1, help: '2-D sets: noise level' },
@@ -111,21 +108,9 @@ export const PROPS: readonly Prop[] = [
   { name: 'width', type: 'int', min: 1, max: 1024, help: 'MLP: units per hidden layer' },
   { name: 'channels', type: 'intList', min: 1, max: 128, minLength: 1, maxLength: 4, help: 'CNN: channels per conv block' },
   { name: 'activation', type: 'enum', values: ['relu', 'tanh'], help: 'activation' },
-  { name: 'methods', type: 'enumList', values: METHOD_KEYS, minLength: 1, help: 'normalization methods to compare' },
-  { name: 'bnMomentum', type: 'number', min: 0, max: 1, help: 'BatchNorm: running statistics momentum' },
-  { name: 'rMax', type: 'number', min: 1, max: 100, help: 'Batch Renorm: limit of r' },
-  { name: 'dMax', type: 'number', min: 0, max: 100, help: 'Batch Renorm: limit of d' },
+  // 'methods' is added by the Settings (its values are the table's).
   { name: 'renormWarmup', type: 'number', min: 0, max: 1, help: 'Batch Renorm: fraction of steps as plain BatchNorm' },
   { name: 'renormRampEnd', type: 'number', min: 0, max: 1, help: 'Batch Renorm: fraction of steps by which the limits reach rMax, dMax' },
-  { name: 'groups', type: 'int', min: 1, max: 1024, help: 'GroupNorm: groups (must divide the width or channels)' },
-  { name: 'brnMomentum', type: 'number', min: 0, max: 1, help: "Batch Renorm: update rate alpha of the moving mean and standard deviation" },
-  { name: 'lrnSize', type: 'int', min: 1, max: 64, help: 'LRN: window size in channels' },
-  { name: 'l1bnScale', type: 'enum', values: ['sqrt-pi-2', 'none'], help: 'L1 BatchNorm: scale the mean absolute deviation by sqrt(pi/2)' },
-  { name: 'gbnCenter', type: 'enum', values: ['mean', 'median', 'quantile'], help: 'Generalized BN: centre statistic (with its deviation measure)' },
-  { name: 'gbnLevel', type: 'number', min: 0.01, max: 0.99, help: 'Generalized BN: level of the quantile and superquantile' },
-  { name: 'frnEps', type: 'enum', values: ['learned', 'fixed'], help: 'FRN: learned or fixed eps' },
-  { name: 'snBN', type: 'enum', values: ['on', 'off'], help: "Switchable Norm: include BatchNorm's statistics" },
-  { name: 'cnCentered', type: 'enum', values: ['plain', 'centered'], help: 'Cosine Norm: plain or centred cosine' },
   { name: 'preprocess', type: 'enum', values: ['none', 'minmax', 'standardize', 'pca', 'zca'], help: 'data normalization of the inputs (fitted on the training set)' },
   { name: 'batchSize', type: 'int', min: 1, max: 4096, help: 'examples per step' },
   { name: 'batching', type: 'enum', values: ['iid', 'noniid'], help: 'batches drawn i.i.d. or from a few classes each' },
@@ -146,7 +131,8 @@ export const PROPS: readonly Prop[] = [
 /** The amount each domain shift takes by default (the runner's defaults). */
 export const SHIFT_DEFAULT_AMOUNT: Record<string, number> = { invert: 1, shift: 0.5, scale: 2, noise: 0.5 };
 
-export const DEFAULTS: Readonly<State> = Object.freeze({
+/** The defaults of the settings besides the methods' options (those come from the table). */
+export const DEFAULTS: Readonly<Omit<State, 'options'>> = Object.freeze({
   preset: '',
   dataset: 'moons',
   noise: 0.2,
@@ -159,20 +145,8 @@ export const DEFAULTS: Readonly<State> = Object.freeze({
   channels: [8, 16],
   activation: 'relu',
   methods: ['none', 'bn', 'brn', 'gn', 'ln'],
-  bnMomentum: 0.1,
-  rMax: 3,
-  dMax: 5,
   renormWarmup: 0.1,
   renormRampEnd: 0.5,
-  groups: 8,
-  brnMomentum: 0.01,
-  lrnSize: 5,
-  l1bnScale: 'sqrt-pi-2',
-  gbnCenter: 'median',
-  gbnLevel: 0.5,
-  frnEps: 'learned',
-  snBN: 'on',
-  cnCentered: 'plain',
   preprocess: 'none',
   batchSize: 4,
   batching: 'iid',
@@ -188,12 +162,7 @@ export const DEFAULTS: Readonly<State> = Object.freeze({
   sweepEpochs: 10,
   shift: 'none',
   shiftAmount: 0.5,
-}) as Readonly<State>;
-
-/** A fresh, mutable copy of the defaults. */
-export function defaultState(): State {
-  return { ...DEFAULTS, channels: [...DEFAULTS.channels], methods: [...DEFAULTS.methods], sweep: [...DEFAULTS.sweep] };
-}
+}) as Omit<State, 'options'>;
 
 /** Hashes longer than this are not parsed at all. */
 export const MAX_HASH_LENGTH = 2000;
@@ -207,15 +176,36 @@ function parseNumber(raw: string, integer: boolean): number | undefined {
   return Number.isFinite(v) ? v : undefined;
 }
 
+/** The property of a method's option: its type, range or values and help from the table. */
+function optionProp(option: PageOption): Prop {
+  const { info } = option;
+  const base = { name: option.name, help: info.help, option };
+  switch (info.type) {
+    case 'boolean':
+      return { ...base, type: 'boolean' };
+    case 'string':
+      return { ...base, type: 'enum', values: info.values ?? [] };
+    default:
+      return {
+        ...base, type: info.type === 'integer' ? 'int' : 'number',
+        min: info.min ?? -Infinity, max: info.max ?? Infinity, minExclusive: info.exclusiveMin === true,
+      };
+  }
+}
+
 /** The value of `raw` for `prop`, or undefined when it is not allowed. */
-export function parseValue(prop: Prop, raw: string): State[Key] | undefined {
+export function parseValue(prop: Prop, raw: string): Value | undefined {
+  if (raw === '' && prop.option?.optional) return null;
   switch (prop.type) {
     case 'enum':
-      return prop.values.includes(raw) ? (raw as State[Key]) : undefined;
+      return prop.values.includes(raw) ? raw : undefined;
+    case 'boolean':
+      return raw === 'true' ? true : raw === 'false' ? false : undefined;
     case 'int':
     case 'number': {
       const v = parseNumber(raw, prop.type === 'int');
-      return v !== undefined && v >= prop.min && v <= prop.max ? v : undefined;
+      if (v === undefined || v > prop.max) return undefined;
+      return (prop.minExclusive ? v > prop.min : v >= prop.min) ? v : undefined;
     }
     case 'intList': {
       if (raw === '') return prop.minLength === 0 ? [] : undefined;
@@ -229,15 +219,32 @@ export function parseValue(prop: Prop, raw: string): State[Key] | undefined {
       const parts = raw === '' ? [] : raw.split(',');
       if (parts.length < prop.minLength || parts.length > prop.values.length) return undefined;
       if (parts.some((p) => !prop.values.includes(p)) || new Set(parts).size !== parts.length) return undefined;
-      // Shown and run in the table's order.
-      return prop.values.filter((v) => parts.includes(v)) as MethodKey[];
+      // Run (and shown in the tables) in the link's order.
+      return parts;
     }
   }
 }
 
-/** The URL form of one value. */
-export function formatValue(prop: Prop, value: State[Key]): string {
+/** The URL form of one value ('' for a left-out option). */
+export function formatValue(value: Value): string {
+  if (value === null) return '';
   return Array.isArray(value) ? value.join(',') : String(value);
+}
+
+/** A setting's value in a state. */
+export function valueOf(state: State, prop: Prop): Value {
+  return prop.option ? state.options[prop.name] ?? null : state[prop.name as GeneralKey];
+}
+
+/** A copy of `state` with one setting changed. */
+export function withValue(state: State, prop: Prop, value: Value): State {
+  if (prop.option) return { ...state, options: { ...state.options, [prop.name]: value as OptionValue | null } };
+  return { ...state, [prop.name]: value };
+}
+
+/** A copy that shares no arrays or objects with `state`. */
+function copy(state: State): State {
+  return { ...state, channels: [...state.channels], methods: [...state.methods], sweep: [...state.sweep], options: { ...state.options } };
 }
 
 /**
@@ -255,101 +262,162 @@ export interface Parsed {
   notices: string[];
 }
 
-/**
- * Settings from a location hash (`#dataset=moons&seed=3...`): every property that is present and
- * valid is taken, every other one keeps its default. Unknown names, invalid values, repeated
- * names, undecodable or overlong hashes produce notices.
- */
-export function parseHash(hash: string): Parsed {
-  const state = defaultState();
-  const notices: string[] = [];
-  const text = hash.startsWith('#') ? hash.slice(1) : hash;
-  if (text === '') return { state, notices };
-  if (text.length > MAX_HASH_LENGTH) {
-    return { state, notices: [`The link's settings are too long (${text.length} characters); using the defaults.`] };
-  }
-  const byName = new Map(PROPS.map((p) => [p.name as string, p]));
-  const seen = new Set<string>();
-  const invalid: string[] = [];
-  const unknown: string[] = [];
-  for (const pair of text.split('&')) {
-    if (pair === '') continue;
-    const eq = pair.indexOf('=');
-    let name: string;
-    let raw: string;
-    try {
-      name = decodeURIComponent(eq < 0 ? pair : pair.slice(0, eq));
-      raw = eq < 0 ? '' : decodeURIComponent(pair.slice(eq + 1).replace(/\+/g, ' '));
-    } catch {
-      invalid.push(shown(pair));
-      continue;
-    }
-    const prop = byName.get(name);
-    if (!prop) {
-      unknown.push(shown(name));
-      continue;
-    }
-    if (seen.has(name)) {
-      invalid.push(`${name} (given twice)`);
-      continue;
-    }
-    seen.add(name);
-    const value = parseValue(prop, raw.trim());
-    if (value === undefined) invalid.push(`${name}=${shown(raw)}`);
-    else (state as unknown as Record<string, unknown>)[name] = value;
-  }
-  const list = (xs: string[]) => (xs.length > 5 ? `${xs.slice(0, 5).join(', ')} and ${xs.length - 5} more` : xs.join(', '));
-  if (invalid.length) notices.push(`Invalid settings in the link were replaced by defaults: ${list(invalid)}.`);
-  if (unknown.length) notices.push(`Unknown settings in the link were ignored: ${list(unknown)}.`);
-  const checked = checkState(state);
-  return { state: checked.state, notices: [...notices, ...checked.notices] };
-}
+/** The settings table of a method list: the properties, the defaults, and the URL form. */
+export class Settings {
+  readonly methods: Methods;
+  /** Every setting in URL order: the general ones, with every method's options after 'methods'. */
+  readonly props: readonly Prop[];
+  /** The general settings (State fields) only. */
+  readonly generalProps: readonly Prop[];
+  readonly optionProps: readonly Prop[];
+  readonly #byName: Map<string, Prop>;
+  readonly #defaults: State;
 
-/**
- * Settings that are valid one by one but not together are corrected, with a notice: a CNN needs
- * images, InstanceNorm and LRN need a CNN, FRN in an MLP needs its learned eps, the renorm ramp
- * cannot end before its warmup.
- */
-export function checkState(input: State): Parsed {
-  const state: State = { ...input, channels: [...input.channels], methods: [...input.methods], sweep: [...input.sweep] };
-  const notices: string[] = [];
-  const images = !POINT_SETS.includes(state.dataset);
-  if (state.model === 'cnn' && !images) {
-    state.model = 'mlp';
-    notices.push(`The CNN needs an image data set (digits, MNIST); ${state.dataset} uses the MLP.`);
+  constructor(methods: Methods) {
+    this.methods = methods;
+    const methodsProp: EnumListProp = {
+      name: 'methods', type: 'enumList', values: methods.list.map((m) => m.key), minLength: 1,
+      help: 'normalization methods to compare, in the order they run',
+    };
+    const at = GENERAL_PROPS.findIndex((p) => p.name === 'activation') + 1;
+    this.generalProps = [...GENERAL_PROPS.slice(0, at), methodsProp, ...GENERAL_PROPS.slice(at)];
+    this.optionProps = methods.options.map(optionProp);
+    this.props = [...this.generalProps.slice(0, at + 1), ...this.optionProps, ...this.generalProps.slice(at + 1)];
+    this.#byName = new Map(this.props.map((p) => [p.name, p]));
+    const options: State['options'] = {};
+    for (const o of methods.options) options[o.name] = o.initial;
+    this.#defaults = { ...DEFAULTS, options };
   }
-  if (state.model !== 'cnn' && state.methods.some((m) => CNN_ONLY.includes(m))) {
-    if (state.methods.includes('in')) notices.push('InstanceNorm needs the CNN (it normalizes over spatial positions); it was left out.');
-    if (state.methods.includes('lrn')) notices.push('LRN needs the CNN (it normalizes across neighbouring channels at each position); it was left out.');
-    state.methods = state.methods.filter((m) => !CNN_ONLY.includes(m));
-    if (state.methods.length === 0) state.methods = [...DEFAULTS.methods];
-  }
-  if (state.methods.includes('frn') && state.frnEps === 'fixed' && state.model !== 'cnn') {
-    notices.push("FRN in the MLP needs a learned eps (with one value per channel, a fixed eps makes it a sign function); it was set to learned.");
-    state.frnEps = 'learned';
-  }
-  if (state.renormRampEnd < state.renormWarmup) {
-    notices.push(`Batch Renorm's ramp end (${state.renormRampEnd}) came before its warmup (${state.renormWarmup}); both were reset.`);
-    state.renormWarmup = DEFAULTS.renormWarmup;
-    state.renormRampEnd = DEFAULTS.renormRampEnd;
-  }
-  if (state.shift === 'invert' && state.shiftAmount > 1) {
-    notices.push(`The invert shift takes an amount from 0 to 1, not ${state.shiftAmount}; it was set to 1.`);
-    state.shiftAmount = 1;
-  }
-  if (state.shift === 'scale' && state.shiftAmount === 0) {
-    notices.push('The scale shift needs an amount above 0; it was set to 2.');
-    state.shiftAmount = 2;
-  }
-  return { state, notices };
-}
 
-/** The hash of a state: every property, in table order. */
-export function toHash(state: State): string {
-  return `#${PROPS.map((p) => `${p.name}=${encodeURIComponent(formatValue(p, state[p.name])).replace(/%2C/g, ',')}`).join('&')}`;
-}
+  /** The property of a URL key. */
+  prop(name: string): Prop | undefined {
+    return this.#byName.get(name);
+  }
 
-/** Whether two states hold the same settings (ignoring `preset`). */
-export function sameSettings(a: State, b: State): boolean {
-  return PROPS.every((p) => p.name === 'preset' || formatValue(p, a[p.name]) === formatValue(p, b[p.name]));
+  /** A fresh, mutable copy of the defaults. */
+  defaultState(): State {
+    return copy(this.#defaults);
+  }
+
+  /**
+   * Settings from a location hash (`#dataset=moons&brn.rMax=2&seed=3...`): every property that is
+   * present and valid is taken, every other one keeps its default. The flat keys of older links
+   * (`rMax=2`) stand for their namespaced keys. Unknown names, invalid values, repeated names,
+   * undecodable or overlong hashes produce notices.
+   */
+  parseHash(hash: string): Parsed {
+    let state = this.defaultState();
+    const notices: string[] = [];
+    const text = hash.startsWith('#') ? hash.slice(1) : hash;
+    if (text === '') return { state, notices };
+    if (text.length > MAX_HASH_LENGTH) {
+      return { state, notices: [`The link's settings are too long (${text.length} characters); using the defaults.`] };
+    }
+    const seen = new Set<string>();
+    const invalid: string[] = [];
+    const unknown: string[] = [];
+    for (const pair of text.split('&')) {
+      if (pair === '') continue;
+      const eq = pair.indexOf('=');
+      let name: string;
+      let raw: string;
+      try {
+        name = decodeURIComponent(eq < 0 ? pair : pair.slice(0, eq));
+        raw = eq < 0 ? '' : decodeURIComponent(pair.slice(eq + 1).replace(/\+/g, ' '));
+      } catch {
+        invalid.push(shown(pair));
+        continue;
+      }
+      const legacy = fromLegacy(name, raw.trim());
+      const key = legacy ? legacy.key : name;
+      const prop = this.#byName.get(key);
+      if (!prop) {
+        unknown.push(shown(name));
+        continue;
+      }
+      if (seen.has(key)) {
+        invalid.push(`${shown(name)} (given twice)`);
+        continue;
+      }
+      seen.add(key);
+      const given = legacy ? legacy.raw : raw.trim();
+      const value = given === undefined ? undefined : this.#parse(prop, given);
+      if (value === undefined) invalid.push(`${shown(name)}=${shown(raw)}`);
+      else state = withValue(state, prop, value);
+    }
+    const list = (xs: string[]) => (xs.length > 5 ? `${xs.slice(0, 5).join(', ')} and ${xs.length - 5} more` : xs.join(', '));
+    if (invalid.length) notices.push(`Invalid settings in the link were replaced by defaults: ${list(invalid)}.`);
+    if (unknown.length) notices.push(`Unknown settings in the link were ignored: ${list(unknown)}.`);
+    const checked = this.checkState(state);
+    return { state: checked.state, notices: [...notices, ...checked.notices] };
+  }
+
+  /** parseValue, with the methods named by any of their names or aliases (kept as their keys). */
+  #parse(prop: Prop, raw: string): Value | undefined {
+    if (prop.name !== 'methods' || raw === '') return parseValue(prop, raw);
+    const keys = raw.split(',').map((m) => this.methods.get(m)?.key ?? m);
+    return parseValue(prop, keys.join(','));
+  }
+
+  /**
+   * Settings that are valid one by one but not together are corrected, with a notice: a CNN needs
+   * images, methods that need spatial dims need a CNN, FRN in an MLP needs its learned eps, the
+   * renorm ramp cannot end before its warmup.
+   */
+  checkState(input: State): Parsed {
+    const state = copy(input);
+    const notices: string[] = [];
+    const images = !POINT_SETS.includes(state.dataset);
+    if (state.model === 'cnn' && !images) {
+      state.model = 'mlp';
+      notices.push(`The CNN needs an image data set (digits, MNIST); ${state.dataset} uses the MLP.`);
+    }
+    if (state.model !== 'cnn') {
+      const spatial = state.methods.flatMap((k) => this.methods.get(k) ?? []).filter((m) => m.needsSpatialDims);
+      for (const m of spatial) {
+        notices.push(`${m.label} needs the CNN (it works on image feature maps, [N, C, H, W]); it was left out.`);
+      }
+      if (spatial.length) {
+        state.methods = state.methods.filter((k) => !spatial.some((m) => m.key === k));
+        if (state.methods.length === 0) state.methods = [...DEFAULTS.methods];
+      }
+    }
+    // FRN normalizes each channel by its mean square over the positions: in an MLP that is one
+    // value, so with a fixed eps the layer is a sign function.
+    if (state.methods.includes('frn') && state.options['frn.learnableEps'] === false && state.model !== 'cnn') {
+      notices.push("FRN in the MLP needs a learned eps (with one value per channel, a fixed eps makes it a sign function); it was set to learned.");
+      state.options['frn.learnableEps'] = true;
+    }
+    if (state.renormRampEnd < state.renormWarmup) {
+      notices.push(`Batch Renorm's ramp end (${state.renormRampEnd}) came before its warmup (${state.renormWarmup}); both were reset.`);
+      state.renormWarmup = DEFAULTS.renormWarmup;
+      state.renormRampEnd = DEFAULTS.renormRampEnd;
+    }
+    if (state.shift === 'invert' && state.shiftAmount > 1) {
+      notices.push(`The invert shift takes an amount from 0 to 1, not ${state.shiftAmount}; it was set to 1.`);
+      state.shiftAmount = 1;
+    }
+    if (state.shift === 'scale' && state.shiftAmount === 0) {
+      notices.push('The scale shift needs an amount above 0; it was set to 2.');
+      state.shiftAmount = 2;
+    }
+    return { state, notices };
+  }
+
+  /**
+   * The hash of a state: every general setting in table order, and after 'methods' the options of
+   * the compared methods plus any other option that differs from its default (so the hash gives
+   * the state back exactly, and stays short).
+   */
+  toHash(state: State): string {
+    const initial = this.#defaults.options;
+    const shownProps = this.props.filter((p) => !p.option || state.methods.includes(p.option.method) ||
+      formatValue(valueOf(state, p)) !== formatValue(initial[p.name] ?? null));
+    return `#${shownProps.map((p) => `${p.name}=${encodeURIComponent(formatValue(valueOf(state, p))).replace(/%2C/g, ',')}`).join('&')}`;
+  }
+
+  /** Whether two states hold the same settings (ignoring `preset`). */
+  sameSettings(a: State, b: State): boolean {
+    return this.props.every((p) => p.name === 'preset' || formatValue(valueOf(a, p)) === formatValue(valueOf(b, p)));
+  }
 }

@@ -1,12 +1,18 @@
 // What the page knows about a comparison: one RunTrace per run (a sweep has several), built from
 // the worker's ProgressEvents and replaced by the runner's full result when the run ends.
 import type { CompareResult, EvalRecord, MethodTiming, ProgressEvent, ResolvedConfig } from 'normlab';
+import type { Methods } from './methods.js';
+import { methodColor } from './palette.js';
 
 export interface MethodTrace {
   id: string;
   /** The layer name (`batchnorm`, ...) or `none`. */
   method: string;
   label: string;
+  /** The method's colour in every chart. */
+  color: string;
+  /** Trained with batch statistics (from the method table): its test accuracy with batch statistics is drawn. */
+  usesBatchStatistics: boolean;
   /** Per training step (index = step - 1). */
   loss: number[];
   accuracy: number[];
@@ -31,12 +37,17 @@ export class RunTrace {
   timing: Record<string, MethodTiming> | null = null;
   grid: GridMap | null = null;
 
-  constructor(config: ResolvedConfig, classes: number) {
+  /** `methods`: the method table's list, for each method's colour and batch statistics. */
+  constructor(config: ResolvedConfig, classes: number, methods: Methods) {
     this.config = config;
     this.classes = classes;
-    this.methods = config.methods.map((m) => ({
-      id: m.id, method: m.method, label: m.label, loss: [], accuracy: [], evals: [], diverged: null,
-    }));
+    this.methods = config.methods.map((m, i) => {
+      const info = methods.get(m.method);
+      return {
+        id: m.id, method: m.method, label: m.label, color: info?.color ?? methodColor(i),
+        usesBatchStatistics: info?.usesBatchStatistics ?? false, loss: [], accuracy: [], evals: [], diverged: null,
+      };
+    });
   }
 
   get steps(): number {

@@ -206,5 +206,9 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
   }
 };
 
-// Load the WebAssembly module right away, so the first run starts without waiting for it.
-nlInstance().catch(() => {});
+// Load the WebAssembly module right away, so the first run starts without waiting for it, and hand
+// the page the method table its settings, controls and charts are built from.
+nlInstance().then(
+  (instance) => post({ type: 'methods', gen: 0, table: instance.describeMethods() }),
+  (error: unknown) => post({ type: 'error', gen: 0, message: error instanceof Error ? error.message : String(error) }),
+);
