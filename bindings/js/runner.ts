@@ -1,7 +1,7 @@
 /// <reference lib="esnext.disposable" preserve="true" />
 // The comparison runner's public types and the Runner class (a thin layer over RunnerHandle).
 import type { NormlabWasmModule, RunnerHandle } from './normlab_wasm.js';
-import type { Method } from './index.js';
+import type { Method } from './types.js';
 
 /**
  * A method name of the layer API, `none`, or a short alias: bn, brn, ln, gn, in, rms, l1bn, gbn,
