@@ -3,6 +3,7 @@
 // over the Embind handles that check their arguments and return JS-owned copies.
 import type { LayerHandle, WeightLayerHandle } from './normlab_wasm.js';
 import { checkError, checkFloat32, checkShape, unwrap } from './checks.js';
+import { OwnedHandle } from './handle.js';
 import type {
   BatchRenormOptions, ForwardOptions, Method, MethodOptions, MethodState, NormMethod, NormParams,
   ResolvedWeightOptions, WeightMethod, WeightParamsFor,
@@ -17,48 +18,18 @@ export type LayerFor<M extends Method> = M extends WeightMethod
       ? NormLayer<M>
       : never;
 
-const disposeSymbol: typeof Symbol.dispose =
-  (Symbol as { dispose?: typeof Symbol.dispose }).dispose ?? (Symbol.for('Symbol.dispose') as typeof Symbol.dispose);
-
 /**
  * What every layer shares: its method name and the WebAssembly object it owns, freed by
  * `dispose()` (or a `using` declaration); any call after that is an Error naming it.
  */
-export abstract class OwnedLayer<M extends Method, H extends { delete(): void }> {
+export abstract class OwnedLayer<M extends Method, H extends { delete(): void }> extends OwnedHandle<H> {
   /** The method name. */
   readonly method: M;
-  #handle: H | null;
-  #onDispose: (layer: object) => void;
 
   /** @internal */
   protected constructor(method: M, handle: H, onDispose: (layer: object) => void) {
+    super(method, handle, onDispose);
     this.method = method;
-    this.#handle = handle;
-    this.#onDispose = onDispose;
-  }
-
-  /** Whether `dispose()` has been called. */
-  get disposed(): boolean {
-    return this.#handle === null;
-  }
-
-  /** Frees the layer's WebAssembly memory. Idempotent. */
-  dispose(): void {
-    if (this.#handle === null) return;
-    this.#handle.delete();
-    this.#handle = null;
-    this.#onDispose(this);
-  }
-
-  /** Same as `dispose()`, for `using` declarations. */
-  [disposeSymbol](): void {
-    this.dispose();
-  }
-
-  /** @internal The live handle, or an Error naming the call after dispose. */
-  protected handle(call: string): H {
-    if (this.#handle === null) throw new Error(`${this.method}: ${call}() called after dispose()`);
-    return this.#handle;
   }
 }
 

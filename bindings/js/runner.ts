@@ -1,6 +1,7 @@
 /// <reference lib="esnext.disposable" preserve="true" />
 // The comparison runner's public types and the Runner class (a thin layer over RunnerHandle).
 import type { NormlabWasmModule, RunnerHandle } from './normlab_wasm.js';
+import { OwnedHandle } from './handle.js';
 import type { Method } from './types.js';
 
 /**
@@ -232,10 +233,9 @@ function parsed<T>(result: string | { error: string }): T {
  * A comparison in progress, stepped by its owner (for a Web Worker, or to pause: just stop
  * stepping). Owns WebAssembly memory: free it with `dispose()`.
  */
-export class Runner {
+export class Runner extends OwnedHandle<RunnerHandle> {
   /** The configuration with every default filled in. */
   readonly config: CompareResult['config'];
-  #handle: RunnerHandle | null;
 
   /** @internal Use `Normlab.createRunner`. */
   constructor(raw: NormlabWasmModule, config: CompareConfig, data?: Uint8Array) {
@@ -247,13 +247,15 @@ export class Runner {
     }
     const json = JSON.stringify(config, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
     const handle = new raw.RunnerHandle();
+    let resolved: CompareResult['config'];
     try {
-      this.config = parsed(handle.create(json, data));
+      resolved = parsed(handle.create(json, data));
     } catch (error) {
       handle.delete();
       throw error;
     }
-    this.#handle = handle;
+    super('runner', handle);
+    this.config = resolved;
   }
 
   /** Runs up to `n` more steps of every method and returns what they added. */
@@ -261,12 +263,12 @@ export class Runner {
     if (!Number.isInteger(n) || n < 1 || n > 2 ** 31 - 1) {
       throw new Error(`runner: step count must be a positive integer, got ${String(n)}`);
     }
-    return parsed(this.#live('step').step(n));
+    return parsed(this.handle('step').step(n));
   }
 
   /** The shape of one sample (`[2]` for 2-D sets, `[1, H, W]` for images) and the class count. */
   dataInfo(): { sampleShape: number[]; classes: number } {
-    return this.#live('dataInfo').dataInfo();
+    return this.handle('dataInfo').dataInfo();
   }
 
   /**
@@ -276,7 +278,7 @@ export class Runner {
    * With `{ folded: true }`, of the model folded for deployment (see `fold`).
    */
   predict(id: string, samples: Float32Array, options: PredictOptions = {}): Float32Array {
-    const handle = this.#live('predict');
+    const handle = this.handle('predict');
     if (!(samples instanceof Float32Array)) throw new Error('runner: predict takes a Float32Array of samples');
     if (options === null || typeof options !== 'object') throw new Error('runner: predict options must be an object like { folded: true }');
     const folded = options.folded ?? false;
@@ -294,7 +296,7 @@ export class Runner {
    * Returns the number of layers adapted (0 for methods with nothing to adapt).
    */
   adaptBatchNorm(id: string, samples: Float32Array): number {
-    const handle = this.#live('adaptBatchNorm');
+    const handle = this.handle('adaptBatchNorm');
     if (!(samples instanceof Float32Array)) throw new Error('runner: adaptBatchNorm takes a Float32Array of samples');
     const result = handle.adaptBatchNorm(String(id), samples);
     if (typeof result !== 'number') throw new Error(result.error);
@@ -307,7 +309,7 @@ export class Runner {
    * map. `x` holds `count` samples of `dataInfo().sampleShape`, row-major.
    */
   samples(which: 'train' | 'test' = 'train', max = 1000): { x: Float32Array; labels: Int32Array; count: number } {
-    const handle = this.#live('samples');
+    const handle = this.handle('samples');
     if (which !== 'train' && which !== 'test') throw new Error(`runner: samples() takes 'train' or 'test', got ${String(which)}`);
     if (!Number.isInteger(max) || max < 1 || max > 2 ** 31 - 1) {
       throw new Error(`runner: samples() needs a positive integer count, got ${String(max)}`);
@@ -325,45 +327,26 @@ export class Runner {
    * training model is not changed.
    */
   fold(id: string): FoldSummary {
-    return parsed(this.#live('fold').fold(String(id)));
+    return parsed(this.handle('fold').fold(String(id)));
   }
 
   /** Steps taken so far. */
   get stepsDone(): number {
-    return this.#live('stepsDone').stepsDone();
+    return this.handle('stepsDone').stepsDone();
   }
 
   /** Whether all configured steps have run. */
   get done(): boolean {
-    return this.#live('done').done();
+    return this.handle('done').done();
   }
 
   /** The full result so far (final once `done`). Identical for identical configurations and seeds. */
   result(): CompareResult {
-    return parsed(this.#live('result').result());
+    return parsed(this.handle('result').result());
   }
 
   /** Wall time per method so far (varies between runs, so it is not part of `result()`). */
   timing(): Record<string, MethodTiming> {
-    return parsed(this.#live('timing').timing());
-  }
-
-  get disposed(): boolean {
-    return this.#handle === null;
-  }
-
-  /** Frees the runner's WebAssembly memory. Idempotent. */
-  dispose(): void {
-    this.#handle?.delete();
-    this.#handle = null;
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
-
-  #live(call: string): RunnerHandle {
-    if (this.#handle === null) throw new Error(`runner: ${call}() called after dispose()`);
-    return this.#handle;
+    return parsed(this.handle('timing').timing());
   }
 }
