@@ -3,7 +3,7 @@
 // --methods bn,gn --batch-size 4 ...`, `normlab presets`. A progress bar on stderr, a summary
 // table on stdout; --json and --csv write the full result. Bad flags or configs: exit code 2.
 import { writeFileSync, readFileSync } from 'node:fs';
-import { load, type CompareConfig, type CompareResult, type MethodEntry, type MethodInfo, type OptionInfo } from './index.js';
+import { load, resultsCsv, type CompareConfig, type CompareResult, type MethodEntry, type MethodInfo, type OptionInfo } from './index.js';
 import { preset, presetConfigs, presets } from './presets.js';
 
 class UsageError extends Error {}
@@ -355,20 +355,6 @@ function summary(result: CompareResult): string {
   return table(rows);
 }
 
-function csv(results: CompareResult[]): string {
-  const lines = ['batchSize,method,kind,step,loss,accuracy,lossBatchStats,accuracyBatchStats'];
-  for (const r of results) {
-    const b = r.config.batchSize;
-    for (const m of r.methods) {
-      m.train.loss.forEach((loss, i) => lines.push(`${b},${m.id},train,${i + 1},${loss},${m.train.accuracy[i]},,`));
-      for (const e of m.eval) {
-        lines.push(`${b},${m.id},eval,${e.step},${e.testLoss},${e.testAccuracy},${e.testLossBatchStats ?? ''},${e.testAccuracyBatchStats ?? ''}`);
-      }
-    }
-  }
-  return `${lines.join('\n')}\n`;
-}
-
 class Progress {
   #last = -1;
   constructor(private readonly quiet: boolean, private readonly label: string) {}
@@ -425,7 +411,7 @@ async function compare(flags: Flags, repeated: Map<string, string[]>): Promise<v
   const jsonFile = text(flags, 'json');
   if (jsonFile) writeFileSync(jsonFile, `${JSON.stringify(results.length === 1 ? results[0] : { runs: results }, null, 1)}\n`);
   const csvFile = text(flags, 'csv');
-  if (csvFile) writeFileSync(csvFile, csv(results));
+  if (csvFile) writeFileSync(csvFile, resultsCsv(results));
 }
 
 function listPresets(): void {
