@@ -7,7 +7,7 @@ import { checkError, optionsJson, typeName } from './checks.js';
 import { BatchRenormLayer, NormLayer, OwnedLayer, WeightLayer, type LayerFor } from './layers.js';
 import { Preprocessor, type PreprocessKind } from './preprocess.js';
 import { Runner, type CompareConfig, type CompareResult, type ProgressEvent } from './runner.js';
-import type { MemoryInfo, Method, MethodAlias, MethodInfo, MethodOf, MethodOptions, NormMethod } from './types.js';
+import type { MemoryInfo, Method, MethodAlias, MethodInfo, MethodOf, MethodOptions, NormMethod, WeightMethod } from './types.js';
 
 /** Where to find the `.wasm` file, for bundlers and custom hosting. Default: beside this module. */
 export interface LoadOptions {
@@ -92,13 +92,14 @@ class NormlabInstance implements Normlab {
     if (typeof name !== 'string') {
       throw new Error(`createLayer: method must be a string, one of ${this.methods.join(', ')}`);
     }
-    const method = (this.describeMethods().find((m) => m.aliases.includes(name))?.name ?? name) as Method;
+    const info = this.describeMethods().find((m) => m.name === name || m.aliases.includes(name));
+    const method = (info?.name ?? name) as Method;
     const json = optionsJson(method, options);
     const onDispose = (layer: object) => {
       for (const scope of this.#scopes) scope.delete(layer);
     };
     let layer: NormLayer | WeightLayer;
-    if (method === 'weightnorm' || method === 'cosinenorm') {
+    if (info?.weightMethod) {
       const handle = new this.#raw.WeightLayerHandle();
       try {
         checkError(handle.create(method, json));
@@ -106,7 +107,7 @@ class NormlabInstance implements Normlab {
         handle.delete();
         throw error;
       }
-      layer = new WeightLayer(method, handle, onDispose);
+      layer = new WeightLayer(method as WeightMethod, handle, onDispose);
     } else {
       const handle = new this.#raw.LayerHandle();
       try {

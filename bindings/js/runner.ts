@@ -2,14 +2,15 @@
 // The comparison runner's public types and the Runner class (a thin layer over RunnerHandle).
 import type { NormlabWasmModule, RunnerHandle } from './normlab_wasm.js';
 import { OwnedHandle } from './handle.js';
-import type { Method } from './types.js';
+import type { Method, MethodAlias } from './types.js';
 
 /**
- * A method name of the layer API, `none`, or a short alias: bn, brn, ln, gn, in, rms, l1bn, gbn,
- * sn, wn (weightnorm), cn (cosinenorm). The weight methods make the model's hidden Linear / Conv2d
- * layers weight-normalized or cosine-normalized instead of adding a layer after them.
+ * A method name of the layer API, `none`, or a short alias (`MethodAliases`: `bn` is `batchnorm`;
+ * `nl.describeMethods()` lists every method's aliases). The weight methods (weightnorm, cosinenorm)
+ * make the model's hidden Linear / Conv2d layers weight-normalized or cosine-normalized instead of
+ * adding a layer after them.
  */
-export type MethodName = Method | 'none' | 'bn' | 'brn' | 'ln' | 'gn' | 'in' | 'rms' | 'l1bn' | 'gbn' | 'sn' | 'wn' | 'cn';
+export type MethodName = Method | 'none' | MethodAlias;
 
 /** One method of a comparison, with options beyond those the model fills in (channels, shapes). */
 export interface MethodEntry {
@@ -290,10 +291,11 @@ export class Runner extends OwnedHandle<RunnerHandle> {
 
   /**
    * AdaBN (Li et al. 2016): re-estimates the population statistics of every normalization layer of
-   * method `id`'s model that keeps them (batchnorm, batchrenorm, l1batchnorm, generalizedbatchnorm,
-   * switchablenorm's BN part) on unlabeled target-domain `samples` (in the data set's units, like
-   * `predict`), layer by layer; weights do not change, and `predict` then uses the new statistics.
-   * Returns the number of layers adapted (0 for methods with nothing to adapt).
+   * method `id`'s model that keeps them (the methods whose `populationStatistics` in
+   * `nl.describeMethods()` is not empty, e.g. batchnorm, and switchablenorm's BN part) on unlabeled
+   * target-domain `samples` (in the data set's units, like `predict`), layer by layer; weights do
+   * not change, and `predict` then uses the new statistics. Returns the number of layers adapted
+   * (0 for methods with nothing to adapt).
    */
   adaptBatchNorm(id: string, samples: Float32Array): number {
     const handle = this.handle('adaptBatchNorm');
@@ -320,10 +322,10 @@ export class Runner extends OwnedHandle<RunnerHandle> {
   }
 
   /**
-   * Folds method `id`'s current model for deployment: each batchnorm, batchrenorm, l1batchnorm and
-   * generalizedbatchnorm layer directly after a Linear or Conv2d goes into that layer's weight and
-   * bias (its inference form is a per-channel affine map of running statistics); the others are
-   * kept. Returns what was folded and kept, and the largest logit difference on the test set. The
+   * Folds method `id`'s current model for deployment: each normalization layer of a foldable method
+   * (`foldable` in `nl.describeMethods()`, e.g. batchnorm) directly after a Linear or Conv2d goes
+   * into that layer's weight and bias (its inference form is a per-channel affine map of running
+   * statistics); the others are kept. Returns what was folded and kept, and the largest logit difference on the test set. The
    * training model is not changed.
    */
   fold(id: string): FoldSummary {
