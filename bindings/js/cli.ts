@@ -3,12 +3,16 @@
 // --methods bn,gn --batch-size 4 ...`, `normlab presets`. A progress bar on stderr, a summary
 // table on stdout; --json and --csv write the full result. Bad flags or configs: exit code 2.
 import { writeFileSync, readFileSync } from 'node:fs';
-import { load, type CompareConfig, type CompareResult, type MethodEntry, type MethodInfo, type OptionInfo } from './index.js';
+import { load, resultsCsv, type CompareConfig, type CompareResult, type MethodEntry, type MethodInfo, type OptionInfo } from './index.js';
 import { preset, presetConfigs, presets } from './presets.js';
 
 class UsageError extends Error {}
 
-const HELP = `normlab: compare normalization methods by training one model per method
+/** The usage text; the method names and aliases come from the method table. */
+function help(table: readonly MethodInfo[]): string {
+  const ids = [...table.map((m) => m.aliases[0] ?? m.name), 'none'].join(',');
+  const weight = table.filter((m) => m.weightMethod).map((m) => `${m.aliases[0] ?? m.name} = ${m.label.toLowerCase()}`).join(', ');
+  return `normlab: compare normalization methods by training one model per method
 
 Usage:
   normlab compare [--preset NAME] [--config FILE.json] [flags]   train and compare
@@ -22,8 +26,8 @@ Flags of compare (each overrides the preset and the config file):
   --model mlp|cnn      --hidden 128,128 (mlp)         --channels 8,16 (cnn)
   --width W --depth D  mlp: D hidden layers of W units (same as --hidden W,W,...)
   --activation relu|tanh
-  --methods LIST       comma-separated: bn,brn,ln,gn,in,lrn,rms,frn,l1bn,gbn,sn,wn,cn,none (or batchnorm,
-                       ...; wn = weight norm, cn = cosine norm of the hidden Linear/Conv2d layers)
+  --methods LIST       comma-separated: ${ids} (or batchnorm,
+                       ...; ${weight} of the hidden Linear/Conv2d layers)
   --lrn-size N         LRN's window (required for lrn) --frn-learnable-eps  FRN learns eps (mlp)
   --cosine-centered    cosine norm subtracts the means first (Pearson correlation)
   --groups G           GroupNorm's groups              --r-max R, --d-max D   Batch Renorm's limits
@@ -41,7 +45,8 @@ Output:
   --json FILE          the full result (identical for identical configurations and seeds)
   --csv FILE           the curves: method,kind,step,loss,accuracy,lossBatchStats,accuracyBatchStats
   --quiet              no progress bar
-`;
+${methodsHelp(table)}`;
+}
 
 type Flags = Map<string, string | true>;
 
@@ -209,8 +214,18 @@ function text(flags: Flags, name: string): string | undefined {
   return typeof raw === 'string' ? raw : undefined;
 }
 
+/** The flags that set one option of one method (each a shorthand of `--option METHOD.KEY=VALUE`). */
+const optionFlags: { flag: string; method: string; key: string; value: (flags: Flags) => unknown }[] = [
+  { flag: 'groups', method: 'groupnorm', key: 'groups', value: (f) => number(f, 'groups', true) },
+  { flag: 'r-max', method: 'batchrenorm', key: 'rMax', value: (f) => number(f, 'r-max') },
+  { flag: 'd-max', method: 'batchrenorm', key: 'dMax', value: (f) => number(f, 'd-max') },
+  { flag: 'lrn-size', method: 'lrn', key: 'size', value: (f) => number(f, 'lrn-size', true) },
+  { flag: 'frn-learnable-eps', method: 'frn', key: 'learnableEps', value: () => true },
+  { flag: 'cosine-centered', method: 'cosinenorm', key: 'centered', value: () => true },
+];
+
 /** The configuration from the preset, the config file, then the flags. */
-function buildConfig(flags: Flags, options: readonly string[] = [], table: readonly MethodInfo[] = []):
+function buildConfig(flags: Flags, options: readonly string[], table: readonly MethodInfo[]):
     { config: CompareConfig; sweep?: CompareConfig[]; title?: string; warnings: string[] } {
   let config: CompareConfig = { methods: ['bn', 'brn', 'ln', 'gn'] };
   let sweep: CompareConfig[] | undefined;
@@ -265,19 +280,13 @@ function buildConfig(flags: Flags, options: readonly string[] = [], table: reado
     if (names.length === 0) throw new UsageError('--methods needs at least one method');
     config.methods = names as CompareConfig['methods'];
   }
-  if (flags.has('groups') || flags.has('r-max') || flags.has('d-max') || flags.has('lrn-size') ||
-      flags.has('frn-learnable-eps') || flags.has('cosine-centered')) {
+  if (optionFlags.some((o) => flags.has(o.flag))) {
     config.methods = config.methods.map((m) => {
       const entry: MethodEntry = typeof m === 'string' ? { method: m } : { ...m, options: { ...m.options } };
-      const isGn = entry.method === 'gn' || entry.method === 'groupnorm';
-      const isBrn = entry.method === 'brn' || entry.method === 'batchrenorm';
-      if (isGn && flags.has('groups')) entry.options = { ...entry.options, groups: number(flags, 'groups', true) };
-      if (isBrn && flags.has('r-max')) entry.options = { ...entry.options, rMax: number(flags, 'r-max') };
-      if (isBrn && flags.has('d-max')) entry.options = { ...entry.options, dMax: number(flags, 'd-max') };
-      if (entry.method === 'lrn' && flags.has('lrn-size')) entry.options = { ...entry.options, size: number(flags, 'lrn-size', true) };
-      if (entry.method === 'frn' && flags.has('frn-learnable-eps')) entry.options = { ...entry.options, learnableEps: true };
-      const isCn = entry.method === 'cn' || entry.method === 'cosinenorm';
-      if (isCn && flags.has('cosine-centered')) entry.options = { ...entry.options, centered: true };
+      const name = findMethod(table, entry.method)?.name;
+      for (const o of optionFlags) {
+        if (o.method === name && flags.has(o.flag)) entry.options = { ...entry.options, [o.key]: o.value(flags) };
+      }
       return entry;
     });
   }
@@ -355,20 +364,6 @@ function summary(result: CompareResult): string {
   return table(rows);
 }
 
-function csv(results: CompareResult[]): string {
-  const lines = ['batchSize,method,kind,step,loss,accuracy,lossBatchStats,accuracyBatchStats'];
-  for (const r of results) {
-    const b = r.config.batchSize;
-    for (const m of r.methods) {
-      m.train.loss.forEach((loss, i) => lines.push(`${b},${m.id},train,${i + 1},${loss},${m.train.accuracy[i]},,`));
-      for (const e of m.eval) {
-        lines.push(`${b},${m.id},eval,${e.step},${e.testLoss},${e.testAccuracy},${e.testLossBatchStats ?? ''},${e.testAccuracyBatchStats ?? ''}`);
-      }
-    }
-  }
-  return `${lines.join('\n')}\n`;
-}
-
 class Progress {
   #last = -1;
   constructor(private readonly quiet: boolean, private readonly label: string) {}
@@ -392,7 +387,7 @@ class Progress {
 
 async function compare(flags: Flags, repeated: Map<string, string[]>): Promise<void> {
   const nl = await load();
-  const { config, sweep, title, warnings } = buildConfig(flags, repeated.get('option'), nl.describeMethods());
+  const { config, sweep, title, warnings } = buildConfig(flags, repeated.get('option') ?? [], nl.describeMethods());
   for (const w of warnings) process.stderr.write(`normlab: warning: ${w}\n`);
   const quiet = flags.has('quiet');
   const runs = sweep ?? [config];
@@ -425,7 +420,7 @@ async function compare(flags: Flags, repeated: Map<string, string[]>): Promise<v
   const jsonFile = text(flags, 'json');
   if (jsonFile) writeFileSync(jsonFile, `${JSON.stringify(results.length === 1 ? results[0] : { runs: results }, null, 1)}\n`);
   const csvFile = text(flags, 'csv');
-  if (csvFile) writeFileSync(csvFile, csv(results));
+  if (csvFile) writeFileSync(csvFile, resultsCsv(results));
 }
 
 function listPresets(): void {
@@ -438,7 +433,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-      process.stdout.write(HELP + methodsHelp((await load()).describeMethods()));
+      process.stdout.write(help((await load()).describeMethods()));
       return command === undefined ? 2 : 0;
     }
     if (command === 'presets') {
@@ -449,7 +444,7 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'compare') {
       const { flags, repeated } = parseFlags(rest);
       if (flags.has('help')) {
-        process.stdout.write(HELP + methodsHelp((await load()).describeMethods()));
+        process.stdout.write(help((await load()).describeMethods()));
         return 0;
       }
       await compare(flags, repeated);

@@ -1,6 +1,7 @@
 /// <reference lib="esnext.disposable" preserve="true" />
 // Data normalization (min-max, standardization, PCA and ZCA whitening) fitted on training data.
 import type { NormlabWasmModule, PreprocessHandle } from './normlab_wasm.js';
+import { OwnedHandle } from './handle.js';
 
 export type PreprocessKind = 'minmax' | 'standardize' | 'pca' | 'zca';
 
@@ -19,12 +20,11 @@ function samples(shape: readonly number[], what: string): { n: number; f: number
  *   pca: (L + eps)^-1/2 U^T (x - mean); zca: U (L + eps)^-1/2 U^T (x - mean), with C = U L U^T the
  *   training covariance (PCA components by decreasing variance).
  */
-export class Preprocessor {
+export class Preprocessor extends OwnedHandle<PreprocessHandle> {
   readonly kind: PreprocessKind;
   readonly eps: number;
   /** Features per sample. */
   readonly features: number;
-  #handle: PreprocessHandle | null;
 
   /** @internal Use `Normlab.fitPreprocessor`. */
   constructor(raw: NormlabWasmModule, kind: PreprocessKind, x: Float32Array, shape: readonly number[], eps: number) {
@@ -37,10 +37,10 @@ export class Preprocessor {
       handle.delete();
       throw new Error(error);
     }
+    super('preprocess', handle);
     this.kind = kind;
     this.eps = eps;
     this.features = handle.features();
-    this.#handle = handle;
   }
 
   /** The normalized samples (a new Float32Array) for `x` of shape [N, ...features]. */
@@ -53,26 +53,12 @@ export class Preprocessor {
     return this.#apply('inverse', y, shape);
   }
 
-  get disposed(): boolean {
-    return this.#handle === null;
-  }
-
-  /** Frees the WebAssembly memory. Idempotent. */
-  dispose(): void {
-    this.#handle?.delete();
-    this.#handle = null;
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
-
   #apply(call: 'transform' | 'inverse', x: Float32Array, shape: readonly number[]): Float32Array {
-    if (this.#handle === null) throw new Error(`preprocess: ${call}() called after dispose()`);
+    const handle = this.handle(call);
     if (!(x instanceof Float32Array)) throw new Error(`preprocess: ${call} takes a Float32Array`);
     const { n, f } = samples(shape, call);
     if (f !== this.features) throw new Error(`preprocess: ${call} got samples of ${f} features, fitted on ${this.features}`);
-    const out = this.#handle[call](x, n);
+    const out = handle[call](x, n);
     if (typeof out === 'string') throw new Error(out);
     return out;
   }

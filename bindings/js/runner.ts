@@ -1,14 +1,16 @@
 /// <reference lib="esnext.disposable" preserve="true" />
 // The comparison runner's public types and the Runner class (a thin layer over RunnerHandle).
 import type { NormlabWasmModule, RunnerHandle } from './normlab_wasm.js';
-import type { Method } from './index.js';
+import { OwnedHandle } from './handle.js';
+import type { Method, MethodAlias } from './types.js';
 
 /**
- * A method name of the layer API, `none`, or a short alias: bn, brn, ln, gn, in, rms, l1bn, gbn,
- * sn, wn (weightnorm), cn (cosinenorm). The weight methods make the model's hidden Linear / Conv2d
- * layers weight-normalized or cosine-normalized instead of adding a layer after them.
+ * A method name of the layer API, `none`, or a short alias (`MethodAliases`: `bn` is `batchnorm`;
+ * `nl.describeMethods()` lists every method's aliases). The weight methods (weightnorm, cosinenorm)
+ * make the model's hidden Linear / Conv2d layers weight-normalized or cosine-normalized instead of
+ * adding a layer after them.
  */
-export type MethodName = Method | 'none' | 'bn' | 'brn' | 'ln' | 'gn' | 'in' | 'rms' | 'l1bn' | 'gbn' | 'sn' | 'wn' | 'cn';
+export type MethodName = Method | 'none' | MethodAlias;
 
 /** One method of a comparison, with options beyond those the model fills in (channels, shapes). */
 export interface MethodEntry {
@@ -232,10 +234,9 @@ function parsed<T>(result: string | { error: string }): T {
  * A comparison in progress, stepped by its owner (for a Web Worker, or to pause: just stop
  * stepping). Owns WebAssembly memory: free it with `dispose()`.
  */
-export class Runner {
+export class Runner extends OwnedHandle<RunnerHandle> {
   /** The configuration with every default filled in. */
   readonly config: CompareResult['config'];
-  #handle: RunnerHandle | null;
 
   /** @internal Use `Normlab.createRunner`. */
   constructor(raw: NormlabWasmModule, config: CompareConfig, data?: Uint8Array) {
@@ -247,13 +248,15 @@ export class Runner {
     }
     const json = JSON.stringify(config, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
     const handle = new raw.RunnerHandle();
+    let resolved: CompareResult['config'];
     try {
-      this.config = parsed(handle.create(json, data));
+      resolved = parsed(handle.create(json, data));
     } catch (error) {
       handle.delete();
       throw error;
     }
-    this.#handle = handle;
+    super('runner', handle);
+    this.config = resolved;
   }
 
   /** Runs up to `n` more steps of every method and returns what they added. */
@@ -261,12 +264,12 @@ export class Runner {
     if (!Number.isInteger(n) || n < 1 || n > 2 ** 31 - 1) {
       throw new Error(`runner: step count must be a positive integer, got ${String(n)}`);
     }
-    return parsed(this.#live('step').step(n));
+    return parsed(this.handle('step').step(n));
   }
 
   /** The shape of one sample (`[2]` for 2-D sets, `[1, H, W]` for images) and the class count. */
   dataInfo(): { sampleShape: number[]; classes: number } {
-    return this.#live('dataInfo').dataInfo();
+    return this.handle('dataInfo').dataInfo();
   }
 
   /**
@@ -276,7 +279,7 @@ export class Runner {
    * With `{ folded: true }`, of the model folded for deployment (see `fold`).
    */
   predict(id: string, samples: Float32Array, options: PredictOptions = {}): Float32Array {
-    const handle = this.#live('predict');
+    const handle = this.handle('predict');
     if (!(samples instanceof Float32Array)) throw new Error('runner: predict takes a Float32Array of samples');
     if (options === null || typeof options !== 'object') throw new Error('runner: predict options must be an object like { folded: true }');
     const folded = options.folded ?? false;
@@ -288,13 +291,14 @@ export class Runner {
 
   /**
    * AdaBN (Li et al. 2016): re-estimates the population statistics of every normalization layer of
-   * method `id`'s model that keeps them (batchnorm, batchrenorm, l1batchnorm, generalizedbatchnorm,
-   * switchablenorm's BN part) on unlabeled target-domain `samples` (in the data set's units, like
-   * `predict`), layer by layer; weights do not change, and `predict` then uses the new statistics.
-   * Returns the number of layers adapted (0 for methods with nothing to adapt).
+   * method `id`'s model that keeps them (the methods whose `populationStatistics` in
+   * `nl.describeMethods()` is not empty, e.g. batchnorm, and switchablenorm's BN part) on unlabeled
+   * target-domain `samples` (in the data set's units, like `predict`), layer by layer; weights do
+   * not change, and `predict` then uses the new statistics. Returns the number of layers adapted
+   * (0 for methods with nothing to adapt).
    */
   adaptBatchNorm(id: string, samples: Float32Array): number {
-    const handle = this.#live('adaptBatchNorm');
+    const handle = this.handle('adaptBatchNorm');
     if (!(samples instanceof Float32Array)) throw new Error('runner: adaptBatchNorm takes a Float32Array of samples');
     const result = handle.adaptBatchNorm(String(id), samples);
     if (typeof result !== 'number') throw new Error(result.error);
@@ -307,7 +311,7 @@ export class Runner {
    * map. `x` holds `count` samples of `dataInfo().sampleShape`, row-major.
    */
   samples(which: 'train' | 'test' = 'train', max = 1000): { x: Float32Array; labels: Int32Array; count: number } {
-    const handle = this.#live('samples');
+    const handle = this.handle('samples');
     if (which !== 'train' && which !== 'test') throw new Error(`runner: samples() takes 'train' or 'test', got ${String(which)}`);
     if (!Number.isInteger(max) || max < 1 || max > 2 ** 31 - 1) {
       throw new Error(`runner: samples() needs a positive integer count, got ${String(max)}`);
@@ -318,52 +322,33 @@ export class Runner {
   }
 
   /**
-   * Folds method `id`'s current model for deployment: each batchnorm, batchrenorm, l1batchnorm and
-   * generalizedbatchnorm layer directly after a Linear or Conv2d goes into that layer's weight and
-   * bias (its inference form is a per-channel affine map of running statistics); the others are
-   * kept. Returns what was folded and kept, and the largest logit difference on the test set. The
+   * Folds method `id`'s current model for deployment: each normalization layer of a foldable method
+   * (`foldable` in `nl.describeMethods()`, e.g. batchnorm) directly after a Linear or Conv2d goes
+   * into that layer's weight and bias (its inference form is a per-channel affine map of running
+   * statistics); the others are kept. Returns what was folded and kept, and the largest logit difference on the test set. The
    * training model is not changed.
    */
   fold(id: string): FoldSummary {
-    return parsed(this.#live('fold').fold(String(id)));
+    return parsed(this.handle('fold').fold(String(id)));
   }
 
   /** Steps taken so far. */
   get stepsDone(): number {
-    return this.#live('stepsDone').stepsDone();
+    return this.handle('stepsDone').stepsDone();
   }
 
   /** Whether all configured steps have run. */
   get done(): boolean {
-    return this.#live('done').done();
+    return this.handle('done').done();
   }
 
   /** The full result so far (final once `done`). Identical for identical configurations and seeds. */
   result(): CompareResult {
-    return parsed(this.#live('result').result());
+    return parsed(this.handle('result').result());
   }
 
   /** Wall time per method so far (varies between runs, so it is not part of `result()`). */
   timing(): Record<string, MethodTiming> {
-    return parsed(this.#live('timing').timing());
-  }
-
-  get disposed(): boolean {
-    return this.#handle === null;
-  }
-
-  /** Frees the runner's WebAssembly memory. Idempotent. */
-  dispose(): void {
-    this.#handle?.delete();
-    this.#handle = null;
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
-
-  #live(call: string): RunnerHandle {
-    if (this.#handle === null) throw new Error(`runner: ${call}() called after dispose()`);
-    return this.#handle;
+    return parsed(this.handle('timing').timing());
   }
 }

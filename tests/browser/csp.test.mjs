@@ -2,7 +2,7 @@
 // Content-Security-Policy, in a dedicated Web Worker, without new globals and without requests
 // beyond the page's own files. Run by `npm test` (browser suite) after playground.test.mjs;
 // this file alone assumes a build: `node tests/browser/csp.test.mjs [name filter...]`.
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,8 +16,10 @@ const root = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 /** No 'unsafe-eval', no 'unsafe-inline': only WebAssembly compilation is allowed beyond 'self'. */
 export const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'";
 
-/** The package's files the page may load (dist/ without the CLI and the data sets). */
-const PACKAGE_FILES = ['index.js', 'runner.js', 'presets.js', 'preprocess.js', 'normlab_wasm.js', 'normlab_wasm.wasm'];
+/** The package's files the page may load: the modules and the .wasm that package.json ships, without the CLI. */
+const PACKAGE_FILES = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).files
+  .filter((f) => /^dist\/[^/]+\.(js|wasm)$/.test(f) && f !== 'dist/cli.js')
+  .map((f) => f.slice('dist/'.length));
 
 let browser;
 let expected;

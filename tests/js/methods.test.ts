@@ -1,5 +1,5 @@
 // The method table of the C++ core as the package shows it (nl.describeMethods()): its values, the
-// aliases createLayer takes, and the hand-written option interfaces of index.ts checked against it
+// aliases createLayer takes, and the hand-written option interfaces of types.ts checked against it
 // (keys and the defaults their docs state), so the documentation cannot drift from the core.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -106,12 +106,12 @@ describe('createLayer takes the aliases', () => {
   });
 });
 
-describe('the documented option interfaces of index.ts agree with the table', () => {
-  const source = readFileSync(join(root, 'bindings', 'js', 'index.ts'), 'utf8');
+describe('the documented option interfaces of types.ts agree with the table', () => {
+  const source = readFileSync(join(root, 'bindings', 'js', 'types.ts'), 'utf8');
   const block = (name: string) => {
     // `export interface X {...}` or `export type X = Base & {...};`
     const m = new RegExp(`export (?:interface ${name}|type ${name} = [\\w\\s&]*?) \\{([\\s\\S]*?)\\n\\}`).exec(source);
-    if (!m) throw new Error(`no interface ${name} in index.ts`);
+    if (!m) throw new Error(`no interface ${name} in types.ts`);
     return m[1];
   };
   // MethodOptions maps each method to its interface: `batchnorm: BatchNormOptions;`.

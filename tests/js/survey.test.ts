@@ -1,24 +1,27 @@
-// LRN, RMSNorm, FRN + TLU and L1-norm BatchNorm inside models: a comparison with them learns (MLP on
-// a separable 2-D set: rmsnorm, l1batchnorm, frn with a learned eps; CNN on digits: lrn, frn), with
-// their short ids, labels and aliases; and the configuration errors specific to them.
+// Every method of the method table (nl.describeMethods()) inside a model, one case each, keyed by
+// method name (a test fails for a method without one): it learns (an MLP on a separable 2-D set,
+// or a CNN on digits for the methods that need spatial dims), with its short id, label and layers;
+// the methods without batch statistics evaluate identically either way; its full name and its
+// alias give the same run; and the batch-statistics methods refuse batch size 1 in an MLP. Then
+// what is specific to LRN, RMSNorm, FRN + TLU and L1-norm BatchNorm, which came with the survey:
+// their configuration errors, their layers through the API, and the command line.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { expectClose, load, root, testValues, type Normlab } from './helpers.js';
+import { afterAll, describe, expect, test } from 'vitest';
+import { expectClose, load, root, testValues } from './helpers.js';
 import { hostile } from './hostile.js';
-import type { CompareConfig } from '../../dist/index.js';
+import type { CompareConfig, MethodInfo, MethodName } from '../../dist/index.js';
 
-let nl: Normlab;
-beforeAll(async () => {
-  nl = await load();
-});
+// At the top level: describe.each needs the table when the file is collected.
+const nl = await load();
+const table: MethodInfo[] = nl.describeMethods();
 
-const moons: CompareConfig = {
+/** An MLP on two moons: every method that does not need spatial dims learns it. */
+const moons: Omit<CompareConfig, 'methods'> = {
   dataset: { name: 'moons', noise: 0.05, trainSize: 400, testSize: 200 },
   model: { kind: 'mlp', hidden: [16, 16] },
-  methods: ['rms', 'l1bn', { method: 'frn', options: { learnableEps: true } }],
   batchSize: 16,
   optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9 },
   steps: 300,
@@ -26,94 +29,212 @@ const moons: CompareConfig = {
   seed: 5,
 };
 
-describe('in models', () => {
-  test('an MLP with rmsnorm, l1batchnorm or frn (learned eps) learns a separable 2-D set', async () => {
-    const result = await nl.compare(moons);
-    expect(result.methods.map((m) => [m.id, m.label])).toEqual([
-      ['rms', 'RMSNorm'], ['l1bn', 'L1 BatchNorm'], ['frn', 'FRN + TLU']]);
-    expect(result.methods.map((m) => m.model)).toEqual([
-      'linear rmsnorm relu linear rmsnorm relu linear',
-      'linear l1batchnorm relu linear l1batchnorm relu linear',
-      'linear frn relu linear frn relu linear']);
-    for (const m of result.methods) {
-      expect(m.diverged, m.label).toBeNull();
-      expect(m.final!.testAccuracy, m.label).toBeGreaterThanOrEqual(0.98);
-      expect(m.final!.testLoss, m.label).toBeLessThan(0.1);
-      expect(m.train.loss[0], m.label).toBeGreaterThan(0.5);
+/** A CNN on the digits. */
+const digits: Omit<CompareConfig, 'methods'> = {
+  dataset: { name: 'digits', testSize: 300 },
+  model: { kind: 'cnn', channels: [8, 16] },
+  batchSize: 32,
+  optimizer: { kind: 'adam', lr: 0.01 },
+  schedule: { kind: 'cosine' },
+  steps: 150,
+  seed: 2,
+};
+
+/** A comparison of the one method (with `options`) and what its result must show. */
+interface ModelCase {
+  config: Omit<CompareConfig, 'methods'>;
+  options?: Record<string, unknown>;
+  id: string;
+  label: string;
+  /** The model's layers. */
+  layers: string;
+  /** Final test accuracy in inference mode: at least `min`, or above `above`. */
+  accuracy: { min: number } | { above: number };
+  /** Final test loss below this. */
+  maxLoss?: number;
+  /** The first step's training loss above this (the model starts untrained). */
+  firstLossAbove?: number;
+  /**
+   * A method with batch statistics: the least final test accuracy in training mode (required).
+   * Without: 'same' when it must equal the accuracy in inference mode.
+   */
+  batchStats?: number | 'same';
+}
+
+interface MethodCases {
+  models: ModelCase[];
+  /** Configuration errors of this method: [title, config, message]. */
+  errors?: [string, CompareConfig, RegExp][];
+  /** Tests of the method's layer through the API: [title, test]. */
+  layers?: [string, () => void][];
+}
+
+const learnsMoons = { accuracy: { min: 0.98 }, maxLoss: 0.1, firstLossAbove: 0.5 };
+const learnsDigits = { accuracy: { above: 0.85 } };
+
+const cases: Record<string, MethodCases> = {
+  batchnorm: {
+    models: [{ config: moons, id: 'bn', label: 'BatchNorm', layers: 'linear batchnorm relu linear batchnorm relu linear',
+      ...learnsMoons, batchStats: 0.95 }],
+  },
+  batchrenorm: {
+    models: [{ config: moons, id: 'brn', label: 'Batch Renorm', layers: 'linear batchrenorm relu linear batchrenorm relu linear',
+      ...learnsMoons, batchStats: 0.95 }],
+  },
+  layernorm: {
+    models: [{ config: moons, id: 'ln', label: 'LayerNorm', layers: 'linear layernorm relu linear layernorm relu linear',
+      ...learnsMoons, batchStats: 'same' }],
+  },
+  groupnorm: {
+    models: [{ config: moons, options: { groups: 4 }, id: 'gn', label: 'GroupNorm (4 groups)',
+      layers: 'linear groupnorm relu linear groupnorm relu linear', ...learnsMoons, batchStats: 'same' }],
+  },
+  instancenorm: {
+    models: [{ config: digits, id: 'in', label: 'InstanceNorm',
+      layers: 'conv2d instancenorm relu maxpool2d conv2d instancenorm relu maxpool2d flatten linear', ...learnsDigits }],
+  },
+  lrn: {
+    models: [{ config: digits, options: { size: 5 }, id: 'lrn', label: 'LRN',
+      layers: 'conv2d lrn relu maxpool2d conv2d lrn relu maxpool2d flatten linear', ...learnsDigits }],
+    errors: [
+      ['lrn without its size', { methods: ['lrn'] }, /lrn: option size is required/],
+      ['lrn in an mlp', { methods: [{ method: 'lrn', options: { size: 3 } }] }, /lrn: input shape \[1,128\] must have at least 3 dims/],
+    ],
+  },
+  rmsnorm: {
+    models: [{ config: moons, id: 'rms', label: 'RMSNorm', layers: 'linear rmsnorm relu linear rmsnorm relu linear',
+      ...learnsMoons, batchStats: 'same' }],
+  },
+  frn: {
+    models: [
+      { config: moons, options: { learnableEps: true }, id: 'frn', label: 'FRN + TLU', layers: 'linear frn relu linear frn relu linear',
+        ...learnsMoons, batchStats: 'same' },
+      { config: digits, id: 'frn', label: 'FRN + TLU',
+        layers: 'conv2d frn relu maxpool2d conv2d frn relu maxpool2d flatten linear', ...learnsDigits },
+    ],
+    errors: [
+      ['frn in an mlp without a learned eps', { methods: ['frn'] },
+        /frn: input shape \[1,128\] has one value per sample and channel.*use learnableEps: true/],
+    ],
+    layers: [['the learned eps and tau have gradients; getParams and setParams take them', () => {
+      using frn = nl.createLayer('frn', { channels: 2, learnableEps: true });
+      expect(Object.keys(frn.getParams())).toEqual(['gamma', 'beta', 'tau', 'eps']);
+      expectClose('initial eps', frn.getParams().eps!, [1e-2], 1e-9, 1e-6);
+      frn.setParams({ eps: Float32Array.of(0.5), tau: Float32Array.of(-0.25, 0.1) });
+      expectClose('eps', frn.getParams().eps!, [0.5]);
+      frn.forward(testValues(8, 3), [4, 2], { training: true });
+      expect(frn.grads().eps![0]).toBe(0);  // zeros before the first backward
+      frn.backward(testValues(8, 4, 1, 0.5));
+      const grads = frn.grads();
+      expect(grads.eps![0]).not.toBe(0);
+      expect(grads.tau!.length).toBe(2);
+    }]],
+  },
+  l1batchnorm: {
+    models: [{ config: moons, id: 'l1bn', label: 'L1 BatchNorm', layers: 'linear l1batchnorm relu linear l1batchnorm relu linear',
+      ...learnsMoons, batchStats: 0.95 }],
+    layers: [['running statistics move with training and drive inference', () => {
+      using l1 = nl.createLayer('l1batchnorm', { channels: 2, momentum: 1, scaleSqrtPiOver2: false });
+      // [2, 2, 2]: channel 0 holds 1, 5, 5, 3 (mean 3.5, mean |x - mean| 1.5), channel 1 holds
+      // 3, -1, 1, -5 (mean -0.5, mean |x - mean| 2.5).
+      l1.forward(Float32Array.of(1, 5, 3, -1, 5, 3, 1, -5), [2, 2, 2], { training: true });
+      const state = l1.getState();
+      expectClose('runningMean', state.runningMean, [3.5, -0.5]);
+      expectClose('runningDev', state.runningDev, [1.5, 2.5]);
+      // Inference with those: (x - runningMean) / (runningDev + 1e-5).
+      expectClose('inference', l1.forward(Float32Array.of(4, 4), [1, 2]), [0.5 / 1.50001, 4.5 / 2.50001]);
+    }]],
+  },
+  generalizedbatchnorm: {
+    models: [{ config: moons, id: 'gbn', label: 'Generalized BN (mean/std)',
+      layers: 'linear generalizedbatchnorm relu linear generalizedbatchnorm relu linear', ...learnsMoons, batchStats: 0.95 }],
+  },
+  switchablenorm: {
+    models: [{ config: moons, id: 'sn', label: 'Switchable Norm', layers: 'linear switchablenorm relu linear switchablenorm relu linear',
+      ...learnsMoons, batchStats: 0.95 }],
+  },
+  weightnorm: {
+    models: [{ config: moons, id: 'wn', label: 'Weight Norm', layers: 'linear_weightnorm relu linear_weightnorm relu linear',
+      ...learnsMoons, batchStats: 'same' }],
+  },
+  cosinenorm: {
+    // Cosines in [-1, 1] learn the moons more slowly.
+    models: [{ config: moons, id: 'cn', label: 'Cosine Norm', layers: 'linear_cosine relu linear_cosine relu linear',
+      accuracy: { min: 0.85 }, maxLoss: 0.35, firstLossAbove: 0.5 }],
+  },
+};
+
+test('every method of the table has cases, and every case a method of the table', () => {
+  expect(table.filter((m) => !cases[m.name]?.models.length).map((m) => m.name)).toEqual([]);
+  expect(Object.keys(cases).filter((name) => !table.some((m) => m.name === name))).toEqual([]);
+});
+
+describe.each(table.filter((m) => cases[m.name]))('$name', (info) => {
+  const c = cases[info.name];
+
+  describe('in models', () => {
+    test.each(c.models.map((model) => [model.layers.split(' ')[0] === 'conv2d' ? 'a CNN' : 'an MLP', model] as const))(
+      '%s learns, with its id, label and layers', async (_kind, model) => {
+        const method = (info.aliases[0] ?? info.name) as MethodName;
+        const result = await nl.compare({ ...model.config, methods: [model.options ? { method, options: model.options } : method] });
+        expect(result.methods.map((m) => [m.id, m.label])).toEqual([[model.id, model.label]]);
+        // The id results use is the first alias (or the name).
+        expect(model.id).toBe(info.aliases[0] ?? info.name);
+        const [m] = result.methods;
+        expect(m.model).toBe(model.layers);
+        expect(m.diverged, m.label).toBeNull();
+        if ('min' in model.accuracy) expect(m.final!.testAccuracy, m.label).toBeGreaterThanOrEqual(model.accuracy.min);
+        else expect(m.final!.testAccuracy, m.label).toBeGreaterThan(model.accuracy.above);
+        if (model.maxLoss !== undefined) expect(m.final!.testLoss, m.label).toBeLessThan(model.maxLoss);
+        if (model.firstLossAbove !== undefined) expect(m.train.loss[0], m.label).toBeGreaterThan(model.firstLossAbove);
+        if (info.usesBatchStatistics) {
+          expect(model.batchStats, 'a method with batch statistics states its accuracy with them').toBeTypeOf('number');
+          expect(m.final!.testAccuracyBatchStats!, m.label).toBeGreaterThanOrEqual(model.batchStats as number);
+        } else if (model.batchStats !== undefined) {
+          // Without batch statistics, training mode evaluates as inference does.
+          expect(model.batchStats).toBe('same');
+          expect(m.final!.testAccuracyBatchStats).toBe(m.final!.testAccuracy);
+        }
+      });
+
+    if (info.aliases.length) {
+      test('the full name works as well as the alias, and gives the same run', async () => {
+        const model = c.models[0];
+        const run = (method: MethodName) => nl.compare({ ...model.config, steps: 20, evalInterval: 10,
+          methods: [model.options ? { method, options: model.options } : method] });
+        const short = await run(info.aliases[0] as MethodName);
+        const long = await run(info.name);
+        expect(JSON.stringify(long.methods)).toBe(JSON.stringify(short.methods));
+      });
     }
-    // Only L1BN uses batch statistics: the other two evaluate identically either way.
-    const [rms, l1bn, frn] = result.methods;
-    expect(rms.final!.testAccuracyBatchStats).toBe(rms.final!.testAccuracy);
-    expect(frn.final!.testAccuracyBatchStats).toBe(frn.final!.testAccuracy);
-    expect(l1bn.final!.testAccuracyBatchStats!).toBeGreaterThanOrEqual(0.95);
   });
 
-  test('a CNN with lrn or frn learns the digits', async () => {
-    const result = await nl.compare({
-      dataset: { name: 'digits', testSize: 300 },
-      model: { kind: 'cnn', channels: [8, 16] },
-      methods: [{ method: 'lrn', options: { size: 5 } }, 'frn'],
-      batchSize: 32,
-      optimizer: { kind: 'adam', lr: 0.01 },
-      schedule: { kind: 'cosine' },
-      steps: 150,
-      seed: 2,
-    });
-    expect(result.methods.map((m) => m.id)).toEqual(['lrn', 'frn']);
-    expect(result.methods[0].model).toBe('conv2d lrn relu maxpool2d conv2d lrn relu maxpool2d flatten linear');
-    for (const m of result.methods) expect(m.final!.testAccuracy, m.label).toBeGreaterThan(0.85);
-  });
-
-  test('the full method names work as well as the aliases, and give the same run', async () => {
-    const short = await nl.compare({ ...moons, methods: ['rms', 'l1bn'], steps: 20, evalInterval: 10 });
-    const long = await nl.compare({ ...moons, methods: ['rmsnorm', 'l1batchnorm'], steps: 20, evalInterval: 10 });
-    expect(JSON.stringify(long.methods)).toBe(JSON.stringify(short.methods));
-  });
-});
-
-describe('configuration errors', () => {
-  const cases: [string, CompareConfig, RegExp][] = [
-    ['frn in an mlp without a learned eps', { methods: ['frn'] },
-      /frn: input shape \[1,128\] has one value per sample and channel.*use learnableEps: true/],
-    ['lrn without its size', { methods: ['lrn'] }, /lrn: option size is required/],
-    ['lrn in an mlp', { methods: [{ method: 'lrn', options: { size: 3 } }] }, /lrn: input shape \[1,128\] must have at least 3 dims/],
-    ['l1batchnorm with batch size 1 in an mlp', { methods: ['l1bn'], batchSize: 1 },
-      /config: l1batchnorm needs batchSize >= 2 with an mlp/],
-    ['unknown alias', { methods: ['rmsn' as never] }, /unknown method 'rmsn' \(known: none, batchnorm, .*rmsnorm.*; aliases bn, brn, ln, gn, in, rms, l1bn, gbn, sn, wn, cn\)/],
+  // Batch statistics need two values per channel: batch size 1 in an MLP is refused.
+  const errors: [string, CompareConfig, RegExp][] = [
+    ...(info.usesBatchStatistics
+      ? [[`${info.name} with batch size 1 in an mlp`, { methods: [(info.aliases[0] ?? info.name) as MethodName], batchSize: 1 },
+        new RegExp(`config: ${info.name} needs batchSize >= 2 with an mlp`)] as [string, CompareConfig, RegExp]]
+      : []),
+    ...(c.errors ?? []),
   ];
-  test.each(cases)('%s', (_label, config, message) => {
-    hostile('runner config');
-    expect(() => nl.createRunner(config)).toThrow(message);
-    expect(nl.memory().liveRunners).toBe(0);
-  });
+  if (errors.length) {
+    test.each(errors)('configuration error: %s', (_label, config, message) => {
+      hostile('runner config');
+      expect(() => nl.createRunner(config)).toThrow(message);
+      expect(nl.memory().liveRunners).toBe(0);
+    });
+  }
+
+  if (c.layers) test.each(c.layers)('layer: %s', (_title, fn) => fn());
 });
 
-describe('layers through the API', () => {
-  test('frn: the learned eps and tau have gradients; getParams and setParams take them', () => {
-    using frn = nl.createLayer('frn', { channels: 2, learnableEps: true });
-    expect(Object.keys(frn.getParams())).toEqual(['gamma', 'beta', 'tau', 'eps']);
-    expectClose('initial eps', frn.getParams().eps!, [1e-2], 1e-9, 1e-6);
-    frn.setParams({ eps: Float32Array.of(0.5), tau: Float32Array.of(-0.25, 0.1) });
-    expectClose('eps', frn.getParams().eps!, [0.5]);
-    frn.forward(testValues(8, 3), [4, 2], { training: true });
-    expect(frn.grads().eps![0]).toBe(0);  // zeros before the first backward
-    frn.backward(testValues(8, 4, 1, 0.5));
-    const grads = frn.grads();
-    expect(grads.eps![0]).not.toBe(0);
-    expect(grads.tau!.length).toBe(2);
-  });
-
-  test('l1batchnorm: running statistics move with training and drive inference', () => {
-    using l1 = nl.createLayer('l1batchnorm', { channels: 2, momentum: 1, scaleSqrtPiOver2: false });
-    // [2, 2, 2]: channel 0 holds 1, 5, 5, 3 (mean 3.5, mean |x - mean| 1.5), channel 1 holds
-    // 3, -1, 1, -5 (mean -0.5, mean |x - mean| 2.5).
-    l1.forward(Float32Array.of(1, 5, 3, -1, 5, 3, 1, -5), [2, 2, 2], { training: true });
-    const state = l1.getState();
-    expectClose('runningMean', state.runningMean, [3.5, -0.5]);
-    expectClose('runningDev', state.runningDev, [1.5, 2.5]);
-    // Inference with those: (x - runningMean) / (runningDev + 1e-5).
-    expectClose('inference', l1.forward(Float32Array.of(4, 4), [1, 2]), [0.5 / 1.50001, 4.5 / 2.50001]);
-  });
+test('an unknown alias: the message lists the methods and the aliases of the table', () => {
+  hostile('runner config');
+  const known = `known: none, ${table.map((m) => m.name).join(', ')}; aliases ${table.flatMap((m) => m.aliases).join(', ')}`;
+  expect(() => nl.createRunner({ methods: ['rmsn' as never] })).toThrow(`unknown method 'rmsn' (${known})`);
+  expect(() => nl.createRunner({ methods: ['rmsn' as never] }))
+    .toThrow(/unknown method 'rmsn' \(known: none, batchnorm, .*rmsnorm.*; aliases bn, brn, ln, gn, in, rms, l1bn, gbn, sn, wn, cn\)/);
+  expect(nl.memory().liveRunners).toBe(0);
 });
 
 describe('command line', () => {

@@ -100,17 +100,5 @@ export function resultsJson(results: CompareResult[]): string {
   return `${JSON.stringify(results.length === 1 ? results[0] : { runs: results }, null, 1)}\n`;
 }
 
-/** The CLI's --csv: every training step and every evaluation of every method. */
-export function resultsCsv(results: CompareResult[]): string {
-  const lines = ['batchSize,method,kind,step,loss,accuracy,lossBatchStats,accuracyBatchStats'];
-  for (const r of results) {
-    const b = r.config.batchSize;
-    for (const m of r.methods) {
-      m.train.loss.forEach((loss, i) => lines.push(`${b},${m.id},train,${i + 1},${loss},${m.train.accuracy[i]},,`));
-      for (const e of m.eval) {
-        lines.push(`${b},${m.id},eval,${e.step},${e.testLoss},${e.testAccuracy},${e.testLossBatchStats ?? ''},${e.testAccuracyBatchStats ?? ''}`);
-      }
-    }
-  }
-  return `${lines.join('\n')}\n`;
-}
+/** The CLI's --csv: every training step and every evaluation of every method (the package's writer). */
+export { resultsCsv } from 'normlab';

@@ -1,0 +1,42 @@
+// Argument checks shared by the layers and the loader, and the C++ side's way of failing (an error
+// message returned as a string) turned into a thrown Error.
+
+export function unwrap(result: Float32Array | string): Float32Array {
+  if (typeof result === 'string') throw new Error(result);
+  return result;
+}
+
+export function checkError(result: string | undefined): void {
+  if (typeof result === 'string') throw new Error(result);
+}
+
+export function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';
+  return typeof value;
+}
+
+export function checkFloat32(method: string, what: string, value: unknown): void {
+  if (!(value instanceof Float32Array)) {
+    throw new Error(`${method}: ${what} must be a Float32Array, got ${typeName(value)}`);
+  }
+}
+
+export function checkShape(method: string, shape: unknown): number[] {
+  if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number')) {
+    throw new Error(`${method}: shape must be an array of numbers like [N, C, H, W], got ${typeName(shape)}`);
+  }
+  return shape as number[];
+}
+
+/** JSON for the C++ side; non-finite numbers (which JSON cannot carry) as "NaN"/"Infinity" strings. */
+export function optionsJson(method: string, options: unknown): string {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new Error(`${method}: options must be an object, got ${typeName(options)}`);
+  }
+  try {
+    return JSON.stringify(options, (_key, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
+  } catch (error) {
+    throw new Error(`${method}: options must be plain data (${(error as Error).message})`);
+  }
+}

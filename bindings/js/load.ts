@@ -1,0 +1,289 @@
+// Loading: load() and its cached default instance, finding and compiling the .wasm (streamed where
+// served as application/wasm; a URL, a path in Node, or bytes given), and the loaded instance
+// (Normlab): createLayer, scope, memory, the runner, preprocessing and the bundled data sets.
+import createNormlabModule from './normlab_wasm.js';
+import type { NormlabWasmModule } from './normlab_wasm.js';
+import { checkError, optionsJson, typeName } from './checks.js';
+import { BatchRenormLayer, NormLayer, OwnedLayer, WeightLayer, type LayerFor } from './layers.js';
+import { Preprocessor, type PreprocessKind } from './preprocess.js';
+import { Runner, type CompareConfig, type CompareResult, type ProgressEvent } from './runner.js';
+import type { MemoryInfo, Method, MethodAlias, MethodInfo, MethodOf, MethodOptions, NormMethod, WeightMethod } from './types.js';
+
+/** Where to find the `.wasm` file, for bundlers and custom hosting. Default: beside this module. */
+export interface LoadOptions {
+  /** URL (or file: URL / path in Node) of `normlab_wasm.wasm`. */
+  wasmUrl?: string | URL;
+  /** The bytes of `normlab_wasm.wasm`, already loaded. */
+  wasmBinary?: ArrayBuffer | ArrayBufferView;
+}
+
+/** A loaded normlab module. Independent of other loaded instances. */
+export interface Normlab {
+  /** The method names `createLayer` accepts. */
+  readonly methods: readonly Method[];
+  /**
+   * Creates a layer from a method name or alias (`'bn'`); throws an Error naming the problem for an
+   * unknown method or bad options.
+   */
+  createLayer<M extends Method | MethodAlias>(method: M, options: MethodOptions[MethodOf<M>]): LayerFor<MethodOf<M>>;
+  /**
+   * Every method's description from the C++ core's method table: name, aliases, label, options
+   * with their types, defaults and ranges, and what the method needs. A fresh copy each call.
+   */
+  describeMethods(): MethodInfo[];
+  /**
+   * Runs `fn` and disposes every layer created during it, except those it returns (a layer, or an
+   * array or plain object of layers). `fn` must be synchronous.
+   */
+  scope<T>(fn: () => T): T;
+  /** WebAssembly memory in use. */
+  memory(): MemoryInfo;
+  /**
+   * A comparison to step yourself (a Web Worker's loop, or pausing by not stepping). The digits and
+   * mnist data sets need their file's bytes: `await nl.loadDataset('digits')`.
+   */
+  createRunner(config: CompareConfig, data?: Uint8Array): Runner;
+  /**
+   * Runs a whole comparison, yielding to the event loop between chunks of steps; `onProgress` sees
+   * each chunk's records. Rejects with an AbortError when `signal` aborts (between steps).
+   */
+  compare(config: CompareConfig, options?: CompareOptions): Promise<CompareResult>;
+  /**
+   * Fits a data normalization on training samples `x` of `shape` [N, ...features] (seed 004 §2):
+   * min-max, standardization, or PCA / ZCA whitening with `eps` added to the eigenvalues.
+   */
+  fitPreprocessor(kind: PreprocessKind, x: Float32Array, shape: readonly number[], options?: { eps?: number }): Preprocessor;
+  /** The bytes of a bundled data set file (digits: 1,797 8x8 UCI digits; mnist: 10,000 MNIST digits). */
+  loadDataset(name: 'digits' | 'mnist'): Promise<Uint8Array>;
+}
+
+export interface CompareOptions {
+  onProgress?: (event: ProgressEvent, runner: Runner) => void;
+  signal?: AbortSignal;
+  /** Steps per chunk between yields to the event loop. Default 50. */
+  chunk?: number;
+}
+
+/** What `scope()` disposes. */
+interface Disposable {
+  dispose(): void;
+}
+
+class NormlabInstance implements Normlab {
+  readonly methods: readonly Method[];
+  #raw: NormlabWasmModule;
+  #scopes: Set<object>[] = [];  // layers created inside each open scope()
+  #table: string | undefined;   // describeMethodsJson(), read once
+
+  constructor(raw: NormlabWasmModule) {
+    this.#raw = raw;
+    this.methods = Object.freeze(JSON.parse(raw.methodsJson()) as Method[]);
+  }
+
+  describeMethods(): MethodInfo[] {
+    this.#table ??= this.#raw.describeMethodsJson();
+    return JSON.parse(this.#table) as MethodInfo[];
+  }
+
+  createLayer<M extends Method | MethodAlias>(
+    name: M,
+    options: MethodOptions[MethodOf<M>],
+  ): LayerFor<MethodOf<M>> {
+    if (typeof name !== 'string') {
+      throw new Error(`createLayer: method must be a string, one of ${this.methods.join(', ')}`);
+    }
+    const info = this.describeMethods().find((m) => m.name === name || m.aliases.includes(name));
+    const method = (info?.name ?? name) as Method;
+    const json = optionsJson(method, options);
+    const onDispose = (layer: object) => {
+      for (const scope of this.#scopes) scope.delete(layer);
+    };
+    let layer: NormLayer | WeightLayer;
+    if (info?.weightMethod) {
+      const handle = new this.#raw.WeightLayerHandle();
+      try {
+        checkError(handle.create(method, json));
+      } catch (error) {
+        handle.delete();
+        throw error;
+      }
+      layer = new WeightLayer(method as WeightMethod, handle, onDispose);
+    } else {
+      const handle = new this.#raw.LayerHandle();
+      try {
+        checkError(handle.create(method, json));
+      } catch (error) {
+        handle.delete();
+        throw error;
+      }
+      layer =
+        method === 'batchrenorm'
+          ? new BatchRenormLayer('batchrenorm', handle, onDispose)
+          : new NormLayer(method as NormMethod, handle, onDispose);
+    }
+    this.#scopes.at(-1)?.add(layer);
+    return layer as LayerFor<MethodOf<M>>;
+  }
+
+  scope<T>(fn: () => T): T {
+    const created = new Set<object>();
+    this.#scopes.push(created);
+    let result: T;
+    try {
+      result = fn();
+    } catch (error) {
+      this.#scopes.pop();
+      for (const layer of created) (layer as Disposable).dispose();
+      throw error;
+    }
+    this.#scopes.pop();
+    if (result instanceof Promise) {
+      for (const layer of created) (layer as Disposable).dispose();
+      throw new Error('scope: fn must be synchronous (it returned a Promise)');
+    }
+    const kept = new Set<unknown>(
+      result instanceof OwnedLayer
+        ? [result]
+        : Array.isArray(result)
+          ? result
+          : result !== null && typeof result === 'object'
+            ? Object.values(result)
+            : [],
+    );
+    for (const layer of created) {
+      if (kept.has(layer)) this.#scopes.at(-1)?.add(layer);
+      else (layer as Disposable).dispose();
+    }
+    return result;
+  }
+
+  memory(): MemoryInfo {
+    return this.#raw.memoryStats();
+  }
+
+  fitPreprocessor(kind: PreprocessKind, x: Float32Array, shape: readonly number[], options: { eps?: number } = {}): Preprocessor {
+    return new Preprocessor(this.#raw, kind, x, shape, options?.eps ?? 1e-5);
+  }
+
+  createRunner(config: CompareConfig, data?: Uint8Array): Runner {
+    return new Runner(this.#raw, config, data);
+  }
+
+  async loadDataset(name: 'digits' | 'mnist'): Promise<Uint8Array> {
+    if (name !== 'digits' && name !== 'mnist') {
+      throw new Error(`loadDataset: unknown data set '${String(name)}' (known: digits, mnist)`);
+    }
+    return readAsset(new URL(`./data/${name}.nlds`, import.meta.url));
+  }
+
+  async compare(config: CompareConfig, options: CompareOptions = {}): Promise<CompareResult> {
+    const name = config?.dataset?.name;
+    const data = name === 'digits' || name === 'mnist' ? await this.loadDataset(name) : undefined;
+    const chunk = options.chunk ?? 50;
+    if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`compare: chunk must be a positive integer, got ${String(chunk)}`);
+    using runner = this.createRunner(config, data);
+    while (!runner.done) {
+      options.signal?.throwIfAborted();
+      const event = runner.step(chunk);
+      options.onProgress?.(event, runner);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    return runner.result();
+  }
+}
+
+/** The bytes at a URL: fs for file: URLs (Node), fetch otherwise. */
+async function readAsset(url: URL): Promise<Uint8Array<ArrayBuffer>> {
+  if (url.protocol === 'file:') {
+    const fsModule = 'node:fs/promises';
+    // Node: fetch does not read file: URLs. The specifier is a variable so bundlers leave it alone.
+    const fs = (await import(/* @vite-ignore */ fsModule)) as { readFile(path: URL): Promise<Uint8Array> };
+    const bytes = await fs.readFile(url);
+    return new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength);
+  }
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`normlab: could not fetch ${url.href}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+interface NodeProcess {
+  versions?: { node?: string };
+}
+
+/** The compiled .wasm at `url`: streamed where the server says application/wasm. */
+async function fetchWasm(url: URL): Promise<WebAssembly.Module> {
+  if (url.protocol !== 'file:' && typeof WebAssembly.compileStreaming === 'function') {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`normlab: could not fetch ${url.href}: HTTP ${response.status}`);
+    if (response.headers.get('content-type')?.startsWith('application/wasm')) {
+      return WebAssembly.compileStreaming(response);
+    }
+    return WebAssembly.compile(await response.arrayBuffer());
+  }
+  return WebAssembly.compile(await readAsset(url));
+}
+
+function resolveUrl(wasmUrl: string | URL): URL {
+  if (wasmUrl instanceof URL) return wasmUrl;
+  const proc = (globalThis as { process?: NodeProcess }).process;
+  const isNode = proc?.versions?.node !== undefined;
+  // A plain path in Node (absolute or relative to the working directory).
+  if (isNode && !/^[a-z][a-z0-9+.-]*:/i.test(wasmUrl)) {
+    const cwd = (proc as { cwd?: () => string }).cwd?.() ?? '/';
+    return new URL(wasmUrl, new URL(`file://${cwd.endsWith('/') ? cwd : `${cwd}/`}`));
+  }
+  const base = (globalThis as { location?: { href: string } }).location?.href ?? import.meta.url;
+  return new URL(wasmUrl, base);
+}
+
+async function instantiate(options: LoadOptions): Promise<Normlab> {
+  let wasmModule: WebAssembly.Module;
+  if (options.wasmBinary !== undefined) {
+    const b = options.wasmBinary;
+    if (!(b instanceof ArrayBuffer) && !ArrayBuffer.isView(b)) {
+      throw new Error(`load: wasmBinary must be an ArrayBuffer or a typed array, got ${typeName(b)}`);
+    }
+    wasmModule = await WebAssembly.compile(b as BufferSource);
+  } else {
+    const url = options.wasmUrl !== undefined
+      ? resolveUrl(options.wasmUrl)
+      : new URL('./normlab_wasm.wasm', import.meta.url);
+    wasmModule = await fetchWasm(url);
+  }
+  let fail: (error: unknown) => void = () => {};
+  const failed = new Promise<never>((_, reject) => {
+    fail = reject;
+  });
+  const raw = await Promise.race([
+    createNormlabModule({
+      instantiateWasm(imports, done) {
+        WebAssembly.instantiate(wasmModule, imports).then(done, fail);
+        return {};
+      },
+      onAbort(what) {
+        fail(new Error(`normlab: the WebAssembly module aborted: ${String(what)}`));
+      },
+    }),
+    failed,
+  ]);
+  return new NormlabInstance(raw);
+}
+
+let defaultInstance: Promise<Normlab> | undefined;
+
+/**
+ * Loads the WebAssembly module. Without options, the `.wasm` beside this file is loaded once and
+ * the instance is shared by every call; with `wasmUrl` or `wasmBinary`, each call makes a new,
+ * independent instance.
+ */
+export function load(options: LoadOptions = {}): Promise<Normlab> {
+  if (options === null || typeof options !== 'object') {
+    return Promise.reject(new Error(`load: options must be an object, got ${typeName(options)}`));
+  }
+  if (options.wasmUrl !== undefined || options.wasmBinary !== undefined) return instantiate(options);
+  defaultInstance ??= instantiate({}).catch((error: unknown) => {
+    defaultInstance = undefined;
+    throw error;
+  });
+  return defaultInstance;
+}
