@@ -1,48 +1,29 @@
+// The Runner's core: building a run (data, preprocessing, one model and optimizer per method),
+// the training steps (Batch Renorm's schedule, divergence), and the records they leave.
 #include "normlab/run/runner.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <set>
 
 #include "normlab/core/error.h"
-#include "normlab/core/options.h"
-#include "normlab/nn/fold.h"
 #include "normlab/nn/loss.h"
 #include "normlab/norm/batchrenorm.h"
-#include "normlab/norm/generalizedbatchnorm.h"
 #include "normlab/norm/registry.h"
+#include "normlab/run/arm.h"
+#include "normlab/run/evaluate.h"
 
 namespace normlab {
 
 namespace {
 
+using detail::NormStates;
+using detail::r7;
+using detail::restore;
+using detail::seconds_since;
+
 // Purposes of the generators forked from the run's seed (see Rng::fork).
 enum : uint64_t { kDataStream = 1, kInitStream = 2, kOrderStream = 3, kProbeStream = 4, kShiftStream = 5 };
-
-constexpr int64_t kProbeSize = 256;        // test examples whose activations are summarised
-constexpr double kPercentiles[] = {2, 16, 50, 84, 98};  // about mean -+ 1 and 2 std for a Gaussian
-constexpr int64_t kEvalBatch = 100;        // inference-mode evaluation batch (bounds its buffers)
-
-// Rows [begin, begin + count) of a data set.
-void slice(const Dataset& data, int64_t begin, int64_t count, Tensor& x, std::vector<int32_t>& labels) {
-  const int64_t sample = data.x.numel() / data.x.shape[0];
-  Shape shape = data.x.shape;
-  shape[0] = count;
-  x.resize(shape);
-  std::copy(data.x.ptr() + begin * sample, data.x.ptr() + (begin + count) * sample, x.ptr());
-  labels.assign(data.labels.begin() + begin, data.labels.begin() + begin + count);
-}
-
-// The running state of every normalization layer of a model, to put back after evaluations that
-// must not move it (batch-statistics forwards, AdaBN).
-using NormStates = std::vector<std::vector<StateBuffer>>;
-
-NormStates snapshot(Model& model) {
-  NormStates states;
-  for (NormModule* norm : model.norms()) states.push_back(norm->layer().state());
-  return states;
-}
 
 // Like snapshot(), into `states`, reusing its buffers (called every training step).
 void snapshot_into(Model& model, NormStates& states) {
@@ -64,13 +45,6 @@ int64_t nonfinite_state(Model& model) {
   return -1;
 }
 
-void restore(Model& model, const NormStates& states) {
-  auto norms = model.norms();
-  for (size_t k = 0; k < norms.size(); ++k) {
-    for (const StateBuffer& b : states[k]) norms[k]->layer().set_state(b.name, b.value.data(), b.value.size());
-  }
-}
-
 // The data set's inputs moved to the target domain of `shift`.
 Dataset shifted(const Dataset& data, const DomainShift& shift, Rng rng) {
   Dataset out = data;
@@ -89,292 +63,7 @@ Dataset shifted(const Dataset& data, const DomainShift& shift, Rng rng) {
   return out;
 }
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-const std::string& text(const nlohmann::json& json, const char* who, const char* key) {
-  const nlohmann::json& v = json.at(key);
-  if (!v.is_string()) fail(who, ": ", key, " must be a string, got ", v.dump());
-  return v.get_ref<const std::string&>();
-}
-
-std::string default_label(const std::string& method, const nlohmann::json& options) {
-  return method == "none" ? "No normalization" : method_info(method).label_for(options);
-}
-
-MethodSpec method_spec_from_json(const nlohmann::json& json, size_t index) {
-  MethodSpec m;
-  if (json.is_string()) {
-    m.method = canonical_method(json.get<std::string>());
-  } else if (json.is_object()) {
-    OptionReader r(json, "methods[" + std::to_string(index) + "]", {"method", "options", "label", "id"});
-    if (!r.has("method")) fail("methods[", index, "]: method is required");
-    m.method = canonical_method(text(json, "methods[]", "method"));
-    if (r.has("options")) m.options = json.at("options");
-    if (r.has("label")) m.label = text(json, "methods[]", "label");
-    if (r.has("id")) m.id = text(json, "methods[]", "id");
-  } else {
-    fail("methods[", index, "] must be a method name or {method, options, label}, got ", json.dump());
-  }
-  if (m.options.is_null()) m.options = nlohmann::json::object();
-  if (!m.options.is_object()) fail("methods[", index, "]: options must be an object");
-  if (m.label.empty()) m.label = default_label(m.method, m.options);
-  return m;
-}
-
-// Short id of a method for tables and result keys: its first alias, or its name.
-std::string short_id(const std::string& method) {
-  if (method == "none") return method;
-  const MethodInfo& info = method_info(method);
-  return info.aliases.empty() ? info.name : info.aliases.front();
-}
-
-// Value at percentile q (0..100) of sorted values, with linear interpolation (numpy's default).
-double percentile(const std::vector<float>& sorted, double q) {
-  if (sorted.empty()) return 0;
-  const double pos = q / 100.0 * static_cast<double>(sorted.size() - 1);
-  const size_t lo = static_cast<size_t>(std::floor(pos));
-  const size_t hi = std::min(lo + 1, sorted.size() - 1);
-  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
-}
-
-// Rounds to 7 significant digits for the JSON result (float32 precision; keeps files small).
-double r7(double v) {
-  if (!std::isfinite(v) || v == 0) return v;
-  const double scale = std::pow(10.0, 6 - static_cast<int>(std::floor(std::log10(std::fabs(v)))));
-  return std::round(v * scale) / scale;
-}
-
 }  // namespace
-
-std::string canonical_method(const std::string& name) {
-  if (name == "none") return name;
-  if (const MethodInfo* m = find_method(name)) return m->name;
-  std::string list = "none", alias_list;
-  for (const MethodInfo* m : method_table()) {
-    list += ", " + m->name;
-    for (const std::string& alias : m->aliases) alias_list += (alias_list.empty() ? "" : ", ") + alias;
-  }
-  fail("unknown method '", name, "' (known: ", list, "; aliases ", alias_list, ")");
-}
-
-RunConfig run_config_from_json(const nlohmann::json& json) {
-  OptionReader r(json, "config",
-                 {"dataset", "model", "methods", "batchSize", "batching", "optimizer", "schedule",
-                  "steps", "evalInterval", "seed", "renormSchedule", "domainShift", "preprocess"});
-  RunConfig c;
-  if (r.has("dataset")) {
-    const nlohmann::json& d = json.at("dataset");
-    OptionReader dr(d, "dataset", {"name", "noise", "trainSize", "testSize", "classes"});
-    if (dr.has("name")) c.dataset.name = text(d, "dataset", "name");
-    c.dataset.noise = dr.number("noise", c.dataset.noise);
-    if (dr.has("trainSize")) c.dataset.train_size = dr.integer("trainSize");
-    if (dr.has("testSize")) c.dataset.test_size = dr.integer("testSize");
-    if (dr.has("classes")) c.dataset.classes = static_cast<int32_t>(dr.integer("classes"));
-  }
-  if (r.has("model")) c.model = model_spec_from_json(json.at("model"));
-  if (!r.has("methods")) fail("config: methods is required (e.g. [\"bn\", \"brn\", \"ln\", \"gn\"])");
-  const nlohmann::json& methods = json.at("methods");
-  if (!methods.is_array() || methods.empty()) fail("config: methods must be a non-empty array");
-  if (methods.size() > 12) fail("config: at most 12 methods, got ", methods.size());
-  std::set<std::string> ids;
-  for (size_t i = 0; i < methods.size(); ++i) {
-    MethodSpec m = method_spec_from_json(methods[i], i);
-    if (m.id.empty()) {
-      m.id = short_id(m.method);
-      for (int k = 2; ids.count(m.id); ++k) m.id = short_id(m.method) + "-" + std::to_string(k);
-    }
-    if (!ids.insert(m.id).second) fail("config: two methods have the id '", m.id, "'");
-    c.methods.push_back(std::move(m));
-  }
-  if (r.has("batchSize")) c.batch_size = r.integer("batchSize");
-  if (r.has("batching")) {
-    const nlohmann::json& b = json.at("batching");
-    const std::string& s = b.is_string() ? b.get_ref<const std::string&>() : std::string();
-    if (s == "iid") {
-      c.noniid_classes = 0;
-    } else if (s.rfind("noniid:", 0) == 0 && s.size() > 7 &&
-               s.find_first_not_of("0123456789", 7) == std::string::npos && s.size() < 10) {
-      c.noniid_classes = std::stoi(s.substr(7));
-    } else {
-      fail("config: batching must be \"iid\" or \"noniid:K\" (K classes per batch), got ", b.dump());
-    }
-  }
-  if (r.has("optimizer")) c.optimizer = optimizer_options_from_json(json.at("optimizer"));
-  if (r.has("schedule")) c.schedule = schedule_options_from_json(json.at("schedule"));
-  if (r.has("steps")) c.steps = r.integer("steps");
-  if (r.has("evalInterval")) c.eval_interval = r.integer("evalInterval");
-  if (r.has("seed")) {
-    const int64_t seed = r.integer("seed");
-    if (seed < 0) fail("config: seed must be an integer >= 0, got ", seed);
-    c.seed = static_cast<uint64_t>(seed);
-  }
-  if (r.has("renormSchedule")) {
-    const nlohmann::json& s = json.at("renormSchedule");
-    if (s.is_boolean() && !s.get<bool>()) {
-      c.renorm.enabled = false;
-    } else {
-      OptionReader sr(s, "renormSchedule", {"warmup", "rampEnd"});
-      c.renorm.warmup = sr.number("warmup", c.renorm.warmup);
-      c.renorm.ramp_end = sr.number("rampEnd", c.renorm.ramp_end);
-      if (!(c.renorm.warmup >= 0 && c.renorm.warmup <= 1)) {
-        fail("renormSchedule: warmup must be a fraction of the steps in [0, 1], got ", c.renorm.warmup);
-      }
-      if (!(c.renorm.ramp_end >= c.renorm.warmup && c.renorm.ramp_end <= 1)) {
-        fail("renormSchedule: rampEnd must be in [warmup, 1], got ", c.renorm.ramp_end);
-      }
-    }
-  }
-  if (r.has("domainShift") && !json.at("domainShift").is_null()) {
-    const nlohmann::json& d = json.at("domainShift");
-    OptionReader dr(d, "domainShift", {"kind", "amount"});
-    if (!dr.has("kind")) fail("domainShift: kind is required (invert, shift, scale, noise)");
-    c.shift.kind = text(d, "domainShift", "kind");
-    const std::string& k = c.shift.kind;
-    if (k != "invert" && k != "shift" && k != "scale" && k != "noise") {
-      fail("domainShift: unknown kind '", k, "' (known: invert, shift, scale, noise)");
-    }
-    c.shift.amount = dr.number("amount", k == "invert" ? 1.0 : k == "scale" ? 2.0 : 0.5);
-    const double a = c.shift.amount;
-    if (!std::isfinite(a)) fail("domainShift: amount must be a finite number, got ", a);
-    if (k == "invert" && !(a >= 0 && a <= 1)) fail("domainShift: invert's amount must be in [0, 1], got ", a);
-    if (k == "scale" && !(a > 0)) fail("domainShift: scale's amount must be > 0, got ", a);
-    if (k == "noise" && !(a >= 0)) fail("domainShift: noise's amount must be >= 0, got ", a);
-  }
-  if (r.has("preprocess") && !json.at("preprocess").is_null()) {
-    const Preprocessor p = preprocessor_from_json(json.at("preprocess"));  // validates
-    c.preprocess = p.kind();
-    c.preprocess_eps = p.eps();
-  }
-  if (c.batch_size < 1 || c.batch_size > 4096) fail("config: batchSize must be in [1, 4096], got ", c.batch_size);
-  if (c.steps < 1 || c.steps > 10000000) fail("config: steps must be in [1, 10000000], got ", c.steps);
-  if (!r.has("evalInterval")) c.eval_interval = std::max<int64_t>(1, c.steps / 20);
-  if (c.eval_interval < 1) fail("config: evalInterval must be an integer >= 1, got ", c.eval_interval);
-  return c;
-}
-
-nlohmann::json run_config_to_json(const RunConfig& c) {
-  nlohmann::json methods = nlohmann::json::array();
-  for (const MethodSpec& m : c.methods) {
-    methods.push_back({{"id", m.id}, {"method", m.method}, {"options", m.options}, {"label", m.label}});
-  }
-  const OptimizerOptions& o = c.optimizer;
-  nlohmann::json optimizer = {{"kind", o.kind}, {"lr", o.lr}, {"weightDecay", o.weight_decay}};
-  if (o.kind == "sgd") {
-    optimizer["momentum"] = o.momentum;
-    optimizer["nesterov"] = o.nesterov;
-  } else {
-    optimizer["beta1"] = o.beta1;
-    optimizer["beta2"] = o.beta2;
-    optimizer["eps"] = o.eps;
-  }
-  // The image sets have a fixed size and classes: only the generated 2-D sets have the others.
-  const bool images = c.dataset.name == "digits" || c.dataset.name == "mnist";
-  nlohmann::json dataset = {{"name", c.dataset.name}, {"testSize", c.dataset.test_size}};
-  if (!images) {
-    dataset["noise"] = c.dataset.noise;
-    dataset["trainSize"] = c.dataset.train_size;
-    dataset["classes"] = c.dataset.classes;
-  }
-  return {
-      {"dataset", dataset},
-      {"model", {{"kind", c.model.kind}, {"hidden", c.model.hidden}, {"channels", c.model.channels},
-                 {"activation", c.model.activation}}},
-      {"methods", methods},
-      {"batchSize", c.batch_size},
-      {"batching", c.noniid_classes ? "noniid:" + std::to_string(c.noniid_classes) : "iid"},
-      {"optimizer", optimizer},
-      {"schedule", {{"kind", c.schedule.kind}, {"stepSize", c.schedule.step_size}, {"gamma", c.schedule.gamma},
-                    {"minLr", c.schedule.min_lr}, {"warmup", c.schedule.warmup}}},
-      {"steps", c.steps},
-      {"evalInterval", c.eval_interval},
-      {"seed", c.seed},
-      {"domainShift", c.shift.kind.empty() ? nlohmann::json(nullptr)
-                                           : nlohmann::json{{"kind", c.shift.kind}, {"amount", c.shift.amount}}},
-      {"preprocess", c.preprocess.empty() ? nlohmann::json(nullptr)
-                                          : nlohmann::json{{"kind", c.preprocess}, {"eps", c.preprocess_eps}}},
-      {"renormSchedule", c.renorm.enabled ? nlohmann::json{{"warmup", c.renorm.warmup}, {"rampEnd", c.renorm.ramp_end}}
-                                          : nlohmann::json(false)},
-  };
-}
-
-struct Runner::Arm {
-  MethodSpec spec;
-  Model model;
-  std::unique_ptr<Optimizer> optimizer;
-  std::vector<size_t> probes;  // model layer indices whose input is a pre-normalization activation
-  Tensor dlogits;
-  // Records.
-  std::vector<float> train_loss, train_accuracy;
-  nlohmann::json evals = nlohmann::json::array();
-  size_t reported_train = 0, reported_evals = 0;
-  NormStates before_step;  // the running state before this step's forward, to undo a diverged one
-  bool diverged = false;
-  int64_t diverged_step = 0;
-  std::string diverged_reason;
-  double train_seconds = 0, eval_seconds = 0;
-};
-
-MemoryEstimate estimate_memory(const RunConfig& config, const Shape& sample_shape, int32_t classes,
-                               int64_t train_size, int64_t test_size) {
-  const double f = sizeof(float);
-  const double sample = static_cast<double>(numel(sample_shape));
-  MemoryEstimate m;
-  // Train, test and the shifted target set (inputs and labels).
-  const double sets = config.shift.kind.empty() ? 1 : 2;
-  m.data = (static_cast<double>(train_size) + sets * static_cast<double>(test_size)) * (sample * f + 4);
-
-  // The layers build_model makes: parameters, and per-sample output sizes of every layer.
-  double params = 0;
-  std::vector<double> outputs;  // per-sample output size of each layer
-  double scratch = 0;           // a Conv2d's column buffers (per sample, reused)
-  // The normalization layer (counted for every method, "none" included) and the activation after
-  // a layer of `units` outputs.
-  auto block = [&](double units) { outputs.insert(outputs.end(), 2, units); };
-  if (config.model.kind == "cnn" && sample_shape.size() == 3) {
-    double c = static_cast<double>(sample_shape[0]);
-    int64_t h = sample_shape[1], w = sample_shape[2];
-    for (int64_t out : config.model.channels) {
-      params += static_cast<double>(out) * (c * 9 + 1) + 2.0 * static_cast<double>(out);
-      scratch = std::max(scratch, 2 * c * 9 * static_cast<double>(h * w));
-      outputs.push_back(static_cast<double>(out * h * w));
-      block(static_cast<double>(out * h * w));
-      h /= 2, w /= 2;
-      outputs.push_back(static_cast<double>(out * h * w));  // max pool
-      c = static_cast<double>(out);
-    }
-    outputs.push_back(c * static_cast<double>(h * w));  // flatten
-    params += (c * static_cast<double>(h * w) + 1) * classes;
-  } else {
-    double in = sample;
-    for (int64_t width : config.model.hidden) {
-      params += static_cast<double>(width) * (in + 1) + 2.0 * static_cast<double>(width);
-      outputs.push_back(static_cast<double>(width));
-      block(static_cast<double>(width));
-      in = static_cast<double>(width);
-    }
-    params += (in + 1) * classes;
-  }
-  outputs.push_back(classes);
-  double sum = 0, widest = sample;
-  for (double o : outputs) {
-    sum += o;
-    widest = std::max(widest, o);
-  }
-  // Value and gradient, plus the optimizer's buffers: Adam's two moments, SGD's momentum.
-  const OptimizerOptions& opt = config.optimizer;
-  const double buffers = 2 + (opt.kind == "sgd" ? (opt.momentum > 0 ? 1 : 0) : 2);
-  const double arms = static_cast<double>(config.methods.size());
-  m.parameters = arms * params * buffers * f;
-  // Training: each layer's input kept by the model, again in the layer's cache, and a per-element
-  // buffer of the layer's own (a normalization layer's normalized values, an activation's mask),
-  // and the two gradient buffers; evaluation batches (inference, batch statistics, activation
-  // probes) reuse the model's buffers at the larger batch size.
-  const double batch = static_cast<double>(std::max<int64_t>({config.batch_size, kEvalBatch, kProbeSize}));
-  m.activations = arms * ((batch * (sample + 3 * sum + 2 * widest) + scratch) * f);
-  return m;
-}
 
 Runner::Runner(const RunConfig& config, const std::vector<uint8_t>& data, double memory_limit)
     : config_(config) {
@@ -503,103 +192,6 @@ int64_t Runner::step(int64_t n) {
   return taken;
 }
 
-void Runner::evaluate(Arm& arm) {
-  const auto t0 = std::chrono::steady_clock::now();
-  const Dataset& test = data_.test;
-  const int64_t n = test.x.shape[0];
-  const int64_t K = test.num_classes;
-  Tensor x;
-  std::vector<int32_t> labels;
-  std::vector<float> scratch;
-  auto score = [&](const Tensor& logits, double& loss_sum, int64_t& correct) {
-    const int64_t N = logits.shape[0];
-    scratch.resize(static_cast<size_t>(logits.numel()));
-    loss_sum += softmax_cross_entropy(scratch.data(), nullptr, logits.ptr(), labels.data(), N, K) * N;
-    correct += count_correct(logits.ptr(), labels.data(), N, K);
-  };
-
-  // Inference mode: running statistics, the way the model would be deployed.
-  const auto [test_loss, test_accuracy] = infer(arm, test);
-  nlohmann::json e = {{"step", step_}, {"testLoss", r7(test_loss)}, {"testAccuracy", r7(test_accuracy)}};
-
-  // Batch Renorm's corrections of the last training step, against the limits in force.
-  nlohmann::json renorm = nlohmann::json::array();
-  for (NormModule* norm : arm.model.norms()) {
-    auto* brn = dynamic_cast<BatchRenorm*>(&norm->layer());
-    if (brn == nullptr || brn->last_r().empty()) continue;
-    auto stats = [](const std::vector<float>& v) {
-      double lo = v[0], hi = v[0], sum = 0;
-      for (float f : v) {
-        lo = std::min<double>(lo, f);
-        hi = std::max<double>(hi, f);
-        sum += f;
-      }
-      return nlohmann::json{r7(lo), r7(sum / v.size()), r7(hi)};
-    };
-    renorm.push_back({{"r", stats(brn->last_r())}, {"d", stats(brn->last_d())},
-                      {"rMax", r7(brn->options().r_max)}, {"dMax", r7(brn->options().d_max)}});
-  }
-  if (!renorm.empty()) e["renorm"] = renorm;
-
-  // AdaBN at the end: target-domain accuracy before and after re-estimating the population
-  // statistics on the (unlabeled) shifted test inputs, the paper's protocol; the model is restored.
-  if (!target_.labels.empty() && step_ == config_.steps) {
-    const NormStates before = snapshot(arm.model);
-    const double accuracy = infer(arm, target_).second;
-    adapt(arm, target_);
-    const double adapted = infer(arm, target_).second;
-    restore(arm.model, before);
-    e["target"] = {{"accuracy", r7(accuracy)}, {"accuracyAdapted", r7(adapted)}};
-  }
-
-  // Batch statistics: test batches drawn the way training batches are (same size; i.i.d. or from k
-  // classes, always the same batches), each normalized with its own statistics (training-mode
-  // forward), without letting them move the running statistics.
-  const NormStates saved = snapshot(arm.model);
-  const int64_t B = config_.batch_size;
-  const bool single = B == 1 && config_.model.kind != "cnn";
-  double bs_loss = 0;
-  int64_t bs_correct = 0, bs_count = 0;
-  if (!single && B <= n) {
-    BatchSampler test_batches(test, B, config_.noniid_classes, config_.seed);
-    for (int64_t b = 0; b < n / B; ++b) {
-      gather(test, test_batches.next(), x, labels);
-      score(arm.model.forward(x, true), bs_loss, bs_correct);
-      bs_count += B;
-    }
-  }
-  restore(arm.model, saved);
-  if (bs_count > 0) {
-    e["testLossBatchStats"] = r7(bs_loss / bs_count);
-    e["testAccuracyBatchStats"] = r7(static_cast<double>(bs_correct) / bs_count);
-  } else {
-    e["testLossBatchStats"] = nullptr;
-    e["testAccuracyBatchStats"] = nullptr;
-  }
-
-  // Pre-normalization activations of the probe examples (inference mode), channel 0 of each hidden
-  // layer's output: percentiles as in the Batch Normalization paper's Figure 1.
-  slice(test, 0, std::min(kProbeSize, n), x, labels);
-  arm.model.forward(x, false);
-  nlohmann::json activations = nlohmann::json::array();
-  for (size_t i : arm.probes) {
-    const Tensor& a = arm.model.activation(i);
-    const int64_t N = a.shape[0], C = a.shape[1], S = a.numel() / (N * C);
-    std::vector<float> v;
-    for (int64_t s0 = 0; s0 < N; ++s0) {
-      for (int64_t s = 0; s < S; ++s) v.push_back(a.data[static_cast<size_t>(s0 * C * S + s)]);
-    }
-    std::sort(v.begin(), v.end());
-    nlohmann::json p = nlohmann::json::array();
-    for (double q : kPercentiles) p.push_back(r7(percentile(v, q)));
-    activations.push_back(p);
-  }
-  e["activations"] = activations;
-
-  arm.evals.push_back(std::move(e));
-  arm.eval_seconds += seconds_since(t0);
-}
-
 int64_t Runner::samples(const std::string& which, int64_t max, std::vector<float>& x,
                         std::vector<int32_t>& labels) const {
   if (which != "train" && which != "test") fail("runner: samples() takes 'train' or 'test', got '", which, "'");
@@ -627,110 +219,6 @@ Runner::Arm& Runner::arm(const std::string& id) {
 }
 
 Model& Runner::model(const std::string& id) { return arm(id).model; }
-
-std::vector<float> Runner::predict(const std::string& id, const float* x, int64_t n, bool folded) {
-  Arm& a = arm(id);
-  if (n < 1 || n > 1 << 20) fail("runner: predict takes 1 to 1048576 samples, got ", n);
-  FoldResult deployed;
-  if (folded) deployed = fold_norms(a.model);
-  Model& model = folded ? deployed.model : a.model;
-  const int64_t K = data_.train.num_classes;
-  Shape shape = {n};
-  const Shape sample = sample_shape();
-  shape.insert(shape.end(), sample.begin(), sample.end());
-  Tensor input(shape);
-  std::copy(x, x + input.numel(), input.ptr());
-  if (preprocessor_) preprocessor_->transform(input.ptr(), input.ptr(), n);
-  std::vector<float> probs(static_cast<size_t>(n * K));
-  for (int64_t b = 0; b < n; b += kEvalBatch) {
-    const int64_t count = std::min(kEvalBatch, n - b);
-    Shape part = shape;
-    part[0] = count;
-    Tensor chunk(part);
-    std::copy(input.ptr() + b * (input.numel() / n), input.ptr() + (b + count) * (input.numel() / n), chunk.ptr());
-    const Tensor& logits = model.forward(chunk, false);
-    for (int64_t i = 0; i < count; ++i) {
-      const float* z = logits.ptr() + i * K;
-      float* p = probs.data() + (b + i) * K;
-      const float top = *std::max_element(z, z + K);
-      double sum = 0;
-      for (int64_t k = 0; k < K; ++k) sum += (p[k] = std::exp(z[k] - top));
-      for (int64_t k = 0; k < K; ++k) p[k] = static_cast<float>(p[k] / sum);
-    }
-  }
-  return probs;
-}
-
-nlohmann::json Runner::fold(const std::string& id) {
-  Arm& a = arm(id);
-  FoldResult f = fold_norms(a.model);
-  nlohmann::json folded = nlohmann::json::array(), kept = nlohmann::json::array();
-  for (const FoldEntry& e : f.folded) folded.push_back({{"layer", e.layer}, {"method", e.method}, {"into", e.note}});
-  for (const FoldEntry& e : f.kept) kept.push_back({{"layer", e.layer}, {"method", e.method}, {"reason", e.note}});
-  // Inference-mode logits of both models on the test set, batch by batch.
-  const Dataset& test = data_.test;
-  const int64_t n = test.x.shape[0];
-  Tensor x;
-  std::vector<int32_t> labels;
-  std::vector<float> reference;
-  double max_diff = 0;
-  bool nan = false;
-  for (int64_t b = 0; b < n; b += kEvalBatch) {
-    const int64_t count = std::min(kEvalBatch, n - b);
-    slice(test, b, count, x, labels);
-    const Tensor& z = a.model.forward(x, false);
-    reference.assign(z.ptr(), z.ptr() + z.numel());
-    const Tensor& zf = f.model.forward(x, false);
-    for (size_t i = 0; i < reference.size(); ++i) {
-      const double d = std::abs(double{zf.ptr()[i]} - double{reference[i]});
-      if (std::isnan(d)) {
-        nan = true;  // a diverged model: reported as null rather than skipped
-      } else {
-        max_diff = std::max(max_diff, d);
-      }
-    }
-  }
-  return {{"folded", folded},
-          {"kept", kept},
-          {"layers", {{"before", a.model.size()}, {"after", f.model.size()}}},
-          {"summary", {{"before", a.model.summary()}, {"after", f.model.summary()}}},
-          {"maxAbsDiff", nan ? nlohmann::json(nullptr) : nlohmann::json(max_diff)}};
-}
-
-std::pair<double, double> Runner::infer(Arm& arm, const Dataset& data) {
-  const int64_t n = data.x.shape[0], K = data.num_classes;
-  Tensor x;
-  std::vector<int32_t> labels;
-  std::vector<float> scratch;
-  double loss_sum = 0;
-  int64_t correct = 0;
-  for (int64_t b = 0; b < n; b += kEvalBatch) {
-    const int64_t count = std::min(kEvalBatch, n - b);
-    slice(data, b, count, x, labels);
-    const Tensor& logits = arm.model.forward(x, false);
-    scratch.resize(static_cast<size_t>(logits.numel()));
-    loss_sum += softmax_cross_entropy(scratch.data(), nullptr, logits.ptr(), labels.data(), count, K) * count;
-    correct += count_correct(logits.ptr(), labels.data(), count, K);
-  }
-  return {loss_sum / n, static_cast<double>(correct) / n};
-}
-
-void Runner::adapt(Arm& arm, const Dataset& target) { normlab::adapt_batch_norm(arm.model, target.x, kEvalBatch); }
-
-int Runner::adapt_batch_norm(const std::string& id, const float* x, int64_t n) {
-  Arm& a = arm(id);
-  if (n < 1 || n > 1 << 20) fail("runner: adaptBatchNorm takes 1 to 1048576 samples, got ", n);
-  Shape shape = {n};
-  const Shape sample = sample_shape();
-  shape.insert(shape.end(), sample.begin(), sample.end());
-  Tensor input(shape);
-  std::copy(x, x + input.numel(), input.ptr());
-  for (float v : input.data) {
-    if (!std::isfinite(v)) fail("runner: adaptBatchNorm's samples must be finite numbers, got ", v);
-  }
-  if (preprocessor_) preprocessor_->transform(input.ptr(), input.ptr(), n);
-  return normlab::adapt_batch_norm(a.model, input, kEvalBatch);
-}
 
 nlohmann::json Runner::take_events() {
   nlohmann::json methods = nlohmann::json::object();

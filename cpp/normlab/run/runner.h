@@ -3,6 +3,10 @@
 // what happens: training loss and accuracy per step; at every evaluation, test loss and accuracy in
 // inference mode (running statistics) and with batch statistics (the train/inference gap), Batch
 // Renorm's r and d against their limits, and percentiles of the pre-normalization activations.
+//
+// This header is the runner's whole interface: the configuration (config.h) and the memory
+// estimate (memory.h) come with it. The Runner's stepping and records are in runner.cpp, its
+// evaluations (test loss and accuracy, batch statistics, predict, fold, AdaBN) in evaluate.cpp.
 #pragma once
 
 #include <cstdint>
@@ -16,74 +20,10 @@
 #include "normlab/data/datasets.h"
 #include "normlab/data/preprocess.h"
 #include "normlab/nn/model.h"
-#include "normlab/nn/optim.h"
+#include "normlab/run/config.h"
+#include "normlab/run/memory.h"
 
 namespace normlab {
-
-struct MethodSpec {
-  std::string id;          // unique within a run: "bn", "brn", "gn", "gn-2", ...
-  std::string method;      // the layer API's name, or "none"
-  nlohmann::json options;  // layer options beyond what the model fills in (channels, shapes)
-  std::string label;       // for tables and legends: "BatchNorm", "GroupNorm (4 groups)", ...
-};
-
-struct DatasetSpec {
-  std::string name = "moons";  // circle | xor | gauss | spiral | moons | blobs | digits | mnist
-  double noise = 0.15;         // 2-D sets
-  int64_t train_size = 1000;   // 2-D sets: generated; digits/mnist: all but test_size
-  int64_t test_size = 500;
-  int32_t classes = 2;         // spiral, blobs
-};
-
-struct RenormSchedule {
-  bool enabled = true;
-  double warmup = 0.1;    // fraction of the steps with rMax = 1, dMax = 0 (plain BatchNorm)
-  double ramp_end = 0.5;  // fraction of the steps by which the limits reach the layer's rMax, dMax
-};
-
-// A shift of the test inputs to a "target domain", for AdaBN: the runner reports each method's
-// accuracy on the shifted test set before and after re-estimating its population statistics there.
-struct DomainShift {
-  std::string kind;     // "" (none) | "invert" | "shift" | "scale" | "noise"
-  double amount = 0;    // invert: blend toward 1 - x in [0, 1]; shift: added; scale: factor; noise: std
-};
-
-struct RunConfig {
-  DatasetSpec dataset;
-  ModelSpec model;
-  std::vector<MethodSpec> methods;
-  int64_t batch_size = 32;
-  int32_t noniid_classes = 0;  // 0: i.i.d. batches; k: each batch from k classes
-  OptimizerOptions optimizer;
-  ScheduleOptions schedule;
-  int64_t steps = 1000;
-  int64_t eval_interval = 100;
-  uint64_t seed = 1;
-  RenormSchedule renorm;
-  DomainShift shift;
-  std::string preprocess;  // "" | "minmax" | "standardize" | "pca" | "zca": fitted on the training inputs
-  double preprocess_eps = 1e-5;
-};
-
-// What a run holds at its peak, in bytes, estimated from its configuration and data set sizes:
-// the data sets, each method's parameters with their gradients and optimizer state, and its
-// activations (the model's saved layer inputs, the layers' caches and the gradient buffers for a
-// training batch, and the evaluation batches). Meant as an upper estimate, within about half again
-// of what a run allocates (tests/cpp/runner_test.cpp measures it).
-struct MemoryEstimate {
-  double data = 0, parameters = 0, activations = 0;
-  double total() const { return data + parameters + activations; }
-};
-MemoryEstimate estimate_memory(const RunConfig& config, const Shape& sample_shape, int32_t classes,
-                               int64_t train_size, int64_t test_size);
-
-// The layer API's method name for a name or short alias (bn, brn, ln, gn, in, rms, l1bn, gbn, sn,
-// wn, cn), or "none"; throws Error listing the known names and aliases.
-std::string canonical_method(const std::string& name);
-
-// Parses and validates a configuration (unknown keys rejected with the known ones listed).
-RunConfig run_config_from_json(const nlohmann::json& json);
-nlohmann::json run_config_to_json(const RunConfig& config);
 
 class Runner {
  public:
@@ -143,8 +83,8 @@ class Runner {
 
   RunConfig config_;
   Split data_;
-  Dataset target_;
-  std::unique_ptr<Preprocessor> preprocessor_;  // fitted on the training inputs (null: none)  // the test set under config_.shift (empty without a shift)
+  Dataset target_;                              // the test set under config_.shift (empty without a shift)
+  std::unique_ptr<Preprocessor> preprocessor_;  // fitted on the training inputs (null: none)
   std::unique_ptr<BatchSampler> sampler_;
   std::vector<std::unique_ptr<Arm>> arms_;
   int64_t step_ = 0;

@@ -1,0 +1,208 @@
+// The runner's configuration: method names and aliases, default labels and ids, and the run
+// config's JSON parsed and validated (run_config_from_json) and written back (run_config_to_json).
+#include "normlab/run/config.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "normlab/core/error.h"
+#include "normlab/core/options.h"
+#include "normlab/data/preprocess.h"
+#include "normlab/norm/registry.h"
+
+namespace normlab {
+
+namespace {
+
+const std::string& text(const nlohmann::json& json, const char* who, const char* key) {
+  const nlohmann::json& v = json.at(key);
+  if (!v.is_string()) fail(who, ": ", key, " must be a string, got ", v.dump());
+  return v.get_ref<const std::string&>();
+}
+
+std::string default_label(const std::string& method, const nlohmann::json& options) {
+  return method == "none" ? "No normalization" : method_info(method).label_for(options);
+}
+
+MethodSpec method_spec_from_json(const nlohmann::json& json, size_t index) {
+  MethodSpec m;
+  if (json.is_string()) {
+    m.method = canonical_method(json.get<std::string>());
+  } else if (json.is_object()) {
+    OptionReader r(json, "methods[" + std::to_string(index) + "]", {"method", "options", "label", "id"});
+    if (!r.has("method")) fail("methods[", index, "]: method is required");
+    m.method = canonical_method(text(json, "methods[]", "method"));
+    if (r.has("options")) m.options = json.at("options");
+    if (r.has("label")) m.label = text(json, "methods[]", "label");
+    if (r.has("id")) m.id = text(json, "methods[]", "id");
+  } else {
+    fail("methods[", index, "] must be a method name or {method, options, label}, got ", json.dump());
+  }
+  if (m.options.is_null()) m.options = nlohmann::json::object();
+  if (!m.options.is_object()) fail("methods[", index, "]: options must be an object");
+  if (m.label.empty()) m.label = default_label(m.method, m.options);
+  return m;
+}
+
+// Short id of a method for tables and result keys: its first alias, or its name.
+std::string short_id(const std::string& method) {
+  if (method == "none") return method;
+  const MethodInfo& info = method_info(method);
+  return info.aliases.empty() ? info.name : info.aliases.front();
+}
+
+}  // namespace
+
+std::string canonical_method(const std::string& name) {
+  if (name == "none") return name;
+  if (const MethodInfo* m = find_method(name)) return m->name;
+  std::string list = "none", alias_list;
+  for (const MethodInfo* m : method_table()) {
+    list += ", " + m->name;
+    for (const std::string& alias : m->aliases) alias_list += (alias_list.empty() ? "" : ", ") + alias;
+  }
+  fail("unknown method '", name, "' (known: ", list, "; aliases ", alias_list, ")");
+}
+
+RunConfig run_config_from_json(const nlohmann::json& json) {
+  OptionReader r(json, "config",
+                 {"dataset", "model", "methods", "batchSize", "batching", "optimizer", "schedule",
+                  "steps", "evalInterval", "seed", "renormSchedule", "domainShift", "preprocess"});
+  RunConfig c;
+  if (r.has("dataset")) {
+    const nlohmann::json& d = json.at("dataset");
+    OptionReader dr(d, "dataset", {"name", "noise", "trainSize", "testSize", "classes"});
+    if (dr.has("name")) c.dataset.name = text(d, "dataset", "name");
+    c.dataset.noise = dr.number("noise", c.dataset.noise);
+    if (dr.has("trainSize")) c.dataset.train_size = dr.integer("trainSize");
+    if (dr.has("testSize")) c.dataset.test_size = dr.integer("testSize");
+    if (dr.has("classes")) c.dataset.classes = static_cast<int32_t>(dr.integer("classes"));
+  }
+  if (r.has("model")) c.model = model_spec_from_json(json.at("model"));
+  if (!r.has("methods")) fail("config: methods is required (e.g. [\"bn\", \"brn\", \"ln\", \"gn\"])");
+  const nlohmann::json& methods = json.at("methods");
+  if (!methods.is_array() || methods.empty()) fail("config: methods must be a non-empty array");
+  if (methods.size() > 12) fail("config: at most 12 methods, got ", methods.size());
+  std::set<std::string> ids;
+  for (size_t i = 0; i < methods.size(); ++i) {
+    MethodSpec m = method_spec_from_json(methods[i], i);
+    if (m.id.empty()) {
+      m.id = short_id(m.method);
+      for (int k = 2; ids.count(m.id); ++k) m.id = short_id(m.method) + "-" + std::to_string(k);
+    }
+    if (!ids.insert(m.id).second) fail("config: two methods have the id '", m.id, "'");
+    c.methods.push_back(std::move(m));
+  }
+  if (r.has("batchSize")) c.batch_size = r.integer("batchSize");
+  if (r.has("batching")) {
+    const nlohmann::json& b = json.at("batching");
+    const std::string& s = b.is_string() ? b.get_ref<const std::string&>() : std::string();
+    if (s == "iid") {
+      c.noniid_classes = 0;
+    } else if (s.rfind("noniid:", 0) == 0 && s.size() > 7 &&
+               s.find_first_not_of("0123456789", 7) == std::string::npos && s.size() < 10) {
+      c.noniid_classes = std::stoi(s.substr(7));
+    } else {
+      fail("config: batching must be \"iid\" or \"noniid:K\" (K classes per batch), got ", b.dump());
+    }
+  }
+  if (r.has("optimizer")) c.optimizer = optimizer_options_from_json(json.at("optimizer"));
+  if (r.has("schedule")) c.schedule = schedule_options_from_json(json.at("schedule"));
+  if (r.has("steps")) c.steps = r.integer("steps");
+  if (r.has("evalInterval")) c.eval_interval = r.integer("evalInterval");
+  if (r.has("seed")) {
+    const int64_t seed = r.integer("seed");
+    if (seed < 0) fail("config: seed must be an integer >= 0, got ", seed);
+    c.seed = static_cast<uint64_t>(seed);
+  }
+  if (r.has("renormSchedule")) {
+    const nlohmann::json& s = json.at("renormSchedule");
+    if (s.is_boolean() && !s.get<bool>()) {
+      c.renorm.enabled = false;
+    } else {
+      OptionReader sr(s, "renormSchedule", {"warmup", "rampEnd"});
+      c.renorm.warmup = sr.number("warmup", c.renorm.warmup);
+      c.renorm.ramp_end = sr.number("rampEnd", c.renorm.ramp_end);
+      if (!(c.renorm.warmup >= 0 && c.renorm.warmup <= 1)) {
+        fail("renormSchedule: warmup must be a fraction of the steps in [0, 1], got ", c.renorm.warmup);
+      }
+      if (!(c.renorm.ramp_end >= c.renorm.warmup && c.renorm.ramp_end <= 1)) {
+        fail("renormSchedule: rampEnd must be in [warmup, 1], got ", c.renorm.ramp_end);
+      }
+    }
+  }
+  if (r.has("domainShift") && !json.at("domainShift").is_null()) {
+    const nlohmann::json& d = json.at("domainShift");
+    OptionReader dr(d, "domainShift", {"kind", "amount"});
+    if (!dr.has("kind")) fail("domainShift: kind is required (invert, shift, scale, noise)");
+    c.shift.kind = text(d, "domainShift", "kind");
+    const std::string& k = c.shift.kind;
+    if (k != "invert" && k != "shift" && k != "scale" && k != "noise") {
+      fail("domainShift: unknown kind '", k, "' (known: invert, shift, scale, noise)");
+    }
+    c.shift.amount = dr.number("amount", k == "invert" ? 1.0 : k == "scale" ? 2.0 : 0.5);
+    const double a = c.shift.amount;
+    if (!std::isfinite(a)) fail("domainShift: amount must be a finite number, got ", a);
+    if (k == "invert" && !(a >= 0 && a <= 1)) fail("domainShift: invert's amount must be in [0, 1], got ", a);
+    if (k == "scale" && !(a > 0)) fail("domainShift: scale's amount must be > 0, got ", a);
+    if (k == "noise" && !(a >= 0)) fail("domainShift: noise's amount must be >= 0, got ", a);
+  }
+  if (r.has("preprocess") && !json.at("preprocess").is_null()) {
+    const Preprocessor p = preprocessor_from_json(json.at("preprocess"));  // validates
+    c.preprocess = p.kind();
+    c.preprocess_eps = p.eps();
+  }
+  if (c.batch_size < 1 || c.batch_size > 4096) fail("config: batchSize must be in [1, 4096], got ", c.batch_size);
+  if (c.steps < 1 || c.steps > 10000000) fail("config: steps must be in [1, 10000000], got ", c.steps);
+  if (!r.has("evalInterval")) c.eval_interval = std::max<int64_t>(1, c.steps / 20);
+  if (c.eval_interval < 1) fail("config: evalInterval must be an integer >= 1, got ", c.eval_interval);
+  return c;
+}
+
+nlohmann::json run_config_to_json(const RunConfig& c) {
+  nlohmann::json methods = nlohmann::json::array();
+  for (const MethodSpec& m : c.methods) {
+    methods.push_back({{"id", m.id}, {"method", m.method}, {"options", m.options}, {"label", m.label}});
+  }
+  const OptimizerOptions& o = c.optimizer;
+  nlohmann::json optimizer = {{"kind", o.kind}, {"lr", o.lr}, {"weightDecay", o.weight_decay}};
+  if (o.kind == "sgd") {
+    optimizer["momentum"] = o.momentum;
+    optimizer["nesterov"] = o.nesterov;
+  } else {
+    optimizer["beta1"] = o.beta1;
+    optimizer["beta2"] = o.beta2;
+    optimizer["eps"] = o.eps;
+  }
+  // The image sets have a fixed size and classes: only the generated 2-D sets have the others.
+  const bool images = c.dataset.name == "digits" || c.dataset.name == "mnist";
+  nlohmann::json dataset = {{"name", c.dataset.name}, {"testSize", c.dataset.test_size}};
+  if (!images) {
+    dataset["noise"] = c.dataset.noise;
+    dataset["trainSize"] = c.dataset.train_size;
+    dataset["classes"] = c.dataset.classes;
+  }
+  return {
+      {"dataset", dataset},
+      {"model", {{"kind", c.model.kind}, {"hidden", c.model.hidden}, {"channels", c.model.channels},
+                 {"activation", c.model.activation}}},
+      {"methods", methods},
+      {"batchSize", c.batch_size},
+      {"batching", c.noniid_classes ? "noniid:" + std::to_string(c.noniid_classes) : "iid"},
+      {"optimizer", optimizer},
+      {"schedule", {{"kind", c.schedule.kind}, {"stepSize", c.schedule.step_size}, {"gamma", c.schedule.gamma},
+                    {"minLr", c.schedule.min_lr}, {"warmup", c.schedule.warmup}}},
+      {"steps", c.steps},
+      {"evalInterval", c.eval_interval},
+      {"seed", c.seed},
+      {"domainShift", c.shift.kind.empty() ? nlohmann::json(nullptr)
+                                           : nlohmann::json{{"kind", c.shift.kind}, {"amount", c.shift.amount}}},
+      {"preprocess", c.preprocess.empty() ? nlohmann::json(nullptr)
+                                          : nlohmann::json{{"kind", c.preprocess}, {"eps", c.preprocess_eps}}},
+      {"renormSchedule", c.renorm.enabled ? nlohmann::json{{"warmup", c.renorm.warmup}, {"rampEnd", c.renorm.ramp_end}}
+                                          : nlohmann::json(false)},
+  };
+}
+
+}  // namespace normlab
