@@ -59,8 +59,8 @@ struct RunConfig {
   double preprocess_eps = 1e-5;
 };
 
-// The layer API's method name for a name or short alias (bn, brn, ln, gn, in, rms, l1bn, gbn, sn,
-// wn, cn), or "none"; throws Error listing the known names and aliases.
+// The layer API's method name for a name or one of its aliases (the method table's: bn, brn, ln,
+// ...), or "none"; throws Error listing the known names and aliases.
 std::string canonical_method(const std::string& name);
 
 // Parses and validates a configuration (unknown keys rejected with the known ones listed).
