@@ -11,7 +11,6 @@
 #include "normlab/data/batching.h"
 #include "normlab/nn/fold.h"
 #include "normlab/nn/loss.h"
-#include "normlab/norm/batchrenorm.h"
 #include "normlab/run/arm.h"
 #include "normlab/run/runner.h"
 
@@ -90,19 +89,18 @@ void Runner::evaluate(Arm& arm) {
   // Batch Renorm's corrections of the last training step, against the limits in force.
   nlohmann::json renorm = nlohmann::json::array();
   for (NormModule* norm : arm.model.norms()) {
-    auto* brn = dynamic_cast<BatchRenorm*>(&norm->layer());
-    if (brn == nullptr || brn->last_r().empty()) continue;
-    auto stats = [](const std::vector<float>& v) {
+    BatchCorrections c;
+    if (!norm->layer().last_corrections(c)) continue;
+    auto stats = [n = c.n](const float* v) {
       double lo = v[0], hi = v[0], sum = 0;
-      for (float f : v) {
-        lo = std::min<double>(lo, f);
-        hi = std::max<double>(hi, f);
-        sum += f;
+      for (size_t i = 0; i < n; ++i) {
+        lo = std::min<double>(lo, v[i]);
+        hi = std::max<double>(hi, v[i]);
+        sum += v[i];
       }
-      return nlohmann::json{r7(lo), r7(sum / v.size()), r7(hi)};
+      return nlohmann::json{r7(lo), r7(sum / n), r7(hi)};
     };
-    renorm.push_back({{"r", stats(brn->last_r())}, {"d", stats(brn->last_d())},
-                      {"rMax", r7(brn->options().r_max)}, {"dMax", r7(brn->options().d_max)}});
+    renorm.push_back({{"r", stats(c.r)}, {"d", stats(c.d)}, {"rMax", r7(c.r_max)}, {"dMax", r7(c.d_max)}});
   }
   if (!renorm.empty()) e["renorm"] = renorm;
 
