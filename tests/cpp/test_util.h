@@ -324,10 +324,9 @@ inline int64_t numel(const Shape& s) { return normlab::numel(s); }
 
 // ---- finite-difference gradient checks ---------------------------------------------------------
 
-// The finite-difference side of the gradient checks (gradcheck_test.cpp, survey_gradcheck_test.cpp,
-// survey_b_gradcheck_test.cpp). Loss L = sum_i w_i * y_i of one training forward of `layer` at x,
-// accumulated in double from the float32 outputs. For a scalar v (an element of x or of a param)
-// with step h:
+// The finite-difference side of the gradient checks (gradcheck_test.cpp). Loss L = sum_i w_i * y_i
+// of one training forward of `layer` at x, accumulated in double from the float32 outputs. For a
+// scalar v (an element of x or of a param) with step h:
 //   g(h) = (L(v+h) - L(v-h)) / ((v+h) - (v-h))     (denominator: the float32 steps actually taken)
 //   fd   = (4 g(h) - g(2h)) / 3                     (Richardson: truncation error O(h^4))
 // x and w are held by reference: x is moved in place (and restored) by dx(), and the caller's
