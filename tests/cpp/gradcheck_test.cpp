@@ -24,7 +24,7 @@
 // The tolerance is also shown to catch a wrong backward: for BatchNorm, Batch Renorm, LayerNorm,
 // GroupNorm and InstanceNorm the analytic dx with the mean term dropped must fail it; for
 // Generalized BN and Switchable Norm the dx with the statistics held constant must. L1 BN's
-// backward without mu's dependence inside s is shown to fail in survey_test.cpp;
+// backward without mu's dependence inside s is shown to fail in methods/l1batchnorm_test.cpp;
 // LRN, RMSNorm and FRN have no such check yet.
 #include <algorithm>
 #include <cmath>
@@ -249,7 +249,7 @@ enum class Draw {
   // and finite differences straddle it. Every y is at least 0.1 from its tau, and every x at
   // least 0.05 from its channel mean (a step of h moves y by about gamma*rstd*h and x - mu by
   // about h, well inside those margins); FRN's TLU must also be active and inactive somewhere.
-  // The kinks themselves are tested exactly (survey_test.cpp).
+  // The kinks themselves are tested exactly (methods/frn_test.cpp, methods/l1batchnorm_test.cpp).
   kAwayFromKinks,
   // The median and the quantile are order statistics and the MAD has |x - S|, so each is
   // piecewise linear in x and a finite difference is only meaningful where no step reorders the
@@ -269,7 +269,7 @@ enum class Wrong {
   // dx with the statistics held constant: w * gamma / (D + eps) (GBN) or w * gamma * rstd (SN,
   // rstd of the mixed variance), so a backward that ignored the statistics' gradients fails.
   kConstantStatistics,
-  // None here: L1 BN's (mu's dependence inside s left out) is in survey_test.cpp;
+  // None here: L1 BN's (mu's dependence inside s left out) is in methods/l1batchnorm_test.cpp;
   // LRN, RMSNorm and FRN have none yet.
   kNotHere,
 };
