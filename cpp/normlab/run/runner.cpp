@@ -139,6 +139,15 @@ double percentile(const std::vector<float>& sorted, double q) {
   return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
 }
 
+// Whether a norm slot of the model receives flat features [N,C]: with a batch of one example, a
+// single value per channel, so no batch statistics.
+bool flat_norm_slot(const ModelSpec& model, const Shape& sample_shape) {
+  for (const Shape& slot : norm_slot_shapes(model, sample_shape)) {
+    if (slot.size() == 1) return true;
+  }
+  return false;
+}
+
 // Rounds to 7 significant digits for the JSON result (float32 precision; keeps files small).
 double r7(double v) {
   if (!std::isfinite(v) || v == 0) return v;
@@ -279,8 +288,7 @@ nlohmann::json run_config_to_json(const RunConfig& c) {
   }
   return {
       {"dataset", dataset},
-      {"model", {{"kind", c.model.kind}, {"hidden", c.model.hidden}, {"channels", c.model.channels},
-                 {"activation", c.model.activation}}},
+      {"model", model_spec_to_json(c.model)},
       {"methods", methods},
       {"batchSize", c.batch_size},
       {"batching", c.noniid_classes ? "noniid:" + std::to_string(c.noniid_classes) : "iid"},
@@ -419,7 +427,6 @@ Runner::Runner(const RunConfig& config, const std::vector<uint8_t>& data, double
   sampler_ = std::make_unique<BatchSampler>(data_.train, config_.batch_size, config_.noniid_classes,
                                             order_seed);
   const Shape sample_shape(data_.train.x.shape.begin() + 1, data_.train.x.shape.end());
-  const bool images = sample_shape.size() == 3;
   for (const MethodSpec& spec : config_.methods) {
     auto arm = std::make_unique<Arm>();
     arm->spec = spec;
@@ -428,8 +435,10 @@ Runner::Runner(const RunConfig& config, const std::vector<uint8_t>& data, double
                              root.fork(kInitStream));
     // One value per channel: batch statistics of a single example of an MLP are undefined.
     const bool batch_stats = spec.method != "none" && method_info(spec.method).uses_batch_statistics;
-    if (batch_stats && config_.batch_size == 1 && !(images && config_.model.kind == "cnn")) {
-      fail("config: ", spec.method, " needs batchSize >= 2 with an mlp (with one example per batch, each "
+    if (batch_stats && config_.batch_size == 1 && flat_norm_slot(config_.model, sample_shape)) {
+      fail("config: ", spec.method, " needs batchSize >= 2 with ",
+           config_.model.kind == "layers" ? "a norm slot on flat features" : "an mlp",
+           " (with one example per batch, each "
            "channel has a single value and no batch statistics); use layernorm or groupnorm for batch size 1");
     }
     for (size_t i = 0; i + 1 < arm->model.size(); ++i) {
@@ -557,7 +566,7 @@ void Runner::evaluate(Arm& arm) {
   // forward), without letting them move the running statistics.
   const NormStates saved = snapshot(arm.model);
   const int64_t B = config_.batch_size;
-  const bool single = B == 1 && config_.model.kind != "cnn";
+  const bool single = B == 1 && flat_norm_slot(config_.model, sample_shape());
   double bs_loss = 0;
   int64_t bs_correct = 0, bs_count = 0;
   if (!single && B <= n) {
@@ -665,8 +674,13 @@ nlohmann::json Runner::fold(const std::string& id) {
   Arm& a = arm(id);
   FoldResult f = fold_norms(a.model);
   nlohmann::json folded = nlohmann::json::array(), kept = nlohmann::json::array();
-  for (const FoldEntry& e : f.folded) folded.push_back({{"layer", e.layer}, {"method", e.method}, {"into", e.note}});
-  for (const FoldEntry& e : f.kept) kept.push_back({{"layer", e.layer}, {"method", e.method}, {"reason", e.note}});
+  auto entry = [](const FoldEntry& e, const char* note) {
+    nlohmann::json j = {{"layer", e.layer}, {"method", e.method}, {note, e.note}};
+    if (!e.path.empty()) j["path"] = e.path;  // inside residual blocks: the place in each, outermost first
+    return j;
+  };
+  for (const FoldEntry& e : f.folded) folded.push_back(entry(e, "into"));
+  for (const FoldEntry& e : f.kept) kept.push_back(entry(e, "reason"));
   // Inference-mode logits of both models on the test set, batch by batch.
   const Dataset& test = data_.test;
   const int64_t n = test.x.shape[0];
