@@ -295,6 +295,30 @@ void collect_slots(const std::vector<PlannedLayer>& plan, std::vector<const Plan
   }
 }
 
+void add_sizes(const std::vector<PlannedLayer>& plan, ModelSize& s) {
+  for (const PlannedLayer& p : plan) {
+    const double in = static_cast<double>(numel(p.input)), out = static_cast<double>(numel(p.output));
+    s.outputs += out;
+    s.widest = std::max({s.widest, in, out});
+    if (p.spec.type == LayerType::linear) s.parameters += (in + 1) * out;
+    if (p.spec.type == LayerType::norm) s.parameters += 2.0 * static_cast<double>(p.input[0]);
+    if (p.spec.type == LayerType::conv2d) {
+      const double fan_in = static_cast<double>(p.input[0] * p.spec.kernel * p.spec.kernel);
+      s.parameters += static_cast<double>(p.spec.channels) * (fan_in + 1);
+      s.scratch += 2 * fan_in * static_cast<double>(p.output[1] * p.output[2]);
+    }
+    if (p.spec.type == LayerType::residual) {
+      ModelSize body;
+      add_sizes(p.body, body);
+      s.parameters += body.parameters;
+      s.outputs += body.outputs;
+      s.widest = std::max(s.widest, body.widest);
+      s.gradients += body.gradients + 2 * body.widest;
+      s.scratch += body.scratch;
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<Shape> norm_slot_shapes(const ModelSpec& spec, const Shape& sample_shape) {
@@ -304,6 +328,12 @@ std::vector<Shape> norm_slot_shapes(const ModelSpec& spec, const Shape& sample_s
   std::vector<Shape> out;
   for (const PlannedLayer* p : slots) out.push_back(p->input);
   return out;
+}
+
+ModelSize model_size(const ModelSpec& spec, const Shape& sample_shape, int32_t classes) {
+  ModelSize s;
+  add_sizes(plan_model(spec, sample_shape, classes), s);
+  return s;
 }
 
 // ---- building ---------------------------------------------------------------------------------

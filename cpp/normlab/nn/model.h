@@ -84,6 +84,17 @@ std::vector<PlannedLayer> plan_model(const ModelSpec& spec, const Shape& sample_
 // The per-sample input shapes of the model's norm slots, in forward order.
 std::vector<Shape> norm_slot_shapes(const ModelSpec& spec, const Shape& sample_shape);
 
+// What a model of this description holds, in floats, as the runner's memory estimate counts it
+// (estimate_memory in run/runner.h).
+struct ModelSize {
+  double parameters = 0;  // weights and biases, and a gamma and beta per channel of every norm slot
+  double outputs = 0;     // per sample: every layer's output, residual blocks' layers included
+  double widest = 0;      // per sample: the largest input or output of a layer
+  double gradients = 0;   // per sample: each residual block's two gradient buffers (its widest each)
+  double scratch = 0;     // per model: each Conv2d's column buffers, 2 x C*K*K*Ho*Wo
+};
+ModelSize model_size(const ModelSpec& spec, const Shape& sample_shape, int32_t classes);
+
 // Builds the model planned by plan_model, with the normalization `method` (empty: none) and its
 // `options` in every norm slot (make_norm_module: a slot given a shape the method does not take
 // throws the method's error, named by the slot for a described model). Those layers are made first,
