@@ -139,7 +139,7 @@ function applyOptions(config: CompareConfig, specs: readonly string[], table: re
     const [, methodName, key, raw] = m;
     const info = findMethod(table, methodName);
     if (!info) {
-      const known = table.map((t) => [t.name, ...t.aliases].join('/')).join(', ');
+      const known = table.filter((t) => !t.baseline).map((t) => [t.name, ...t.aliases].join('/')).join(', ');
       throw new UsageError(`${flag}: unknown method '${methodName}' (known: ${known})`);
     }
     const option = info.options.find((o) => o.key === key);

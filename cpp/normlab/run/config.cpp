@@ -180,8 +180,7 @@ nlohmann::json run_config_to_json(const RunConfig& c) {
   }
   return {
       {"dataset", dataset},
-      {"model", {{"kind", c.model.kind}, {"hidden", c.model.hidden}, {"channels", c.model.channels},
-                 {"activation", c.model.activation}}},
+      {"model", model_spec_to_json(c.model)},
       {"methods", methods},
       {"batchSize", c.batch_size},
       {"batching", c.noniid_classes ? "noniid:" + std::to_string(c.noniid_classes) : "iid"},

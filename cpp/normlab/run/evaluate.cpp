@@ -120,7 +120,7 @@ void Runner::evaluate(Arm& arm) {
   // forward), without letting them move the running statistics.
   const NormStates saved = snapshot(arm.model);
   const int64_t B = config_.batch_size;
-  const bool single = B == 1 && config_.model.kind != "cnn";
+  const bool single = B == 1 && detail::flat_norm_slot(config_.model, sample_shape());
   double bs_loss = 0;
   int64_t bs_correct = 0, bs_count = 0;
   if (!single && B <= n) {
@@ -200,8 +200,13 @@ nlohmann::json Runner::fold(const std::string& id) {
   Arm& a = arm(id);
   FoldResult f = fold_norms(a.model);
   nlohmann::json folded = nlohmann::json::array(), kept = nlohmann::json::array();
-  for (const FoldEntry& e : f.folded) folded.push_back({{"layer", e.layer}, {"method", e.method}, {"into", e.note}});
-  for (const FoldEntry& e : f.kept) kept.push_back({{"layer", e.layer}, {"method", e.method}, {"reason", e.note}});
+  auto entry = [](const FoldEntry& e, const char* note) {
+    nlohmann::json j = {{"layer", e.layer}, {"method", e.method}, {note, e.note}};
+    if (!e.path.empty()) j["path"] = e.path;  // inside residual blocks: the place in each, outermost first
+    return j;
+  };
+  for (const FoldEntry& e : f.folded) folded.push_back(entry(e, "into"));
+  for (const FoldEntry& e : f.kept) kept.push_back(entry(e, "reason"));
   // Inference-mode logits of both models on the test set, batch by batch.
   const Dataset& test = data_.test;
   const int64_t n = test.x.shape[0];

@@ -64,6 +64,17 @@ Dataset shifted(const Dataset& data, const DomainShift& shift, Rng rng) {
 
 }  // namespace
 
+namespace detail {
+
+bool flat_norm_slot(const ModelSpec& model, const Shape& sample_shape) {
+  for (const Shape& slot : norm_slot_shapes(model, sample_shape)) {
+    if (slot.size() == 1) return true;
+  }
+  return false;
+}
+
+}  // namespace detail
+
 Runner::Runner(const RunConfig& config, const std::vector<uint8_t>& data, double memory_limit)
     : config_(config) {
   const Rng root(config_.seed);
@@ -107,7 +118,6 @@ Runner::Runner(const RunConfig& config, const std::vector<uint8_t>& data, double
   sampler_ = std::make_unique<BatchSampler>(data_.train, config_.batch_size, config_.noniid_classes,
                                             order_seed);
   const Shape sample_shape(data_.train.x.shape.begin() + 1, data_.train.x.shape.end());
-  const bool images = sample_shape.size() == 3;
   for (const MethodSpec& spec : config_.methods) {
     auto arm = std::make_unique<Arm>();
     arm->spec = spec;
@@ -115,8 +125,10 @@ Runner::Runner(const RunConfig& config, const std::vector<uint8_t>& data, double
     arm->model = build_model(config_.model, sample_shape, data_.train.num_classes,
                              info.baseline ? "" : spec.method, spec.options, root.fork(kInitStream));
     // One value per channel: batch statistics of a single example of an MLP are undefined.
-    if (info.uses_batch_statistics && config_.batch_size == 1 && !(images && config_.model.kind == "cnn")) {
-      fail("config: ", spec.method, " needs batchSize >= 2 with an mlp (with one example per batch, each "
+    if (info.uses_batch_statistics && config_.batch_size == 1 && detail::flat_norm_slot(config_.model, sample_shape)) {
+      fail("config: ", spec.method, " needs batchSize >= 2 with ",
+           config_.model.kind == "layers" ? "a norm slot on flat features" : "an mlp",
+           " (with one example per batch, each "
            "channel has a single value and no batch statistics); use layernorm or groupnorm for batch size 1");
     }
     for (size_t i = 0; i + 1 < arm->model.size(); ++i) {
