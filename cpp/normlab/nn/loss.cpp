@@ -1,5 +1,6 @@
 #include "normlab/nn/loss.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "normlab/core/error.h"
@@ -68,6 +69,17 @@ int64_t count_correct(const float* logits, const int32_t* labels, int64_t N, int
     correct += best == labels[n] ? 1 : 0;
   }
   return correct;
+}
+
+void softmax(float* probs, const float* logits, int64_t N, int64_t K) {
+  for (int64_t i = 0; i < N; ++i) {
+    const float* z = logits + i * K;
+    float* p = probs + i * K;
+    const float top = *std::max_element(z, z + K);
+    double sum = 0;
+    for (int64_t k = 0; k < K; ++k) sum += (p[k] = std::exp(z[k] - top));
+    for (int64_t k = 0; k < K; ++k) p[k] = static_cast<float>(p[k] / sum);
+  }
 }
 
 }  // namespace normlab

@@ -18,6 +18,13 @@ double softmax_cross_entropy(float* dlogits, float* probs_or_null,  // (N,K), (N
                              const float* logits, const int32_t* labels,  // (N,K), (N)
                              int64_t N, int64_t K);
 
+// Class probabilities, row by row: p[n,k] = exp(z[n,k] - max_k z[n,k]) / sum_k (...), the
+// exponentials in float and their sum in double (what every prediction of normlab reports).
+// reference: torch.softmax(logits, dim=1).
+void softmax(float* probs,          // (N,K)
+             const float* logits,   // (N,K)
+             int64_t N, int64_t K);
+
 // Mean squared error over all n elements, PyTorch F.mse_loss (reduction 'mean'):
 //   loss = (1/n) sum_i (pred[i] - target[i])^2  (in double),  dpred = 2 (pred - target) / n.
 // dpred may be null. Throws Error if n < 1.

@@ -33,6 +33,7 @@ class Model {
   const Tensor& activation(size_t i) const { return inputs_.at(i); }
   size_t size() const { return layers_.size(); }
   const Module& layer(size_t i) const { return *layers_[i]; }
+  Module& layer(size_t i) { return *layers_[i]; }
   // "linear batchnorm relu linear ...", a residual block as "residual(conv2d batchnorm relu)"
   std::string summary() const;
 

@@ -14,6 +14,10 @@
 
 namespace normlab {
 
+// Purposes of the generators forked from a run's seed (see Rng::fork): the runner's and a Trainer's
+// (trainer.h), which must draw the same weights and batch order for the same seed.
+enum : uint64_t { kDataStream = 1, kInitStream = 2, kOrderStream = 3, kProbeStream = 4, kShiftStream = 5 };
+
 struct MethodSpec {
   std::string id;          // unique within a run: "bn", "brn", "gn", "gn-2", ...
   std::string method;      // the layer API's name, or "none"

@@ -184,14 +184,7 @@ std::vector<float> Runner::predict(const std::string& id, const float* x, int64_
     Tensor chunk(part);
     std::copy(input.ptr() + b * (input.numel() / n), input.ptr() + (b + count) * (input.numel() / n), chunk.ptr());
     const Tensor& logits = model.forward(chunk, false);
-    for (int64_t i = 0; i < count; ++i) {
-      const float* z = logits.ptr() + i * K;
-      float* p = probs.data() + (b + i) * K;
-      const float top = *std::max_element(z, z + K);
-      double sum = 0;
-      for (int64_t k = 0; k < K; ++k) sum += (p[k] = std::exp(z[k] - top));
-      for (int64_t k = 0; k < K; ++k) p[k] = static_cast<float>(p[k] / sum);
-    }
+    softmax(probs.data() + b * K, logits.ptr(), count, K);
   }
   return probs;
 }

@@ -21,9 +21,6 @@ using detail::r7;
 using detail::restore;
 using detail::seconds_since;
 
-// Purposes of the generators forked from the run's seed (see Rng::fork).
-enum : uint64_t { kDataStream = 1, kInitStream = 2, kOrderStream = 3, kProbeStream = 4, kShiftStream = 5 };
-
 // Like snapshot(), into `states`, reusing its buffers (called every training step).
 void snapshot_into(Model& model, NormStates& states) {
   auto norms = model.norms();
