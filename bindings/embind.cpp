@@ -2,6 +2,7 @@
 #include <emscripten/bind.h>
 
 #include "layer_handle.h"
+#include "model_handle.h"
 #include "preprocess_handle.h"
 #include "runner_handle.h"
 
@@ -49,6 +50,19 @@ EMSCRIPTEN_BINDINGS(normlab) {
       .function("transform", &PreprocessHandle::transform)
       .function("inverse", &PreprocessHandle::inverse)
       .function("features", &PreprocessHandle::features);
+  using normlab::wasm::ModelHandle;
+  emscripten::class_<ModelHandle>("ModelHandle")
+      .constructor<>()
+      .function("create", &ModelHandle::create)
+      .function("foldOf", &ModelHandle::fold_of)
+      .function("fitBegin", &ModelHandle::fit_begin)
+      .function("fitStep", &ModelHandle::fit_step)
+      .function("fitEnd", &ModelHandle::fit_end)
+      .function("evaluate", &ModelHandle::evaluate)
+      .function("predict", &ModelHandle::predict)
+      .function("getWeights", &ModelHandle::get_weights)
+      .function("setWeights", &ModelHandle::set_weights)
+      .function("stepsDone", &ModelHandle::steps_done);
   emscripten::function("memoryStats", &normlab::wasm::memory_stats);
   emscripten::function("methodsJson", &normlab::wasm::methods_json);
   emscripten::function("describeMethodsJson", &normlab::wasm::describe_methods_json);

@@ -13,6 +13,7 @@
 #include "normlab/nn/weight_layer.h"
 #include "normlab/norm/batchrenorm.h"
 #include "normlab/norm/registry.h"
+#include "model_handle.h"
 #include "preprocess_handle.h"
 #include "runner_handle.h"
 
@@ -299,6 +300,7 @@ val memory_stats() {
   out.set("liveLayers", LayerHandle::live_count());
   out.set("liveRunners", RunnerHandle::live_count());
   out.set("livePreprocessors", PreprocessHandle::live_count());
+  out.set("liveModels", ModelHandle::live_count());
   return out;
 }
 
