@@ -21,11 +21,12 @@
  */
 // The package's entry point: it only re-exports. types.ts holds the types, layers.ts the layers,
 // load.ts the loader and the loaded instance; runner.ts, presets.ts and preprocess.ts the
-// comparisons and data normalization; csv.ts their results as CSV.
+// comparisons and data normalization; model.ts a model of the user's own (nl.model); csv.ts their results as CSV.
 export * from './types.js';
 export * from './layers.js';
 export * from './load.js';
 export * from './runner.js';
 export * from './presets.js';
 export * from './preprocess.js';
+export * from './model.js';
 export * from './csv.js';

@@ -5,6 +5,7 @@ import createNormlabModule from './normlab_wasm.js';
 import type { NormlabWasmModule } from './normlab_wasm.js';
 import { checkError, optionsJson, typeName } from './checks.js';
 import { BatchRenormLayer, NormLayer, OwnedLayer, WeightLayer, type LayerFor } from './layers.js';
+import { Model, type ModelOptions } from './model.js';
 import { Preprocessor, type PreprocessKind } from './preprocess.js';
 import { Runner, type CompareConfig, type CompareResult, type ProgressEvent } from './runner.js';
 import type { MemoryInfo, Method, MethodAlias, MethodInfo, MethodOf, MethodOptions, NormMethod, WeightMethod } from './types.js';
@@ -53,6 +54,13 @@ export interface Normlab {
    * min-max, standardization, or PCA / ZCA whitening with `eps` added to the eigenvalues.
    */
   fitPreprocessor(kind: PreprocessKind, x: Float32Array, shape: readonly number[], options?: { eps?: number }): Preprocessor;
+  /**
+   * A classifier of your own: the model a comparison trains for one method (`layers` with `norm`
+   * slots filled by `norm`, then the flatten and final Linear to `classes`), with weights from
+   * `seed`, to `fit`, `evaluate`, `predict`, save (`getWeights`) and `fold` in your code. Throws an
+   * Error naming the problem for a bad description, input shape or option. Free it with `dispose()`.
+   */
+  model(options: ModelOptions): Model;
   /** The bytes of a bundled data set file (digits: 1,797 8x8 UCI digits; mnist: 10,000 MNIST digits). */
   loadDataset(name: 'digits' | 'mnist'): Promise<Uint8Array>;
 }
@@ -167,6 +175,10 @@ class NormlabInstance implements Normlab {
 
   createRunner(config: CompareConfig, data?: Uint8Array): Runner {
     return new Runner(this.#raw, config, data);
+  }
+
+  model(options: ModelOptions): Model {
+    return Model.create(this.#raw, options);
   }
 
   async loadDataset(name: 'digits' | 'mnist'): Promise<Uint8Array> {

@@ -47,6 +47,20 @@ export interface PreprocessHandle {
   delete(): void;
 }
 
+export interface ModelHandle {
+  create(configJson: string): string | { error: string };
+  foldOf(source: ModelHandle): string | { error: string };
+  fitBegin(x: Float32Array, labels: Int32Array, epochs: number, batchSize: number): number | { error: string };
+  fitStep(): number | { error: string };
+  fitEnd(): void;
+  evaluate(x: Float32Array, labels: Int32Array): { loss: number; accuracy: number } | { error: string };
+  predict(x: Float32Array): Float32Array | { error: string };
+  getWeights(): Record<string, Float32Array> | { error: string };
+  setWeights(weights: Record<string, Float32Array>): undefined | { error: string };
+  stepsDone(): number;
+  delete(): void;
+}
+
 export interface RawMemoryStats {
   heapBytes: number;
   heapMaxBytes: number;
@@ -54,6 +68,7 @@ export interface RawMemoryStats {
   liveLayers: number;
   liveRunners: number;
   livePreprocessors: number;
+  liveModels: number;
 }
 
 export interface NormlabWasmModule {
@@ -61,6 +76,7 @@ export interface NormlabWasmModule {
   WeightLayerHandle: new () => WeightLayerHandle;
   RunnerHandle: new () => RunnerHandle;
   PreprocessHandle: new () => PreprocessHandle;
+  ModelHandle: new () => ModelHandle;
   memoryStats(): RawMemoryStats;
   methodsJson(): string;
   describeMethodsJson(): string;

@@ -404,6 +404,8 @@ export interface MemoryInfo {
   liveRunners: number;
   /** Preprocessors created and not yet disposed. */
   livePreprocessors: number;
+  /** Models (`nl.model`, and their folded copies) created and not yet disposed. */
+  liveModels: number;
   /** Bytes allocated on the WebAssembly heap. */
   usedBytes: number;
   /** Current size of the WebAssembly memory. */
