@@ -4,7 +4,7 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 
-export const HOSTILE_KINDS = ['layer API', 'runner config', 'CLI', 'URL state'] as const;
+export const HOSTILE_KINDS = ['layer API', 'runner config', 'model API', 'CLI', 'URL state'] as const;
 export type HostileKind = (typeof HOSTILE_KINDS)[number];
 
 declare module 'vitest' {
