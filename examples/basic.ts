@@ -1,5 +1,5 @@
 // The README's API example, type-checked against the shipped declarations (npm run test:types).
-import { load, type BatchRenormLayer, type NormLayer, type WeightLayer } from 'normlab';
+import { load, type BatchRenormLayer, type Model, type NormLayer, type WeightLayer } from 'normlab';
 
 const nl = await load();
 
@@ -50,3 +50,20 @@ wn.dispose();
   console.log(cn.options.centered, cn.outputShape([N, C, H, W]), maps.length, cn.getParams().weight.length);
 }
 console.log(nl.methods.join(', '), nl.memory().liveLayers);
+
+// A model of your own: the comparison runner's model and training step, on your arrays.
+{
+  using model: Model = nl.model({
+    input: [C, H, W], layers: 'conv:8,norm,relu,pool:2,res[conv:8,norm,relu],gap', classes: 3,
+    norm: { method: 'gn', options: { groups: 4 } }, optimizer: { kind: 'adam', lr: 0.01 }, seed: 1,
+  });
+  const labels = [0, 1, 2, 1];
+  const losses: number[] = await model.fit(x, labels, { epochs: 2, batchSize: 2, onStep: (step, loss) => console.log(step, loss) });
+  const { loss, accuracy } = model.evaluate(x, labels);
+  const probs: Float32Array = model.predict(x);
+  const weights: Record<string, Float32Array> = model.getWeights();
+  model.setWeights(weights);
+  const { model: folded, report } = model.fold();
+  folded.dispose();
+  console.log(losses.length, loss, accuracy, probs.length, report.kept.length, nl.memory().liveModels);
+}
