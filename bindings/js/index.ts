@@ -21,7 +21,8 @@
  */
 // The package's entry point: it only re-exports. types.ts holds the types, layers.ts the layers,
 // load.ts the loader and the loaded instance; runner.ts, presets.ts and preprocess.ts the
-// comparisons and data normalization; csv.ts their results as CSV.
+// comparisons and data normalization; csv.ts their results as CSV; dataset.ts the user's own data
+// (CSV and NLDS parsing, the array form checked).
 export * from './types.js';
 export * from './layers.js';
 export * from './load.js';
@@ -29,3 +30,4 @@ export * from './runner.js';
 export * from './presets.js';
 export * from './preprocess.js';
 export * from './csv.js';
+export * from './dataset.js';

@@ -7,6 +7,7 @@ import { checkError, optionsJson, typeName } from './checks.js';
 import { BatchRenormLayer, NormLayer, OwnedLayer, WeightLayer, type LayerFor } from './layers.js';
 import { Preprocessor, type PreprocessKind } from './preprocess.js';
 import { Runner, type CompareConfig, type CompareResult, type ProgressEvent } from './runner.js';
+import { isUserDataset } from './dataset.js';
 import type { MemoryInfo, Method, MethodAlias, MethodInfo, MethodOf, MethodOptions, NormMethod, WeightMethod } from './types.js';
 
 /** Where to find the `.wasm` file, for bundlers and custom hosting. Default: beside this module. */
@@ -40,7 +41,9 @@ export interface Normlab {
   memory(): MemoryInfo;
   /**
    * A comparison to step yourself (a Web Worker's loop, or pausing by not stepping). The digits and
-   * mnist data sets need their file's bytes: `await nl.loadDataset('digits')`.
+   * mnist data sets need their file's bytes: `await nl.loadDataset('digits')`. The user's own data
+   * (`config.dataset` with `x` or `csv`) is checked, and copied into the module once, here; a bad
+   * value throws an Error naming its field, or the CSV's line and column.
    */
   createRunner(config: CompareConfig, data?: Uint8Array): Runner;
   /**
@@ -177,7 +180,7 @@ class NormlabInstance implements Normlab {
   }
 
   async compare(config: CompareConfig, options: CompareOptions = {}): Promise<CompareResult> {
-    const name = config?.dataset?.name;
+    const name = isUserDataset(config?.dataset) ? undefined : config?.dataset?.name;
     const data = name === 'digits' || name === 'mnist' ? await this.loadDataset(name) : undefined;
     const chunk = options.chunk ?? 50;
     if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`compare: chunk must be a positive integer, got ${String(chunk)}`);

@@ -29,7 +29,7 @@ afterAll(() => {
 
 test('the tarball ships only the package files', () => {
   const files = readdirSync(join(app, 'node_modules', 'normlab', 'dist')).sort();
-  expect(files).toEqual(['checks.d.ts', 'checks.js', 'cli.d.ts', 'cli.js', 'csv.d.ts', 'csv.js', 'data', 'handle.d.ts', 'handle.js',
+  expect(files).toEqual(['checks.d.ts', 'checks.js', 'cli.d.ts', 'cli.js', 'csv.d.ts', 'csv.js', 'data', 'dataset.d.ts', 'dataset.js', 'handle.d.ts', 'handle.js',
     'index.d.ts', 'index.js', 'layers.d.ts', 'layers.js', 'load.d.ts', 'load.js', 'normlab_wasm.d.ts', 'normlab_wasm.js',
     'normlab_wasm.wasm', 'preprocess.d.ts', 'preprocess.js', 'presets.d.ts', 'presets.js', 'runner.d.ts', 'runner.js',
     'types.d.ts', 'types.js']);
