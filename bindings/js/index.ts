@@ -22,7 +22,9 @@
 // The package's entry point: it only re-exports. types.ts holds the types, layers.ts the layers,
 // load.ts the loader and the loaded instance; runner.ts, presets.ts and preprocess.ts the
 // comparisons and data normalization; csv.ts their results as CSV; dataset.ts the user's own data
-// (CSV and NLDS parsing, the array form checked).
+// (the array form checked, NLDS files). csv-data.ts (parseCsvDataset) is the subpath
+// 'normlab/csv-data', not re-exported here: it imports papaparse, which a browser cannot load
+// without a bundler, and this entry point must load anywhere.
 export * from './types.js';
 export * from './layers.js';
 export * from './load.js';

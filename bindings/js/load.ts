@@ -7,7 +7,7 @@ import { checkError, optionsJson, typeName } from './checks.js';
 import { BatchRenormLayer, NormLayer, OwnedLayer, WeightLayer, type LayerFor } from './layers.js';
 import { Preprocessor, type PreprocessKind } from './preprocess.js';
 import { Runner, type CompareConfig, type CompareResult, type ProgressEvent } from './runner.js';
-import { isUserDataset } from './dataset.js';
+import { isUserDataset, type CsvParser } from './dataset.js';
 import type { MemoryInfo, Method, MethodAlias, MethodInfo, MethodOf, MethodOptions, NormMethod, WeightMethod } from './types.js';
 
 /** Where to find the `.wasm` file, for bundlers and custom hosting. Default: beside this module. */
@@ -77,9 +77,11 @@ class NormlabInstance implements Normlab {
   #raw: NormlabWasmModule;
   #scopes: Set<object>[] = [];  // layers created inside each open scope()
   #table: string | undefined;   // describeMethodsJson(), read once
+  #csv: CsvParser;              // parseCsvDataset for the runner's CSV form
 
-  constructor(raw: NormlabWasmModule) {
+  constructor(raw: NormlabWasmModule, csv: CsvParser) {
     this.#raw = raw;
+    this.#csv = csv;
     this.methods = Object.freeze(JSON.parse(raw.methodsJson()) as Method[]);
   }
 
@@ -169,7 +171,7 @@ class NormlabInstance implements Normlab {
   }
 
   createRunner(config: CompareConfig, data?: Uint8Array): Runner {
-    return new Runner(this.#raw, config, data);
+    return new Runner(this.#raw, this.#csv, config, data);
   }
 
   async loadDataset(name: 'digits' | 'mnist'): Promise<Uint8Array> {
@@ -269,7 +271,20 @@ async function instantiate(options: LoadOptions): Promise<Normlab> {
     }),
     failed,
   ]);
-  return new NormlabInstance(raw);
+  return new NormlabInstance(raw, await csvParser());
+}
+
+/**
+ * parseCsvDataset for the runner's CSV form, from csv-data.ts: a dynamic import, because papaparse
+ * (CommonJS) loads in Node and through bundlers but not in a browser without one. There the CSV
+ * form says why it is unavailable, and everything else works.
+ */
+async function csvParser(): Promise<CsvParser> {
+  try {
+    return (await import('./csv-data.js')).parseCsvDataset;
+  } catch (error) {
+    return { unavailable: error instanceof Error ? error.message : String(error) };
+  }
 }
 
 let defaultInstance: Promise<Normlab> | undefined;

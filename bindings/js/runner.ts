@@ -3,7 +3,7 @@
 import type { NormlabWasmModule, RunnerHandle } from './normlab_wasm.js';
 import { OwnedHandle } from './handle.js';
 import type { Method, MethodAlias } from './types.js';
-import { isUserDataset, resolveDataset, type ArrayDataset, type CsvDataset, type DatasetSource } from './dataset.js';
+import { isUserDataset, resolveDataset, type ArrayDataset, type CsvDataset, type CsvParser, type DatasetSource } from './dataset.js';
 
 /**
  * A method name of the layer API, `none`, or a short alias (`MethodAliases`: `bn` is `batchnorm`;
@@ -257,7 +257,7 @@ export class Runner extends OwnedHandle<RunnerHandle> {
   readonly config: CompareResult['config'];
 
   /** @internal Use `Normlab.createRunner`. */
-  constructor(raw: NormlabWasmModule, config: CompareConfig, data?: Uint8Array) {
+  constructor(raw: NormlabWasmModule, csv: CsvParser, config: CompareConfig, data?: Uint8Array) {
     if (config === null || typeof config !== 'object' || Array.isArray(config)) {
       throw new Error('config must be an object like { methods: ["bn", "gn"] }');
     }
@@ -266,7 +266,7 @@ export class Runner extends OwnedHandle<RunnerHandle> {
     }
     const toJson = (c: unknown) => JSON.stringify(c, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
     // The user's own data: checked and mapped to classes here; the arrays cross into the module once.
-    const user = isUserDataset(config.dataset) ? resolveDataset(config.dataset) : undefined;
+    const user = isUserDataset(config.dataset) ? resolveDataset(config.dataset, csv) : undefined;
     if (user && data !== undefined) {
       throw new Error('createRunner: data bytes are for the digits and mnist data sets; the examples of your own data go in config.dataset');
     }

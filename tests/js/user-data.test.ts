@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { load, root, type Normlab } from './helpers.js';
 import { hostile } from './hostile.js';
-import { parseCsvDataset, parseNldsDataset, type ArrayDataset, type CompareConfig } from '../../dist/index.js';
+import { parseNldsDataset, type ArrayDataset, type CompareConfig } from '../../dist/index.js';
+import { parseCsvDataset } from '../../dist/csv-data.js';
 
 let nl: Normlab;
 beforeAll(async () => {
