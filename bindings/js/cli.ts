@@ -483,6 +483,20 @@ async function compare(flags: Flags, repeated: Map<string, string[]>): Promise<v
   const quiet = flags.has('quiet');
   const runs = sweep ?? [config];
   const results: CompareResult[] = [];
+  if (runs.length > 1) {
+    // Every run of a sweep is checked before the first trains, so bad data or settings (a batch
+    // larger than the training set) never leave a partial sweep behind.
+    for (const run of runs) {
+      const name = (run.dataset as { name?: string } | undefined)?.name;
+      const builtin = !(run.dataset && ('x' in run.dataset || 'csv' in run.dataset));
+      const bytes = builtin && (name === 'digits' || name === 'mnist') ? await nl.loadDataset(name) : undefined;
+      try {
+        nl.createRunner(run, bytes).dispose();
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+    }
+  }
   if (title) console.log(`${title}\n`);
   for (const [i, run] of runs.entries()) {
     const label = runs.length > 1 ? `batch ${run.batchSize} (${i + 1}/${runs.length})` : 'training';

@@ -128,6 +128,16 @@ describe('bad data: exit code 2, the file, line and column, no stack trace, no o
     expect(existsSync(join(work, 'out.json'))).toBe(false);
   });
 
+  test('a sweep whose largest batch does not fit the data: refused before the first run trains', () => {
+    hostile('bad data');
+    writeFileSync(join(work, 'twenty.csv'), `${header}${Array.from({ length: 20 }, (_, i) => `${i},${i % 3},${i % 2 ? 'y' : 'x'}`).join('\n')}\n`);
+    const r = cli('compare', '--preset', 'batch-size-sweep', '--data', 'twenty.csv', '--quiet', '--json', 'sweep.json');
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr.trimEnd()).toMatch(/^normlab: twenty\.csv: 16 training examples \(20 less 4 held out for testing\) are fewer than the batch size 32 \(the data rows of twenty\.csv are on lines 2 to 21\)$/);
+    expect(r.stdout).toBe('');
+    expect(existsSync(join(work, 'sweep.json'))).toBe(false);
+  });
+
   const flagCases: [string[], RegExp][] = [
     [['--data', 'missing.csv'], /^normlab: --data missing\.csv: ENOENT/],
     [['--data', 'notes.txt'], /^normlab: --data notes\.txt: unknown kind of file '\.txt' \(known: \.csv, \.tsv, \.nlds\)$/],
