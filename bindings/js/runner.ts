@@ -270,6 +270,11 @@ export class Runner extends OwnedHandle<RunnerHandle> {
     if (user && data !== undefined) {
       throw new Error('createRunner: data bytes are for the digits and mnist data sets; the examples of your own data go in config.dataset');
     }
+    const builtin = user ? undefined : (config.dataset as { name?: unknown } | undefined)?.name ?? 'moons';
+    if (data !== undefined && builtin !== 'digits' && builtin !== 'mnist') {
+      throw new Error(`createRunner: data bytes are for the digits and mnist data sets, not ${JSON.stringify(builtin)}, ` +
+        'which is generated; your own data goes in config.dataset ({ x, labels, shape } or { csv })');
+    }
     const handle = new raw.RunnerHandle();
     let resolved: CompareResult['config'];
     try {

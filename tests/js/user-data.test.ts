@@ -263,9 +263,13 @@ describe('bad data: an Error naming the field, or the line and column, and no ru
     expect(nl.memory().liveRunners).toBe(0);
   });
 
-  test('data bytes with the user\'s data', () => {
+  test('data bytes with the user\'s data, or with a generated set (they were once ignored)', () => {
     hostile('bad data');
     expect(() => nl.createRunner({ ...run, dataset: good }, new Uint8Array(4))).toThrow(/data bytes are for the digits and mnist data sets/);
+    hostile('bad data');
+    expect(() => nl.createRunner({ ...run, dataset: { name: 'moons' } }, new Uint8Array(4)))
+      .toThrow(/^createRunner: data bytes are for the digits and mnist data sets, not "moons", which is generated; your own data goes in config.dataset/);
+    expect(nl.memory().liveRunners).toBe(0);
   });
 
   test('a data set larger than the memory estimate allows: refused before it is copied into the module', () => {
