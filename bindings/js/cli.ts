@@ -12,7 +12,7 @@ class UsageError extends Error {}
 
 /** The usage text; the method names and aliases come from the method table. */
 function help(table: readonly MethodInfo[]): string {
-  const ids = [...table.map((m) => m.aliases[0] ?? m.name), 'none'].join(',');
+  const ids = table.map((m) => m.aliases[0] ?? m.name).join(',');
   const weight = table.filter((m) => m.weightMethod).map((m) => `${m.aliases[0] ?? m.name} = ${m.label.toLowerCase()}`).join(', ');
   return `normlab: compare normalization methods by training one model per method
 
@@ -99,7 +99,7 @@ function parseFlags(args: string[]): { flags: Flags; repeated: Map<string, strin
   return { flags, repeated };
 }
 
-/** The method a name, alias or label stands for, from the method table; undefined for 'none'. */
+/** The method a name or alias stands for, from the method table ('none' included). */
 function findMethod(table: readonly MethodInfo[], name: string): MethodInfo | undefined {
   return table.find((m) => m.name === name || m.aliases.includes(name));
 }
@@ -148,7 +148,7 @@ function applyOptions(config: CompareConfig, specs: readonly string[], table: re
     const [, methodName, key, raw] = m;
     const info = findMethod(table, methodName);
     if (!info) {
-      const known = table.map((t) => [t.name, ...t.aliases].join('/')).join(', ');
+      const known = table.filter((t) => !t.baseline).map((t) => [t.name, ...t.aliases].join('/')).join(', ');
       throw new UsageError(`${flag}: unknown method '${methodName}' (known: ${known})`);
     }
     const option = info.options.find((o) => o.key === key);

@@ -55,10 +55,13 @@ export interface OptionInfo {
   help: string;
 }
 
-/** A method's description: what the CLI's help, the playground's controls and the checks read. */
+/**
+ * A method's description: what the CLI's help, the playground's controls and the checks read. The
+ * table starts with `none` (the comparisons' baseline), then the methods in the order of `nl.methods`.
+ */
 export interface MethodInfo {
-  name: Method;
-  /** Short names, the first being the id results use (`bn`); LRN and FRN have none. */
+  name: Method | 'none';
+  /** Short names, the first being the id results use (`bn`); none, LRN and FRN have none. */
   aliases: string[];
   /** For tables and legends: "Batch Renorm". */
   label: string;
@@ -73,6 +76,8 @@ export interface MethodInfo {
   populationStatistics: string[];
   /** A weight reparameterization of a Linear/Conv2d rather than a normalization layer. */
   weightMethod: boolean;
+  /** `none`: the comparisons' baseline, the same model without normalization (not a layer). */
+  baseline: boolean;
 }
 
 /** PyTorch `BatchNorm1d/2d`: per-channel statistics over N and the spatial dims. */

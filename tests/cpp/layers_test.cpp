@@ -1,6 +1,6 @@
 // Tests of the training core's layers and losses: Linear, Conv2d, ReLU, Tanh, MaxPool2d,
-// GlobalAvgPool, Flatten, NormModule (and make_norm_module), softmax_cross_entropy, mse and
-// count_correct.
+// GlobalAvgPool, Flatten, NormModule (and make_norm_module), Residual, softmax_cross_entropy, mse
+// and count_correct.
 //
 // 1. Finite-difference gradient checks of every layer w.r.t. its input and every parameter, over a
 //    sweep of shapes. Loss L = sum_i w_i * y_i with fixed random w ~ N(0, 1), accumulated in double
@@ -56,6 +56,7 @@
 #include "normlab/nn/module.h"
 #include "normlab/nn/norm_module.h"
 #include "normlab/nn/pooling.h"
+#include "normlab/nn/residual.h"
 #include "normlab/norm/groupnorm.h"
 #include "test_util.h"
 
@@ -71,11 +72,13 @@ using normlab::Module;
 using normlab::NormModule;
 using normlab::Param;
 using normlab::ReLU;
+using normlab::Residual;
 using normlab::Tanh;
 using normlab::Tensor;
 using ::testing::HasSubstr;
 
 using NRng = normlab::Rng;  // test_util.h has its own Rng; these tests draw from normlab's
+using Body = std::vector<std::unique_ptr<Module>>;
 
 constexpr double kH = 1e-2;
 constexpr double kAtol = 1e-3;
@@ -351,6 +354,53 @@ std::vector<LayerConfig> layer_configs() {
     c.rtol = kNormRtol;
     add(c);
   }
+  // Residual blocks y = x + f(x): dense; convolutional with a normalization inside; with batch
+  // statistics inside (they couple the samples); nested; and the empty block (f the identity,
+  // y = 2x). Tanh keeps f smooth; with a normalization inside, the norm layers' tolerance.
+  auto block = [](Body body) { return std::make_unique<Residual>(std::move(body)); };
+  add({"residual_linear_tanh_linear_3x6", [block](NRng& r) {
+         Body f;
+         f.push_back(std::make_unique<Linear>(6, 4, r));
+         f.push_back(std::make_unique<Tanh>());
+         f.push_back(std::make_unique<Linear>(4, 6, r));
+         return block(std::move(f));
+       },
+       {3, 6}});
+  LayerConfig conv_block{"residual_conv_groupnorm_tanh_conv_2x4x5x4", [block](NRng& r) {
+                           Body f;
+                           f.push_back(std::make_unique<Conv2d>(4, 3, 3, 1, 1, r));
+                           f.push_back(normlab::make_norm_module("groupnorm", json::object(), {2, 3, 5, 4}));
+                           f.push_back(std::make_unique<Tanh>());
+                           f.push_back(std::make_unique<Conv2d>(3, 4, 3, 1, 1, r));
+                           return block(std::move(f));
+                         },
+                         {2, 4, 5, 4}};
+  conv_block.atol = kNormAtol;
+  conv_block.rtol = kNormRtol;
+  add(conv_block);
+  LayerConfig bn_block{"residual_linear_batchnorm_tanh_4x5", [block](NRng& r) {
+                         Body f;
+                         f.push_back(std::make_unique<Linear>(5, 5, r));
+                         f.push_back(normlab::make_norm_module("batchnorm", json::object(), {4, 5}));
+                         f.push_back(std::make_unique<Tanh>());
+                         return block(std::move(f));
+                       },
+                       {4, 5}};
+  bn_block.atol = kNormAtol;
+  bn_block.rtol = kNormRtol;
+  add(bn_block);
+  add({"residual_nested_3x5", [block](NRng& r) {
+         Body inner;
+         inner.push_back(std::make_unique<Linear>(5, 5, r));
+         inner.push_back(std::make_unique<Tanh>());
+         Body f;
+         f.push_back(std::make_unique<Linear>(5, 5, r));
+         f.push_back(std::make_unique<Tanh>());
+         f.push_back(block(std::move(inner)));
+         return block(std::move(f));
+       },
+       {3, 5}});
+  add({"residual_empty_2x3", [block](NRng&) { return block(Body{}); }, {2, 3}});
   return out;
 }
 
@@ -850,6 +900,60 @@ TEST(Modules, Conv2dOutputShapes) {
   EXPECT_EQ(GlobalAvgPool().output_shape({2, 3, 8, 8}), (Shape{2, 3}));
 }
 
+// y = x + relu(W x + b) by hand, two samples, one with a unit below the ReLU's kink:
+//   W = [[1, 2], [3, -1]], b = [0.5, -0.5]
+//   x1 = [1, -2]:     z = [-2.5, 4.5], f = [0, 4.5],  y = [1, 2.5]
+//   x2 = [0.5, 0.5]:  z = [2, 0.5],    f = [2, 0.5],  y = [2.5, 1]
+// Backward of dy1 = [1, 1], dy2 = [2, -1]: dz = dy where z > 0, so dz1 = [0, 1], dz2 = [2, -1];
+//   dx = dy + W^T dz:  dx1 = [1, 1] + [3, -1] = [4, 0],  dx2 = [2, -1] + [-1, 5] = [1, 4]
+//   dW = sum_n dz_n x_n^T = [[0, 0], [1, -2]] + [[1, 1], [-0.5, -0.5]] = [[1, 1], [0.5, -2.5]]
+//   db = sum_n dz_n = [2, 0]
+// Leaving out the skip path (dx = W^T dz, or y = f) or the ReLU mask fails every row.
+TEST(Residual, HandComputedForwardAndBackward) {
+  Body f;
+  f.push_back(std::make_unique<Linear>(2, 2, std::vector<float>{1, 2, 3, -1}, std::vector<float>{0.5f, -0.5f}));
+  f.push_back(std::make_unique<ReLU>());
+  Residual res(std::move(f));
+  EXPECT_EQ(res.kind(), "residual(linear relu)");
+  Tensor y, dx;
+  res.forward(tensor({2, 2}, {1, -2, 0.5f, 0.5f}), y, true);
+  EXPECT_EQ(y.shape, (Shape{2, 2}));
+  EXPECT_EQ(y.data, (std::vector<float>{1, 2.5f, 2.5f, 1}));
+  EXPECT_EQ(res.output(0).data, (std::vector<float>{-2.5f, 4.5f, 2, 0.5f}));  // what f's layers gave
+  res.backward(tensor({2, 2}, {1, 1, 2, -1}), dx);
+  EXPECT_EQ(dx.data, (std::vector<float>{4, 0, 1, 4}));
+  EXPECT_EQ(param(res, "weight").grad, (std::vector<float>{1, 1, 0.5f, -2.5f}));
+  EXPECT_EQ(param(res, "bias").grad, (std::vector<float>{2, 0}));
+  // The empty block is the identity: y = 2x, dx = 2 dy.
+  Residual identity(Body{});
+  identity.forward(tensor({1, 3}, {1, -2, 0.25f}), y, true);
+  EXPECT_EQ(y.data, (std::vector<float>{2, -4, 0.5f}));
+  identity.backward(tensor({1, 3}, {3, 0, -1}), dx);
+  EXPECT_EQ(dx.data, (std::vector<float>{6, 0, -2}));
+}
+
+// A clone owns copies of the block's layers: training the original leaves it as it was.
+TEST(Residual, CloneIsIndependent) {
+  NRng rng(3);
+  Body f;
+  f.push_back(std::make_unique<Linear>(3, 3, rng));
+  f.push_back(normlab::make_norm_module("batchnorm", json::object(), {4, 3}));
+  Residual res(std::move(f));
+  const std::unique_ptr<Module> copy = res.clone();
+  EXPECT_EQ(copy->kind(), "residual(linear batchnorm)");
+  const Tensor x = tensor({4, 3}, normals(rng, 12));
+  Tensor y_copy, y_again, y;
+  copy->forward(x, y_copy, false);
+  res.forward(x, y, true);  // moves the original's running statistics
+  for (Param* p : res.parameters()) {
+    for (float& v : p->value) v *= 2;
+  }
+  copy->forward(x, y_again, false);
+  EXPECT_TRUE(check_identical("clone's output", y_again.data, y_copy.data));
+  ASSERT_EQ(copy->parameters().size(), res.parameters().size());
+  EXPECT_NE(copy->parameters()[0], res.parameters()[0]);
+}
+
 TEST(Losses, CountCorrectFirstMaximumWins) {
   const std::vector<float> logits = {1, 3, 3,   // tie between 1 and 2: argmax 1
                                      5, 5, 5,   // all equal: argmax 0
@@ -1016,6 +1120,34 @@ TEST(Errors, BackwardWithoutForwardOrWithWrongDy) {
     EXPECT_NORMLAB_ERROR(m->backward(Tensor({1, 1, 1, 1, 1}), dx),
                          HasSubstr(who + "dy shape [1,1,1,1,1] does not match the output shape"));
   }
+}
+
+TEST(Errors, Residual) {
+  NRng rng(1);
+  Body f;
+  f.push_back(std::make_unique<Conv2d>(4, 8, 3, 1, 1, rng));
+  f.push_back(std::make_unique<ReLU>());
+  Residual widen(std::move(f));
+  EXPECT_NORMLAB_ERROR(widen.output_shape({2, 4, 6, 6}),
+                       HasSubstr("residual: y = x + f(x) needs f(x) shaped as x, but x is [2,4,6,6] and f(x) "
+                                 "is [2,8,6,6] (residual(conv2d relu))"));
+  Tensor y, dx;
+  EXPECT_NORMLAB_ERROR(widen.forward(Tensor({2, 4, 6, 6}), y, true),
+                       HasSubstr("residual: y = x + f(x) needs f(x) shaped as x, but x is [2,4,6,6]"));
+  // A layer of f that cannot take x reports itself.
+  EXPECT_NORMLAB_ERROR(widen.output_shape({2, 3, 6, 6}), HasSubstr("conv2d: input shape [2,3,6,6]"));
+  Body null;
+  null.push_back(nullptr);
+  EXPECT_NORMLAB_ERROR(Residual(std::move(null)), HasSubstr("residual: a layer of the block is null"));
+  Body g;
+  g.push_back(std::make_unique<Tanh>());
+  Residual res(std::move(g));
+  res.forward(Tensor({2, 3}, 0.5f), y, false);
+  EXPECT_NORMLAB_ERROR(res.backward(y, dx), HasSubstr("residual: backward needs a training-mode forward first"));
+  res.forward(Tensor({2, 3}, 0.5f), y, true);
+  EXPECT_NORMLAB_ERROR(res.backward(Tensor({3, 2}), dx),
+                       HasSubstr("residual: dy shape [3,2] does not match the output shape [2,3] of the last "
+                                 "training forward"));
 }
 
 TEST(Errors, NormModules) {

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <set>
 
 #include "normlab/nn/norm_module.h"
@@ -157,7 +158,7 @@ INSTANTIATE_TEST_SUITE_P(All, MethodTable, ::testing::ValuesIn(layer_methods()),
 TEST(MethodTable, DescribesAllFourteenMethodsInOrder) {
   std::vector<std::string> names;
   for (const MethodInfo* m : normlab::method_table()) names.push_back(m->name);
-  EXPECT_THAT(names, ::testing::ElementsAre("batchnorm", "batchrenorm", "layernorm", "groupnorm", "instancenorm",
+  EXPECT_THAT(names, ::testing::ElementsAre("none", "batchnorm", "batchrenorm", "layernorm", "groupnorm", "instancenorm",
                                             "lrn", "rmsnorm", "frn", "l1batchnorm", "generalizedbatchnorm",
                                             "switchablenorm", "weightnorm", "cosinenorm"));
   std::vector<std::string> batch;
@@ -165,6 +166,20 @@ TEST(MethodTable, DescribesAllFourteenMethodsInOrder) {
     if (m->uses_batch_statistics) batch.push_back(m->aliases[0]);
   }
   EXPECT_THAT(batch, ::testing::ElementsAre("bn", "brn", "l1bn", "gbn", "sn"));
+}
+
+TEST(MethodTable, NoneIsTheBaselineNotALayer) {
+  const MethodInfo& none = normlab::method_info("none");
+  EXPECT_TRUE(none.baseline);
+  EXPECT_FALSE(none.weight_method());
+  EXPECT_EQ(none.label, "No normalization");
+  EXPECT_EQ(none.id(), "none");
+  EXPECT_EQ(normlab::method_info("batchnorm").id(), "bn");
+  EXPECT_EQ(normlab::method_info("lrn").id(), "lrn");
+  EXPECT_EQ(std::count(normlab::norm_methods().begin(), normlab::norm_methods().end(), "none"), 0);
+  EXPECT_EQ(std::count(normlab::weight_methods().begin(), normlab::weight_methods().end(), "none"), 0);
+  EXPECT_NORMLAB_ERROR(normlab::create_norm("none", nlohmann::json::object()),
+                       ::testing::StrEq("none: the comparisons' baseline without normalization, not a layer"));
 }
 
 }  // namespace

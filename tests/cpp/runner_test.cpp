@@ -4,7 +4,11 @@
 #include <malloc.h>
 
 #include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -99,6 +103,13 @@ constexpr bool kGlibcMalloc = true;
 #endif
 
 // Bytes the process has allocated (glibc: small blocks in use plus mmapped large ones).
+std::vector<uint8_t> read_digits() {
+  const std::string path = std::string(NORMLAB_DATA_DIR) + "/digits.nlds";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open " + path);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 double allocated_bytes() {
   const struct mallinfo2 info = mallinfo2();
   return static_cast<double>(info.uordblks + info.hblkhd);
@@ -115,15 +126,33 @@ TEST(Runner, MemoryEstimateIsCloseToWhatARunAllocates) {
                          {"batchSize", 256}, {"steps", 2}, {"evalInterval", 2}}},
       {"mlp adam", {{"methods", {"bn", "ln"}}, {"model", {{"hidden", {1024, 1024, 1024}}}},
                     {"optimizer", {{"kind", "adam"}, {"lr", 0.001}}}, {"steps", 2}, {"evalInterval", 2}}},
+      // Described models (nn/model_spec.h): a CNN, and residual blocks (their layers' outputs, kept
+      // inside the block, and the block's own gradient buffers).
+      {"described cnn", {{"dataset", {{"name", "digits"}, {"testSize", 300}}},
+                         {"model", {{"layers", "conv:32,norm,relu,conv:32:3:2,norm,relu,pool:2,conv:64,norm,relu"}}},
+                         {"methods", {"bn", "gn"}}, {"batchSize", 64}, {"steps", 2}, {"evalInterval", 2}}},
+      {"residual cnn", {{"dataset", {{"name", "digits"}, {"testSize", 300}}},
+                        {"model", {{"layers", "conv:32,norm,relu,res[conv:32,norm,relu,conv:32,norm],relu,pool:2,"
+                                              "res[conv:32,norm,relu,conv:32,norm],relu,gap"}}},
+                        {"methods", {"bn", "ln"}}, {"batchSize", 64}, {"steps", 2}, {"evalInterval", 2}}},
+      {"residual mlp", {{"methods", {"bn", "gn"}},
+                        {"model", {{"layers", "linear:512,norm,relu,res[linear:512,norm,relu,linear:512,norm],relu,"
+                                              "res[linear:512,norm,tanh]"}}},
+                        {"optimizer", {{"kind", "adam"}, {"lr", 0.001}}},
+                        {"batchSize", 256}, {"steps", 2}, {"evalInterval", 2}}},
   };
+  const std::vector<uint8_t> digits = read_digits();
   for (const Case& c : cases) {
     const normlab::RunConfig rc = config(c.config);
     const double before = allocated_bytes();
-    normlab::Runner runner(rc, {});
+    normlab::Runner runner(rc, rc.dataset.name == "digits" ? digits : std::vector<uint8_t>{});
     runner.step(2);  // training and evaluation buffers have reached their sizes
     const double used = allocated_bytes() - before;
-    const normlab::MemoryEstimate e = normlab::estimate_memory(
-        rc, runner.sample_shape(), runner.classes(), rc.dataset.train_size, rc.dataset.test_size);
+    const json sizes = runner.result()["data"];
+    const normlab::MemoryEstimate e = normlab::estimate_memory(rc, runner.sample_shape(), runner.classes(),
+                                                               sizes["train"], sizes["test"]);
+    std::printf("[ memory   ] %s: estimate %.1f MiB, used %.1f MiB (%.2fx)\n", c.name, e.total() / 1048576,
+                used / 1048576, e.total() / used);
     EXPECT_GE(e.total(), used) << c.name << ": estimate " << e.total() << ", used " << used;
     EXPECT_LE(e.total(), 1.5 * used) << c.name << ": estimate " << e.total() << ", used " << used;
   }

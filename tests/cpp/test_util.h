@@ -322,12 +322,42 @@ inline std::vector<float> backward(NormLayer& layer, const std::vector<float>& d
 
 inline int64_t numel(const Shape& s) { return normlab::numel(s); }
 
+// The names of a layer's parameters, in order.
+inline std::vector<std::string> param_names(const NormLayer& layer) {
+  std::vector<std::string> out;
+  for (const normlab::Param& p : layer.params()) out.push_back(p.name);
+  return out;
+}
+
+// rows x len normals of the given scale, each row shifted to mean 0.
+inline std::vector<float> zero_mean_rows(Rng& rng, int64_t rows, int64_t len, double scale) {
+  std::vector<float> x = rng.normals(static_cast<size_t>(rows * len), 0.0, scale);
+  for (int64_t r = 0; r < rows; ++r) {
+    double m = 0;
+    for (int64_t i = 0; i < len; ++i) m += x[r * len + i];
+    m /= static_cast<double>(len);
+    for (int64_t i = 0; i < len; ++i) x[r * len + i] = static_cast<float>(x[r * len + i] - m);
+  }
+  return x;
+}
+
+// An input of shape [N, C, ...] with per-channel offsets and scales; values continuous, so no ties.
+inline std::vector<float> channel_input(const Shape& s, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> x(numel(s));
+  const int64_t C = s[1], S = normlab::spatial_size(s);
+  for (size_t e = 0; e < x.size(); ++e) {
+    const int64_t c = (static_cast<int64_t>(e) / S) % C;
+    x[e] = static_cast<float>(0.7 * c - 0.5 + (0.6 + 0.5 * c) * rng.normal());
+  }
+  return x;
+}
+
 // ---- finite-difference gradient checks ---------------------------------------------------------
 
-// The finite-difference side of the gradient checks (gradcheck_test.cpp, survey_gradcheck_test.cpp,
-// survey_b_gradcheck_test.cpp). Loss L = sum_i w_i * y_i of one training forward of `layer` at x,
-// accumulated in double from the float32 outputs. For a scalar v (an element of x or of a param)
-// with step h:
+// The finite-difference side of the gradient checks (gradcheck_test.cpp). Loss L = sum_i w_i * y_i
+// of one training forward of `layer` at x, accumulated in double from the float32 outputs. For a
+// scalar v (an element of x or of a param) with step h:
 //   g(h) = (L(v+h) - L(v-h)) / ((v+h) - (v-h))     (denominator: the float32 steps actually taken)
 //   fd   = (4 g(h) - g(2h)) / 3                     (Richardson: truncation error O(h^4))
 // x and w are held by reference: x is moved in place (and restored) by dx(), and the caller's

@@ -21,7 +21,7 @@ using ::testing::StartsWith;
 const std::vector<std::string> kChannelMethods = {"batchnorm", "batchrenorm", "groupnorm",
                                                   "instancenorm"};
 // The first five methods, all with exactly gamma and beta as parameters (tests of later methods'
-// parameters and shape errors live with those methods' tests, e.g. survey_test.cpp).
+// parameters and shape errors live with those methods' tests, e.g. methods/frn_test.cpp).
 const std::vector<std::string> kGammaBetaMethods = {"batchnorm", "batchrenorm", "layernorm",
                                                     "groupnorm", "instancenorm"};
 

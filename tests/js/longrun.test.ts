@@ -1,7 +1,7 @@
 // 100,000 training steps of a runner with a flat WebAssembly heap: after a warm-up, the bytes in
 // use grow only by what the result keeps by design, and nothing else is left behind.
 //
-// What a runner keeps by design (cpp/normlab/runner.cpp): per method, every step's training loss
+// What a runner keeps by design (cpp/normlab/run/runner.cpp): per method, every step's training loss
 // and accuracy (two float32 per step, in std::vectors whose capacity doubles: the next power of
 // two of the step count) and one record per evaluation. Events are taken out chunk by chunk
 // (`step()` returns them and the runner keeps no copy). So:

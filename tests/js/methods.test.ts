@@ -27,9 +27,11 @@ const option = (name: string, key: string) => {
 };
 
 describe('describeMethods', () => {
-  test('describes all 14 layer-API methods in the order of nl.methods, each with a label', () => {
-    expect(table.map((m) => m.name)).toEqual([...nl.methods]);
-    expect(table).toHaveLength(13);  // 13 layer-API methods; the 14th, 'none', is the runner's baseline
+  test('describes all 14 methods: the baseline none, then the layer API\'s in the order of nl.methods', () => {
+    expect(table.map((m) => m.name)).toEqual(['none', ...nl.methods]);
+    expect(table).toHaveLength(14);
+    expect(table.filter((m) => m.baseline).map((m) => m.name)).toEqual(['none']);
+    expect(method('none')).toMatchObject({ label: 'No normalization', aliases: [], options: [], weightMethod: false });
     for (const m of table) expect(m.label.length).toBeGreaterThan(1);
     expect(method('batchrenorm').label).toBe('Batch Renorm');
     expect(method('batchnorm').aliases).toEqual(['bn']);
@@ -68,8 +70,8 @@ describe('describeMethods', () => {
 
   test('returns a fresh copy each call', () => {
     const a = nl.describeMethods();
-    a[0].label = 'changed';
-    expect(nl.describeMethods()[0].label).toBe('BatchNorm');
+    a[1].label = 'changed';
+    expect(nl.describeMethods()[1].label).toBe('BatchNorm');
   });
 });
 
@@ -104,6 +106,11 @@ describe('createLayer takes the aliases', () => {
     hostile('layer API');
     expect(() => nl.createLayer('bnn' as 'bn', { channels: 2 })).toThrow(/unknown normalization method 'bnn' \(known: batchnorm/);
   });
+
+  test("'none' is the comparisons' baseline, not a layer", () => {
+    hostile('layer API');
+    expect(() => nl.createLayer('none' as 'bn', { channels: 2 })).toThrow(/^none: the comparisons' baseline without normalization, not a layer$/);
+  });
 });
 
 describe('the documented option interfaces of types.ts agree with the table', () => {
@@ -137,7 +144,7 @@ describe('the documented option interfaces of types.ts agree with the table', ()
 
   test('each normalization method: the same keys, and every stated default equal to the table', () => {
     let checked = 0;
-    for (const m of table.filter((t) => !t.weightMethod)) {
+    for (const m of table.filter((t) => !t.weightMethod && !t.baseline)) {
       const props = documented(interfaces[m.name]);
       expect([...props.keys()].sort(), m.name).toEqual(m.options.map((o) => o.key).sort());
       for (const [key, value] of props) {

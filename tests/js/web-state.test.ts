@@ -215,9 +215,10 @@ describe('URL state', () => {
 });
 
 describe('the methods and their options come from the method table', () => {
-  test("the method list is 'none' then the table, each with its first alias (or name) as key and the table's label", () => {
-    expect(methods.list.map((m) => m.key)).toEqual(['none', ...table.map((m) => m.aliases[0] ?? m.name)]);
-    expect(methods.list.slice(1).map((m) => m.label)).toEqual(table.map((m) => m.label));
+  test("the method list is the table ('none' first), each with its first alias (or name) as key and the table's label", () => {
+    expect(methods.list.map((m) => m.key)).toEqual(table.map((m) => m.aliases[0] ?? m.name));
+    expect(methods.list[0].key).toBe('none');
+    expect(methods.list.map((m) => m.label)).toEqual(table.map((m) => m.label));
     expect(settings.prop('methods')).toMatchObject({ type: 'enumList', values: methods.list.map((m) => m.key) });
     for (const m of table) for (const name of [m.name, ...m.aliases]) expect(methods.get(name)?.name, name).toBe(m.name);
     expect(methods.get('__proto__')).toBeUndefined();

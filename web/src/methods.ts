@@ -67,10 +67,6 @@ export const PAGE_DEFAULTS: Readonly<Record<string, OptionValue>> = {
  */
 export const NOT_OFFERED: ReadonlySet<string> = new Set(['gbn.deviation']);
 
-/** The comparison's baseline, which the runner accepts as a method but the table does not list. */
-type Described = Pick<MethodInfo, 'aliases' | 'label' | 'options' | 'usesBatchStatistics' | 'needsSpatialDims'> & { name: string };
-const NONE: Described = { name: 'none', aliases: [], label: 'No normalization', options: [], usesBatchStatistics: false, needsSpatialDims: false };
-
 /** Whether an option can have a control: a number, a boolean or one of a list of strings. */
 function offerable(o: OptionInfo): boolean {
   if (SHAPE_OPTIONS.has(o.key)) return false;
@@ -85,13 +81,13 @@ function pageOption(method: string, info: OptionInfo): PageOption {
   return { name, method, info, initial, optional: leftOut || info.nullable === true, passNull: !leftOut && info.nullable === true };
 }
 
-/** The methods of the table, with 'none' first, in the table's order. */
+/** The methods of the table ('none' first), in the table's order. */
 export class Methods {
   readonly list: readonly PageMethod[];
   readonly #byName = new Map<string, PageMethod>();
 
   constructor(table: readonly MethodInfo[]) {
-    this.list = [NONE, ...table].map((m: Described, position): PageMethod => {
+    this.list = table.map((m, position): PageMethod => {
       const key = m.aliases[0] ?? m.name;
       const offered = m.options.filter((o) => offerable(o) && !NOT_OFFERED.has(`${key}.${o.key}`));
       return {

@@ -7,6 +7,7 @@
 #include "normlab/core/error.h"
 #include "normlab/nn/conv2d.h"
 #include "normlab/nn/linear.h"
+#include "normlab/nn/residual.h"
 
 namespace normlab {
 
@@ -55,36 +56,56 @@ std::unique_ptr<Module> fold_into(Module& prev, const std::vector<double>& centr
   return nullptr;
 }
 
-}  // namespace
-
-FoldResult fold_norms(const Model& model) {
-  FoldResult result;
+// The folded copies of a sequence of layers: the model's (place empty) or a residual block's
+// (place: where the block is, the model's index first). Entries go to `result` in model order.
+std::vector<std::unique_ptr<Module>> fold_layers(const std::vector<const Module*>& in,
+                                                 const std::vector<size_t>& place, FoldResult& result) {
   std::vector<std::unique_ptr<Module>> layers;
   InferenceAffine map;
-  for (size_t i = 0; i < model.size(); ++i) {
-    const Module& m = model.layer(i);
+  for (size_t i = 0; i < in.size(); ++i) {
+    const Module& m = *in[i];
+    std::vector<size_t> here = place;
+    here.push_back(i);
+    if (const auto* res = dynamic_cast<const Residual*>(&m)) {
+      std::vector<const Module*> body;
+      for (size_t j = 0; j < res->size(); ++j) body.push_back(&res->layer(j));
+      layers.push_back(std::make_unique<Residual>(fold_layers(body, here, result)));
+      continue;
+    }
     const auto* norm = dynamic_cast<const NormModule*>(&m);
     if (norm == nullptr) {
       layers.push_back(m.clone());
       continue;
     }
-    const std::string method = norm->layer().method();
-    std::string why;
-    if (norm->layer().inference_affine(map, why)) {
+    FoldEntry entry;
+    entry.layer = here.front();
+    entry.path.assign(here.begin() + 1, here.end());
+    entry.method = norm->layer().method();
+    if (norm->layer().inference_affine(map, entry.note)) {
       // The previous layer may itself be a folded one (a chain of normalizations folds in turn).
       std::unique_ptr<Module> fused =
           layers.empty() ? nullptr : fold_into(*layers.back(), map.centre, map.scale, map.shift);
       if (fused) {
-        result.folded.push_back({i, method, fused->kind()});
+        entry.note = fused->kind();
+        result.folded.push_back(std::move(entry));
         layers.back() = std::move(fused);
         continue;
       }
-      why = "not directly after a linear or conv2d (plain or weight-normalized) with its channels";
+      entry.note = "not directly after a linear or conv2d (plain or weight-normalized) with its channels";
     }
-    result.kept.push_back({i, method, why});
+    result.kept.push_back(std::move(entry));
     layers.push_back(m.clone());
   }
-  for (auto& layer : layers) result.model.add(std::move(layer));
+  return layers;
+}
+
+}  // namespace
+
+FoldResult fold_norms(const Model& model) {
+  FoldResult result;
+  std::vector<const Module*> layers;
+  for (size_t i = 0; i < model.size(); ++i) layers.push_back(&model.layer(i));
+  for (auto& layer : fold_layers(layers, {}, result)) result.model.add(std::move(layer));
   return result;
 }
 

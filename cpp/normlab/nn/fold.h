@@ -9,7 +9,9 @@
 // (b = 0 for a layer without bias, which gains one), computed in double and rounded to float once.
 // Everything else is kept as it is: normalizations whose inference depends on the sample,
 // batchnorm with trackRunningStats false (batch statistics at inference), and any normalization
-// not directly after a Linear or Conv2d.
+// not directly after a Linear or Conv2d. Inside a residual block (y = x + f(x)) the same holds for
+// f's layers, which fold among themselves: f(x) is unchanged, and so is y; a normalization first in
+// a block, or right after one, has no Linear or Conv2d before it and is kept.
 #pragma once
 
 #include <cstddef>
@@ -21,7 +23,10 @@
 namespace normlab {
 
 struct FoldEntry {
-  size_t layer = 0;    // index of the normalization layer in the original model
+  size_t layer = 0;    // index in the original model of the normalization layer, or of the
+                       // residual block it is in
+  std::vector<size_t> path;  // inside residual blocks: its index in each block's layers,
+                             // outermost first (empty: a layer of the model itself)
   std::string method;  // "batchnorm", ...
   std::string note;    // folded: the kind of layer it went into ("linear", "conv2d"); kept: why
 };

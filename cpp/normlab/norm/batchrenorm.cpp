@@ -38,6 +38,16 @@ void BatchRenorm::set_limits(double r_max, double d_max) {
   options_.d_max = d_max;
 }
 
+void BatchRenorm::relax_corrections(double progress) {
+  set_limits(1 + progress * (target_r_max_ - 1), progress * target_d_max_);
+}
+
+bool BatchRenorm::last_corrections(BatchCorrections& out) const {
+  if (r_.empty()) return false;
+  out = {r_.data(), d_.data(), r_.size(), options_.r_max, options_.d_max};
+  return true;
+}
+
 void BatchRenorm::check_shape(const Shape& shape) const {
   check_channels(method(), shape, options_.channels, 2);
 }

@@ -41,6 +41,10 @@ class BatchRenorm : public NormLayer {
   // r and d (C) of the last training forward; empty before the first one.
   const std::vector<float>& last_r() const { return r_; }
   const std::vector<float>& last_d() const { return d_; }
+  // The paper's schedule (Ioffe 2017, Sec. 4): set_limits(1 + p (rMax - 1), p dMax) with the
+  // target limits.
+  void relax_corrections(double progress) override;
+  bool last_corrections(BatchCorrections& out) const override;
 
  protected:
   void check_shape(const Shape& shape) const override;

@@ -28,7 +28,8 @@
 // eps placement: the paper adds eps to D; BatchNorm uses sqrt(var + eps). So mean/std is
 // BatchNorm's normalization only up to eps: (x - mu)/(sigma + eps) versus (x - mu)/sqrt(sigma^2 +
 // eps), and the backward differs by the factor (sigma + eps)/sigma on the deviation term (see
-// gbn_backward). With eps -> 0 both are (x - mu)/sigma (tests/cpp/survey_b_gradcheck_test.cpp).
+// gbn_backward). With eps -> 0 both are (x - mu)/sigma
+// (tests/cpp/methods/generalizedbatchnorm_test.cpp).
 //
 // Running estimates (the paper uses BN's moving averages): runningCenter and runningDeviation,
 // running = (1 - momentum) * running + momentum * batch, with the batch S and D as used (no Bessel

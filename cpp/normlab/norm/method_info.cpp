@@ -41,7 +41,8 @@ nlohmann::json method_info_json(const MethodInfo& info) {
           {"needsSpatialDims", info.needs_spatial_dims},
           {"foldable", info.foldable},
           {"populationStatistics", info.population_statistics},
-          {"weightMethod", info.create == nullptr}};
+          {"weightMethod", info.weight_method()},
+          {"baseline", info.baseline}};
 }
 
 OptionInfo number_option(std::string key, std::string member, double default_value, std::optional<double> min,

@@ -49,10 +49,12 @@ struct MethodInfo {
   bool uses_batch_statistics = false;
   bool needs_spatial_dims = false;  // only for inputs [N, C, H, W, ...] (CNN only)
   bool foldable = false;            // fold.h folds it into the layer before it for inference
+  // "none": the comparisons' baseline without normalization (no layer, no weight mode).
+  bool baseline = false;
   // Running statistics that AdaBN (set_population_statistics) replaces; empty when none.
   std::vector<std::string> population_statistics;
   // A normalization layer from validated options; null for the weight methods (weightnorm,
-  // cosinenorm), which are weight modes of a Linear or Conv2d rather than layers.
+  // cosinenorm), which are weight modes of a Linear or Conv2d rather than layers, and the baseline.
   std::unique_ptr<NormLayer> (*create)(const nlohmann::json& options) = nullptr;
   // The options a layer of this method was made with, defaults filled in (layer_options).
   nlohmann::json (*options_of)(const NormLayer& layer) = nullptr;
@@ -66,12 +68,17 @@ struct MethodInfo {
   const OptionInfo* option(const std::string& key) const;
   // label_of(options), or label.
   std::string label_for(const nlohmann::json& options) const;
+  // A weight reparameterization of a Linear or Conv2d rather than a layer (weightnorm, cosinenorm).
+  bool weight_method() const { return create == nullptr && !baseline; }
+  // The short id of a comparison's arm: the first alias, or the name.
+  const std::string& id() const { return aliases.empty() ? name : aliases.front(); }
   // The keys of `options`, for OptionReader.
   std::vector<std::string> option_keys() const;
 };
 
 // The descriptor as describeMethods() returns it: {name, aliases, label, options: [{key, type,
-// default, min?, max?, values?, help}], usesBatchStatistics, needsSpatialDims, foldable}.
+// default, min?, max?, values?, help}], usesBatchStatistics, needsSpatialDims, foldable,
+// populationStatistics, weightMethod, baseline}.
 nlohmann::json method_info_json(const MethodInfo& info);
 
 // Builders for the descriptors' option lists (the shared options read the same everywhere).

@@ -17,6 +17,15 @@ struct InferenceAffine {
   std::vector<double> centre, scale, shift;
 };
 
+// Per-channel corrections a layer applied to its batch statistics in the last training forward
+// (Batch Renorm's r and d, each n values), with the limits that clipped them.
+struct BatchCorrections {
+  const float* r = nullptr;
+  const float* d = nullptr;
+  size_t n = 0;
+  double r_max = 1, d_max = 0;
+};
+
 class NormLayer {
  public:
   virtual ~NormLayer() = default;
@@ -47,6 +56,14 @@ class NormLayer {
   // Folding (fold.h): the inference forward as a per-channel affine map. False, with `why` set and
   // `map` left empty, when inference depends on the sample or the batch (the default).
   virtual bool inference_affine(InferenceAffine& map, std::string& why) const;
+
+  // Training schedules (the runner's renormSchedule): layers whose corrections of the batch
+  // statistics are relaxed over training (Batch Renorm: rMax from 1, dMax from 0) move `progress`
+  // in [0, 1] of the way to the limits they were made with. The default has none to relax.
+  virtual void relax_corrections(double /*progress*/) {}
+  // The corrections of the last training forward; false (and `out` untouched) for layers that
+  // make none or before their first training forward.
+  virtual bool last_corrections(BatchCorrections& /*out*/) const { return false; }
 
   // Shape of the last training forward's input (empty if none); backward's dy has its size.
   const Shape& cached_shape() const { return cached_shape_; }

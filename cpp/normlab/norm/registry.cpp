@@ -45,6 +45,19 @@ void check_layer_size(const std::string& method, const nlohmann::json& options) 
 
 namespace {
 
+// The comparisons' baseline: the same model with nothing in the norm slot.
+const MethodInfo& none_info() {
+  static const MethodInfo info = [] {
+    MethodInfo m;
+    m.name = "none";
+    m.label = "No normalization";
+    m.fill = ModelFill::none;
+    m.baseline = true;
+    return m;
+  }();
+  return info;
+}
+
 // The weight methods are weight modes of a Linear or Conv2d (create_weight_layer below), not
 // layers: their descriptors have no factory, and their options are the model's weight mode.
 const MethodInfo& weightnorm_info() {
@@ -85,7 +98,7 @@ const MethodInfo& cosinenorm_info() {
 const std::vector<const MethodInfo*>& method_table() {
   // The order methods were added in, which is the order of every list shown to users.
   static const std::vector<const MethodInfo*> table = {
-      &batchnorm_info(),   &batchrenorm_info(), &layernorm_info(),   &groupnorm_info(),
+      &none_info(),        &batchnorm_info(),   &batchrenorm_info(), &layernorm_info(),   &groupnorm_info(),
       &instancenorm_info(), &lrn_info(),        &rmsnorm_info(),     &frn_info(),
       &l1batchnorm_info(), &generalizedbatchnorm_info(), &switchablenorm_info(),
       &weightnorm_info(),  &cosinenorm_info()};
@@ -132,6 +145,7 @@ nlohmann::json describe_methods() {
 std::unique_ptr<NormLayer> create_norm(const std::string& method, const nlohmann::json& options) {
   check_layer_size(method, options);
   const MethodInfo& info = method_info(method);
+  if (info.baseline) fail("none: the comparisons' baseline without normalization, not a layer");
   if (info.create == nullptr) {
     fail(info.name, ": not a normalization layer but a weight reparameterization of a Linear or "
          "Conv2d (create_weight_layer)");
@@ -143,7 +157,7 @@ const std::vector<std::string>& weight_methods() {
   static const std::vector<std::string> methods = [] {
     std::vector<std::string> names;
     for (const MethodInfo* m : method_table()) {
-      if (m->create == nullptr) names.push_back(m->name);
+      if (m->weight_method()) names.push_back(m->name);
     }
     return names;
   }();

@@ -13,8 +13,8 @@
 
 namespace normlab {
 
-// Every method's description (method_info.h), normalization layers first, then the weight
-// methods, in the order they were added. Adding a method adds one line here.
+// Every method's description (method_info.h): the baseline "none" first, then the normalization
+// layers, then the weight methods, in the order they were added. Adding a method adds one line here.
 const std::vector<const MethodInfo*>& method_table();
 // The descriptor of a method by name or alias ("bn"); null when there is none.
 const MethodInfo* find_method(const std::string& name_or_alias);

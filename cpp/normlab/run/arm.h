@@ -32,6 +32,10 @@ inline double r7(double v) {
   return std::round(v * scale) / scale;
 }
 
+// Whether a norm slot of the model receives flat features [N,C]: with a batch of one example, a
+// single value per channel, so no batch statistics.
+bool flat_norm_slot(const ModelSpec& model, const Shape& sample_shape);
+
 }  // namespace detail
 
 struct Runner::Arm {

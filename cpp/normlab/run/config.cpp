@@ -22,7 +22,7 @@ const std::string& text(const nlohmann::json& json, const char* who, const char*
 }
 
 std::string default_label(const std::string& method, const nlohmann::json& options) {
-  return method == "none" ? "No normalization" : method_info(method).label_for(options);
+  return method_info(method).label_for(options);
 }
 
 MethodSpec method_spec_from_json(const nlohmann::json& json, size_t index) {
@@ -90,20 +90,15 @@ nlohmann::json dataset_spec_to_json(const DatasetSpec& d) {
 // ---- end dataset ----
 
 // Short id of a method for tables and result keys: its first alias, or its name.
-std::string short_id(const std::string& method) {
-  if (method == "none") return method;
-  const MethodInfo& info = method_info(method);
-  return info.aliases.empty() ? info.name : info.aliases.front();
-}
+std::string short_id(const std::string& method) { return method_info(method).id(); }
 
 }  // namespace
 
 std::string canonical_method(const std::string& name) {
-  if (name == "none") return name;
   if (const MethodInfo* m = find_method(name)) return m->name;
-  std::string list = "none", alias_list;
+  std::string list, alias_list;
   for (const MethodInfo* m : method_table()) {
-    list += ", " + m->name;
+    list += (list.empty() ? "" : ", ") + m->name;
     for (const std::string& alias : m->aliases) alias_list += (alias_list.empty() ? "" : ", ") + alias;
   }
   fail("unknown method '", name, "' (known: ", list, "; aliases ", alias_list, ")");
@@ -213,8 +208,7 @@ nlohmann::json run_config_to_json(const RunConfig& c) {
   }
   return {
       {"dataset", dataset_spec_to_json(c.dataset)},
-      {"model", {{"kind", c.model.kind}, {"hidden", c.model.hidden}, {"channels", c.model.channels},
-                 {"activation", c.model.activation}}},
+      {"model", model_spec_to_json(c.model)},
       {"methods", methods},
       {"batchSize", c.batch_size},
       {"batching", c.noniid_classes ? "noniid:" + std::to_string(c.noniid_classes) : "iid"},

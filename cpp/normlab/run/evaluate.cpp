@@ -11,7 +11,6 @@
 #include "normlab/data/batching.h"
 #include "normlab/nn/fold.h"
 #include "normlab/nn/loss.h"
-#include "normlab/norm/batchrenorm.h"
 #include "normlab/run/arm.h"
 #include "normlab/run/runner.h"
 
@@ -90,19 +89,18 @@ void Runner::evaluate(Arm& arm) {
   // Batch Renorm's corrections of the last training step, against the limits in force.
   nlohmann::json renorm = nlohmann::json::array();
   for (NormModule* norm : arm.model.norms()) {
-    auto* brn = dynamic_cast<BatchRenorm*>(&norm->layer());
-    if (brn == nullptr || brn->last_r().empty()) continue;
-    auto stats = [](const std::vector<float>& v) {
+    BatchCorrections c;
+    if (!norm->layer().last_corrections(c)) continue;
+    auto stats = [n = c.n](const float* v) {
       double lo = v[0], hi = v[0], sum = 0;
-      for (float f : v) {
-        lo = std::min<double>(lo, f);
-        hi = std::max<double>(hi, f);
-        sum += f;
+      for (size_t i = 0; i < n; ++i) {
+        lo = std::min<double>(lo, v[i]);
+        hi = std::max<double>(hi, v[i]);
+        sum += v[i];
       }
-      return nlohmann::json{r7(lo), r7(sum / v.size()), r7(hi)};
+      return nlohmann::json{r7(lo), r7(sum / n), r7(hi)};
     };
-    renorm.push_back({{"r", stats(brn->last_r())}, {"d", stats(brn->last_d())},
-                      {"rMax", r7(brn->options().r_max)}, {"dMax", r7(brn->options().d_max)}});
+    renorm.push_back({{"r", stats(c.r)}, {"d", stats(c.d)}, {"rMax", r7(c.r_max)}, {"dMax", r7(c.d_max)}});
   }
   if (!renorm.empty()) e["renorm"] = renorm;
 
@@ -122,7 +120,7 @@ void Runner::evaluate(Arm& arm) {
   // forward), without letting them move the running statistics.
   const NormStates saved = snapshot(arm.model);
   const int64_t B = config_.batch_size;
-  const bool single = B == 1 && config_.model.kind != "cnn";
+  const bool single = B == 1 && detail::flat_norm_slot(config_.model, sample_shape());
   double bs_loss = 0;
   int64_t bs_correct = 0, bs_count = 0;
   if (!single && B <= n) {
@@ -202,8 +200,13 @@ nlohmann::json Runner::fold(const std::string& id) {
   Arm& a = arm(id);
   FoldResult f = fold_norms(a.model);
   nlohmann::json folded = nlohmann::json::array(), kept = nlohmann::json::array();
-  for (const FoldEntry& e : f.folded) folded.push_back({{"layer", e.layer}, {"method", e.method}, {"into", e.note}});
-  for (const FoldEntry& e : f.kept) kept.push_back({{"layer", e.layer}, {"method", e.method}, {"reason", e.note}});
+  auto entry = [](const FoldEntry& e, const char* note) {
+    nlohmann::json j = {{"layer", e.layer}, {"method", e.method}, {note, e.note}};
+    if (!e.path.empty()) j["path"] = e.path;  // inside residual blocks: the place in each, outermost first
+    return j;
+  };
+  for (const FoldEntry& e : f.folded) folded.push_back(entry(e, "into"));
+  for (const FoldEntry& e : f.kept) kept.push_back(entry(e, "reason"));
   // Inference-mode logits of both models on the test set, batch by batch.
   const Dataset& test = data_.test;
   const int64_t n = test.x.shape[0];

@@ -24,54 +24,27 @@ MemoryEstimate estimate_memory(const RunConfig& config, const Shape& sample_shap
   const double sets = config.shift.kind.empty() ? 1 : 2;
   m.data = (static_cast<double>(train_size) + sets * static_cast<double>(test_size)) * (sample * f + 4);
 
-  // The layers build_model makes: parameters, and per-sample output sizes of every layer.
-  double params = 0;
-  std::vector<double> outputs;  // per-sample output size of each layer
-  double scratch = 0;           // a Conv2d's column buffers (per sample, reused)
-  // The normalization layer (counted for every method, "none" included) and the activation after
-  // a layer of `units` outputs.
-  auto block = [&](double units) { outputs.insert(outputs.end(), 2, units); };
-  if (config.model.kind == "cnn" && sample_shape.size() == 3) {
-    double c = static_cast<double>(sample_shape[0]);
-    int64_t h = sample_shape[1], w = sample_shape[2];
-    for (int64_t out : config.model.channels) {
-      params += static_cast<double>(out) * (c * 9 + 1) + 2.0 * static_cast<double>(out);
-      scratch = std::max(scratch, 2 * c * 9 * static_cast<double>(h * w));
-      outputs.push_back(static_cast<double>(out * h * w));
-      block(static_cast<double>(out * h * w));
-      h /= 2, w /= 2;
-      outputs.push_back(static_cast<double>(out * h * w));  // max pool
-      c = static_cast<double>(out);
-    }
-    outputs.push_back(c * static_cast<double>(h * w));  // flatten
-    params += (c * static_cast<double>(h * w) + 1) * classes;
-  } else {
-    double in = sample;
-    for (int64_t width : config.model.hidden) {
-      params += static_cast<double>(width) * (in + 1) + 2.0 * static_cast<double>(width);
-      outputs.push_back(static_cast<double>(width));
-      block(static_cast<double>(width));
-      in = static_cast<double>(width);
-    }
-    params += (in + 1) * classes;
-  }
-  outputs.push_back(classes);
-  double sum = 0, widest = sample;
-  for (double o : outputs) {
-    sum += o;
-    widest = std::max(widest, o);
-  }
+  // The layers build_model makes: parameters, per-sample output sizes, conv column buffers.
+  const ModelSize size = model_size(config.model, sample_shape, classes);
+  const double widest = std::max(sample, size.widest);
   // Value and gradient, plus the optimizer's buffers: Adam's two moments, SGD's momentum.
   const OptimizerOptions& opt = config.optimizer;
   const double buffers = 2 + (opt.kind == "sgd" ? (opt.momentum > 0 ? 1 : 0) : 2);
   const double arms = static_cast<double>(config.methods.size());
-  m.parameters = arms * params * buffers * f;
-  // Training: each layer's input kept by the model, again in the layer's cache, and a per-element
-  // buffer of the layer's own (a normalization layer's normalized values, an activation's mask),
-  // and the two gradient buffers; evaluation batches (inference, batch statistics, activation
-  // probes) reuse the model's buffers at the larger batch size.
-  const double batch = static_cast<double>(std::max<int64_t>({config.batch_size, kEvalBatch, kProbeSize}));
-  m.activations = arms * ((batch * (sample + 3 * sum + 2 * widest) + scratch) * f);
+  m.parameters = arms * size.parameters * buffers * f;
+  // Each layer's input is kept by the model at the largest batch it sees (evaluation batches:
+  // inference and activation probes; the evaluation's copy of the input besides). The training
+  // batch (and the batch-statistics evaluation, at the same size) adds the batch input, each
+  // layer's cache of its input and a per-element buffer of its own (a normalization layer's
+  // normalized values, a max pool's argmax), and the two gradient buffers (and those of each
+  // residual block); the conv column buffers are per sample.
+  const double batch = static_cast<double>(config.batch_size);
+  const double eval = std::max(batch, static_cast<double>(std::max(kEvalBatch, kProbeSize)));
+  m.activations = arms * f *
+                  (eval * (2 * sample + size.outputs) +
+                   batch * (sample + 2 * size.outputs + 2 * widest + size.gradients) + size.scratch);
+  // AdaBN on the shifted test set gathers one normalization layer's inputs for all of it at a time.
+  if (!config.shift.kind.empty()) m.activations += static_cast<double>(test_size) * widest * f;
   return m;
 }
 

@@ -8,7 +8,6 @@
 
 #include "normlab/core/error.h"
 #include "normlab/nn/loss.h"
-#include "normlab/norm/batchrenorm.h"
 #include "normlab/norm/registry.h"
 #include "normlab/run/arm.h"
 #include "normlab/run/evaluate.h"
@@ -64,6 +63,17 @@ Dataset shifted(const Dataset& data, const DomainShift& shift, Rng rng) {
 }
 
 }  // namespace
+
+namespace detail {
+
+bool flat_norm_slot(const ModelSpec& model, const Shape& sample_shape) {
+  for (const Shape& slot : norm_slot_shapes(model, sample_shape)) {
+    if (slot.size() == 1) return true;
+  }
+  return false;
+}
+
+}  // namespace detail
 
 Runner::Runner(const RunConfig& config, const std::vector<uint8_t>& data, double memory_limit)
     : config_(config) {
@@ -159,17 +169,17 @@ void Runner::build(double memory_limit) {
   sampler_ = std::make_unique<BatchSampler>(data_.train, config_.batch_size, config_.noniid_classes,
                                             order_seed);
   const Shape sample_shape(data_.train.x.shape.begin() + 1, data_.train.x.shape.end());
-  const bool images = sample_shape.size() == 3;
   for (const MethodSpec& spec : config_.methods) {
     auto arm = std::make_unique<Arm>();
     arm->spec = spec;
-    const std::string method = spec.method == "none" ? "" : spec.method;
-    arm->model = build_model(config_.model, sample_shape, data_.train.num_classes, method, spec.options,
-                             root.fork(kInitStream));
+    const MethodInfo& info = method_info(spec.method);
+    arm->model = build_model(config_.model, sample_shape, data_.train.num_classes,
+                             info.baseline ? "" : spec.method, spec.options, root.fork(kInitStream));
     // One value per channel: batch statistics of a single example of an MLP are undefined.
-    const bool batch_stats = spec.method != "none" && method_info(spec.method).uses_batch_statistics;
-    if (batch_stats && config_.batch_size == 1 && !(images && config_.model.kind == "cnn")) {
-      fail("config: ", spec.method, " needs batchSize >= 2 with an mlp (with one example per batch, each "
+    if (info.uses_batch_statistics && config_.batch_size == 1 && detail::flat_norm_slot(config_.model, sample_shape)) {
+      fail("config: ", spec.method, " needs batchSize >= 2 with ",
+           config_.model.kind == "layers" ? "a norm slot on flat features" : "an mlp",
+           " (with one example per batch, each "
            "channel has a single value and no batch statistics); use layernorm or groupnorm for batch size 1");
     }
     for (size_t i = 0; i + 1 < arm->model.size(); ++i) {
@@ -188,12 +198,7 @@ void Runner::apply_renorm_schedule(Arm& arm) const {
   const double t = static_cast<double>(step_) / static_cast<double>(config_.steps);
   const double w = config_.renorm.warmup, e = config_.renorm.ramp_end;
   const double p = t < w ? 0.0 : (e <= w ? 1.0 : std::min(1.0, (t - w) / (e - w)));
-  for (NormModule* norm : arm.model.norms()) {
-    if (auto* brn = dynamic_cast<BatchRenorm*>(&norm->layer())) {
-      // The targets are the limits the layer was made with; the schedule moves toward them.
-      brn->set_limits(1 + p * (brn->target_r_max() - 1), p * brn->target_d_max());
-    }
-  }
+  for (NormModule* norm : arm.model.norms()) norm->layer().relax_corrections(p);
 }
 
 int64_t Runner::step(int64_t n) {
