@@ -93,7 +93,10 @@ export interface CsvParseOptions {
   classNames?: readonly string[];
 }
 
-/** A parsed CSV: the array form of a data set, and what a preview shows. */
+/**
+ * A parsed CSV: the array form of a data set, and what a preview shows. It can be given to a
+ * comparison as its `dataset` as it is (the preview fields are ignored there).
+ */
 export interface ParsedCsvDataset {
   /** N examples of `shape`, row-major. */
   x: Float32Array;
@@ -219,6 +222,7 @@ export function isUserDataset(dataset: unknown): dataset is ArrayDataset | CsvDa
 }
 
 const arrayKeys = ['x', 'labels', 'shape', 'testX', 'testLabels', 'testFraction', 'classNames', 'name', 'source'];
+const previewKeys = ['classCounts', 'columns', 'labelColumn', 'header', 'firstLine', 'delimiter', 'lines'];
 const csvKeys = ['csv', 'labelColumn', 'testCsv', 'imageShape', 'testFraction', 'name', 'file', 'testFile', 'delimiter', 'header'];
 
 function checkKeys(dataset: object, known: readonly string[], form: string): void {
@@ -334,8 +338,9 @@ export function resolveDataset(dataset: ArrayDataset | CsvDataset, parser: CsvPa
       rows: `the data rows of ${file} are on lines ${train.lines[0]} to ${train.lines[train.lines.length - 1]}`,
     };
   }
-  checkKeys(dataset, arrayKeys, 'the array form ({ x, labels, shape })');
   const d = dataset as ArrayDataset;
+  // parseCsvDataset's result can be given as it is: its preview fields are not the runner's.
+  checkKeys(dataset, d.source === 'csv' ? [...arrayKeys, ...previewKeys] : arrayKeys, 'the array form ({ x, labels, shape })');
   const source = d.source ?? 'arrays';
   if (source !== 'arrays' && source !== 'csv' && source !== 'nlds') {
     throw new Error(`dataset.source must be 'arrays', 'csv' or 'nlds', got ${JSON.stringify(source)}`);
