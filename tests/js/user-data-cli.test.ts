@@ -112,8 +112,9 @@ describe('bad data: exit code 2, the file, line and column, no stack trace, no o
       /^normlab: bad\.csv: 3 training examples \(4 less 1 held out for testing\) are fewer than the batch size 8 \(the data rows of bad\.csv are on lines 2 to 5\)$/],
     ['--image-shape that does not match', `${header}1,2,x\n3,4,y\n`, ['--image-shape', '1,3,3'],
       /^normlab: bad\.csv: line 1, column 3: imageShape 1,3,3 needs 9 feature columns \(C\*H\*W\) but the rows have 2/],
-    ['a file too large for the memory estimate', `${Array.from({ length: 20000 }, (_, i) => `f${i}`).join(',')},label\n` +
-      ['a', 'b', 'a', 'b'].map((l) => `${new Array(20000).fill('0').join(',')},${l}`).join('\n'), ['--hidden', '4096', '--batch-size', '2'],
+    ['a file too large for the memory estimate', `${Array.from({ length: 4000 }, (_, i) => `f${i}`).join(',')},label\n` +
+      ['a', 'b', 'a', 'b'].map((l) => `${new Array(4000).fill('0').join(',')},${l}`).join('\n'),
+      ['--hidden', '4096,4096,4096', '--momentum', '0.9', '--batch-size', '2'],
       /^normlab: bad\.csv: this run needs about \d+ MiB \(data 1, parameters \d+, activations \d+ MiB for 4 methods\), more than the \d+ MiB of memory available; .* \(the data rows of bad\.csv are on lines 2 to 5\)$/],
     ['a label that is not an integer', `${header}1,2,0\n3,4,0.5\n`, [], /^normlab: bad\.csv: line 3, column 3 \(label\): label '0\.5' is not an integer/],
   ];

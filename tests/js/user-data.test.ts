@@ -184,6 +184,24 @@ describe('training on the user\'s own data', () => {
   });
 });
 
+describe('images as CSV rows', () => {
+  test('8x8 digits as CSV with imageShape [1, 8, 8] train a described residual CNN', async () => {
+    const d = parseNldsDataset(new Uint8Array(readFileSync(join(root, 'data', 'digits.nlds'))));
+    const rows = Array.from(d.labels, (l, i) => `${Array.from(d.x.subarray(64 * i, 64 * (i + 1))).join(',')},${l}`);
+    const parsed = parseCsvDataset(rows.join('\n'), { imageShape: [1, 8, 8], name: 'digits.csv' });
+    expect(parsed.shape).toEqual([1, 8, 8]);
+    expect(parsed.x).toEqual(d.x);
+    const result = await nl.compare({
+      dataset: parsed,
+      model: { layers: 'conv:8,norm,relu,res[conv:8,norm,relu,conv:8,norm],relu,pool:2' } as never,
+      methods: ['bn', 'gn'], batchSize: 32, steps: 150, evalInterval: 150, optimizer: { lr: 0.05, momentum: 0.9 }, seed: 1,
+    });
+    expect(result.methods[0].model).toMatch(/^conv2d batchnorm relu residual/);
+    expect(result.data).toMatchObject({ train: 1438, test: 359, classes: 10, name: 'digits.csv' });
+    for (const m of result.methods) expect(m.final!.testAccuracy, m.label).toBeGreaterThan(0.8);
+  });
+});
+
 describe('bad data: an Error naming the field, or the line and column, and no runner', () => {
   const ok = 'a,b,label\n1,2,x\n3,4,y\n5,6,x\n7,8,y\n';
   const csvCases: [string, string, Record<string, unknown>, RegExp][] = [
@@ -274,13 +292,14 @@ describe('bad data: an Error naming the field, or the line and column, and no ru
 
   test('a data set larger than the memory estimate allows: refused before it is copied into the module', () => {
     hostile('bad data');
-    // 4 examples of 20,000 features into a 4096-wide layer: 4 methods' parameters alone are ~2.5 GiB.
-    const wide = { x: new Float32Array(4 * 20000), labels: ['a', 'b', 'a', 'b'], shape: [20000] };
-    expect(() => nl.createRunner({ ...run, methods: ['bn', 'brn', 'ln', 'gn'], model: { kind: 'mlp', hidden: [4096] }, batchSize: 2,
+    // 4 examples of 4,000 features into three 4096-wide layers (each within the per-layer limit of
+    // 2^24 weights): 4 methods' parameters with gradients and momentum alone are about 2.4 GiB.
+    const wide = { x: new Float32Array(4 * 4000), labels: ['a', 'b', 'a', 'b'], shape: [4000] };
+    expect(() => nl.createRunner({ ...run, methods: ['bn', 'brn', 'ln', 'gn'], model: { kind: 'mlp', hidden: [4096, 4096, 4096] }, batchSize: 2,
       dataset: wide })).toThrow(/^data: this run needs about \d+ MiB \(data 1, parameters \d+, activations \d+ MiB for 4 methods\), more than the \d+ MiB of memory available; use fewer methods, a smaller model or a smaller batch, or fewer examples or features$/);
-    const csv = `${Array.from({ length: 20000 }, (_, i) => `f${i}`).join(',')},label\n` +
-      ['a', 'b', 'a', 'b'].map((l) => `${new Array(20000).fill('0').join(',')},${l}`).join('\n');
-    expect(() => nl.createRunner({ ...run, methods: ['bn', 'brn', 'ln', 'gn'], model: { kind: 'mlp', hidden: [4096] }, batchSize: 2,
+    const csv = `${Array.from({ length: 4000 }, (_, i) => `f${i}`).join(',')},label\n` +
+      ['a', 'b', 'a', 'b'].map((l) => `${new Array(4000).fill('0').join(',')},${l}`).join('\n');
+    expect(() => nl.createRunner({ ...run, methods: ['bn', 'brn', 'ln', 'gn'], model: { kind: 'mlp', hidden: [4096, 4096, 4096] }, batchSize: 2,
       dataset: { csv, file: 'wide.csv' } })).toThrow(/^wide.csv: this run needs about \d+ MiB .* \(the data rows of wide.csv are on lines 2 to 5\)$/);
     expect(nl.memory().liveRunners).toBe(0);
   });
