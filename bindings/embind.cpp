@@ -33,6 +33,7 @@ EMSCRIPTEN_BINDINGS(normlab) {
   emscripten::class_<RunnerHandle>("RunnerHandle")
       .constructor<>()
       .function("create", &RunnerHandle::create)
+      .function("createWithData", &RunnerHandle::create_with_data)
       .function("step", &RunnerHandle::step)
       .function("result", &RunnerHandle::result)
       .function("timing", &RunnerHandle::timing)

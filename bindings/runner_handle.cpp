@@ -39,6 +39,39 @@ val guarded(F&& f) {
   }
 }
 
+// What the heap can still grow to hold: its limit less what is in use now.
+double available_memory() {
+  const double used = static_cast<double>(mallinfo().uordblks);
+  return static_cast<double>(emscripten_get_heap_max()) - used;
+}
+
+// The length of a typed array, or 0 for undefined / null.
+size_t length_of(const val& array) {
+  return array.isUndefined() || array.isNull() ? 0 : array["length"].as<size_t>();
+}
+
+// Labels copied from an Int32Array.
+std::vector<int32_t> read_labels(const val& labels) {
+  std::vector<int32_t> out(length_of(labels));
+  if (!out.empty()) val(typed_memory_view(out.size(), out.data())).call<void>("set", labels);
+  return out;
+}
+
+// n examples of `sample` shape copied from a Float32Array into a data set's x.
+Tensor read_examples(const val& x, int64_t n, const Shape& sample, const std::string& who) {
+  const int64_t per = numel(sample);
+  const size_t len = length_of(x);
+  if (static_cast<int64_t>(len) != n * per) {
+    fail(who, " has ", len, " values, but ", n, " labels of examples of shape ", to_string(sample), " need ",
+         n * per);
+  }
+  Shape shape{n};
+  shape.insert(shape.end(), sample.begin(), sample.end());
+  Tensor out(shape);
+  if (len > 0) val(typed_memory_view(len, out.ptr())).call<void>("set", x);
+  return out;
+}
+
 }  // namespace
 
 RunnerHandle::RunnerHandle() { ++g_live; }
@@ -56,11 +89,41 @@ val RunnerHandle::create(const std::string& config_json, const val& data) {
       val(typed_memory_view(n, bytes.data())).call<void>("set", data);
     }
     const RunConfig config = run_config_from_json(json);
-    // What the heap can still grow to hold: its limit less what is in use now.
-    const double used = static_cast<double>(mallinfo().uordblks);
-    const double available = static_cast<double>(emscripten_get_heap_max()) - used;
-    runner_ = std::make_unique<Runner>(config, bytes, available);
+    runner_ = std::make_unique<Runner>(config, bytes, available_memory());
     return val(run_config_to_json(config).dump());
+  });
+}
+
+val RunnerHandle::create_with_data(const std::string& config_json, const val& x, const val& labels,
+                                   const val& shape, const val& test_x, const val& test_labels,
+                                   const val& class_names) {
+  return guarded([&] {
+    const nlohmann::json json = nlohmann::json::parse(config_json, nullptr, false);
+    if (json.is_discarded()) fail("config: not valid JSON");
+    const RunConfig config = run_config_from_json(json);
+    const DatasetSpec& d = config.dataset;
+    if (!d.user()) fail("config: examples were given, so dataset.source must say how they were read");
+    std::vector<double> dims;
+    for (size_t i = 0, n = length_of(shape); i < n; ++i) dims.push_back(shape[i].as<double>());
+    const Shape sample = shape_from_doubles(dims, d.name + ": shape", 1);
+    Dataset train, test;
+    train.labels = read_labels(labels);
+    test.labels = read_labels(test_labels);
+    for (size_t i = 0, n = length_of(class_names); i < n; ++i) {
+      train.class_names.push_back(class_names[i].as<std::string>());
+    }
+    train.num_classes = test.num_classes = static_cast<int32_t>(train.class_names.size());
+    const int64_t n = static_cast<int64_t>(train.labels.size());
+    if (test.labels.empty() && length_of(test_x) > 0) fail(d.name, ": testX was given without testLabels");
+    const int64_t n_test = test.labels.empty() ? held_out(n, d.test_fraction, d.name) : test.size();
+    // The up-front refusal, before the examples are copied into the module.
+    const double available = available_memory();
+    check_memory(estimate_memory(config, sample, train.num_classes, test.labels.empty() ? n - n_test : n, n_test),
+                 config, available);
+    train.x = read_examples(x, n, sample, d.name + ": x");
+    if (!test.labels.empty()) test.x = read_examples(test_x, test.size(), sample, d.name + ": testX");
+    runner_ = std::make_unique<Runner>(config, std::move(train), std::move(test), available);
+    return val(run_config_to_json(runner_->config()).dump());
   });
 }
 
@@ -133,6 +196,11 @@ val RunnerHandle::data_info() const {
   for (int64_t d : runner_->sample_shape()) shape.call<void>("push", static_cast<double>(d));
   out.set("sampleShape", shape);
   out.set("classes", runner_->classes());
+  if (!runner_->class_names().empty()) {
+    val names = val::array();
+    for (const std::string& name : runner_->class_names()) names.call<void>("push", name);
+    out.set("classNames", names);
+  }
   return out;
 }
 

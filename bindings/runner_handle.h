@@ -22,6 +22,15 @@ class RunnerHandle {
   // config: JSON text; data: a Uint8Array with the data set's file (digits, mnist) or undefined.
   // Returns the normalized configuration (JSON text) or { error }.
   emscripten::val create(const std::string& config_json, const emscripten::val& data);
+  // The user's own data (the config's dataset has a source): x, a Float32Array of N examples of
+  // `shape` (one example's, e.g. [F] or [C, H, W]), labels an Int32Array of N class indices in
+  // [0, class_names.length), and test_x / test_labels likewise or undefined (then the config's
+  // testFraction is held out). Each array is copied into the module once; the memory estimate is
+  // checked before the copy. Returns the normalized configuration (JSON text) or { error }.
+  emscripten::val create_with_data(const std::string& config_json, const emscripten::val& x,
+                                   const emscripten::val& labels, const emscripten::val& shape,
+                                   const emscripten::val& test_x, const emscripten::val& test_labels,
+                                   const emscripten::val& class_names);
   // Runs up to n steps of every method; returns the new records (JSON text) or { error }.
   emscripten::val step(int n);
   // The whole result so far (JSON text).
@@ -39,7 +48,7 @@ class RunnerHandle {
   emscripten::val adapt_batch_norm(const std::string& id, const emscripten::val& x);
   // { x: Float32Array, labels: Int32Array } of up to max samples of "train" or "test", or { error }.
   emscripten::val samples(const std::string& which, int max) const;
-  // { sampleShape: number[], classes: number }
+  // { sampleShape: number[], classes: number }, and classNames for the user's own data
   emscripten::val data_info() const;
   int steps_done() const;
   bool done() const;

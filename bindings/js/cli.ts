@@ -3,7 +3,9 @@
 // --methods bn,gn --batch-size 4 ...`, `normlab presets`. A progress bar on stderr, a summary
 // table on stdout; --json and --csv write the full result. Bad flags or configs: exit code 2.
 import { writeFileSync, readFileSync } from 'node:fs';
-import { load, resultsCsv, type CompareConfig, type CompareResult, type MethodEntry, type MethodInfo, type OptionInfo } from './index.js';
+import { basename, extname } from 'node:path';
+import { load, parseNldsDataset, resultsCsv, type ArrayDataset, type BuiltinDataset, type CompareConfig, type CompareResult,
+  type CsvDataset, type MethodEntry, type MethodInfo, type OptionInfo } from './index.js';
 import { preset, presetConfigs, presets } from './presets.js';
 
 class UsageError extends Error {}
@@ -23,6 +25,13 @@ Flags of compare (each overrides the preset and the config file):
   --dataset circle|xor|gauss|spiral|moons|blobs|digits|mnist
   --noise X            2-D sets' noise                --classes K      spiral/blobs classes
   --train-size N       2-D sets' training examples    --test-size N    held-out examples
+  --data FILE          your own data instead: .csv or .tsv (a row per example, a header row
+                       optional), or .nlds images
+  --label-column NAME|INDEX   the labels' column: its header name, or a 0-based index (-1, the
+                       default, is the last); every other column is a feature
+  --test-data FILE     a test set with the same columns  --test-fraction F   or hold out this
+                       share of --data, stratified by class, drawn from the seed (default 0.2)
+  --image-shape C,H,W  the features of a row are an image (C*H*W columns), e.g. for --model cnn
   --model mlp|cnn      --hidden 128,128 (mlp)         --channels 8,16 (cnn)
   --width W --depth D  mlp: D hidden layers of W units (same as --hidden W,W,...)
   --activation relu|tanh
@@ -57,7 +66,7 @@ const valueFlags = new Set([
   'preset', 'config', 'dataset', 'noise', 'width', 'depth', 'classes', 'train-size', 'test-size', 'model', 'hidden', 'channels',
   'activation', 'methods', 'groups', 'lrn-size', 'r-max', 'd-max', 'batch-size', 'batching', 'optimizer', 'lr', 'momentum',
   'weight-decay', 'schedule', 'steps', 'eval-interval', 'seed', 'renorm-warmup', 'renorm-ramp-end', 'json', 'csv',
-  'domain-shift', 'preprocess',
+  'domain-shift', 'preprocess', 'data', 'label-column', 'test-data', 'test-fraction', 'image-shape',
 ]);
 const switchFlags = new Set(['frn-learnable-eps', 'cosine-centered', 'nesterov', 'no-renorm-schedule', 'quiet', 'help']);
 
@@ -224,6 +233,80 @@ const optionFlags: { flag: string; method: string; key: string; value: (flags: F
   { flag: 'cosine-centered', method: 'cosinenorm', key: 'centered', value: () => true },
 ];
 
+/** The flags of the user's own data (--data and the flags that only go with it). */
+const dataFlags = ['label-column', 'test-data', 'test-fraction', 'image-shape'];
+
+/** A data file's text or bytes; a missing or unreadable file is a usage error naming its flag. */
+function readData(flag: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new UsageError(`--${flag} ${file}: ${(error as Error).message}`);
+  }
+}
+
+/** The kind of a data file from its extension. */
+function dataKind(flag: string, file: string): 'csv' | 'tsv' | 'nlds' {
+  const ext = extname(file).toLowerCase().slice(1);
+  if (ext === 'csv' || ext === 'tsv' || ext === 'nlds') return ext;
+  throw new UsageError(`--${flag} ${file}: unknown kind of file '${extname(file)}' (known: .csv, .tsv, .nlds)`);
+}
+
+/**
+ * The dataset of --data FILE with --label-column, --test-data or --test-fraction, and --image-shape:
+ * CSV text (parsed by the runner, so its messages name the file, line and column) or NLDS images.
+ */
+function userDataset(flags: Flags): ArrayDataset | CsvDataset {
+  const file = text(flags, 'data')!;
+  const testFile = text(flags, 'test-data');
+  if (testFile !== undefined && flags.has('test-fraction')) throw new UsageError('give --test-data or --test-fraction, not both');
+  const testFraction = number(flags, 'test-fraction');
+  const kind = dataKind('data', file);
+  if (testFile !== undefined && dataKind('test-data', testFile) !== kind) {
+    throw new UsageError(`--test-data ${testFile} must be a .${kind} file like --data ${file}`);
+  }
+  const name = basename(file);
+  if (kind === 'nlds') {
+    for (const flag of ['label-column', 'image-shape']) {
+      if (flags.has(flag)) throw new UsageError(`--${flag} is for CSV files; ${file} holds images and their labels`);
+    }
+    const nlds = (flag: string, path: string) => {
+      const bytes = readData(flag, path);
+      try {
+        return parseNldsDataset(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { file: path, name });
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+    };
+    const train = nlds('data', file);
+    const test = testFile === undefined ? undefined : nlds('test-data', testFile);
+    if (test && (test.shape.join() !== train.shape.join() || test.classNames.length !== train.classNames.length)) {
+      throw new UsageError(`--test-data ${testFile}: ${test.classNames.length} classes of ${test.shape.slice(1).join('x')} images, ` +
+        `but ${file} has ${train.classNames.length} classes of ${train.shape.slice(1).join('x')}`);
+    }
+    return { ...train, ...(test ? { testX: test.x, testLabels: test.labels } : {}), ...(testFraction === undefined ? {} : { testFraction }) };
+  }
+  let imageShape: [number, number, number] | undefined;
+  const shape = text(flags, 'image-shape');
+  if (shape !== undefined) {
+    const dims = shape.split(',').map((d) => (d.trim() === '' ? NaN : Number(d)));
+    if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d >= 1)) {
+      throw new UsageError(`--image-shape must be C,H,W (three positive integers, e.g. 1,8,8), got '${shape}'`);
+    }
+    imageShape = dims as [number, number, number];
+  }
+  return {
+    csv: readData('data', file).toString('utf8'),
+    file,
+    name,
+    ...(kind === 'tsv' ? { delimiter: '\t' } : {}),
+    ...(flags.has('label-column') ? { labelColumn: text(flags, 'label-column') } : {}),
+    ...(imageShape ? { imageShape } : {}),
+    ...(testFile === undefined ? {} : { testCsv: readData('test-data', testFile).toString('utf8'), testFile }),
+    ...(testFraction === undefined ? {} : { testFraction }),
+  };
+}
+
 /** The configuration from the preset, the config file, then the flags. */
 function buildConfig(flags: Flags, options: readonly string[], table: readonly MethodInfo[]):
     { config: CompareConfig; sweep?: CompareConfig[]; title?: string; warnings: string[] } {
@@ -255,13 +338,21 @@ function buildConfig(flags: Flags, options: readonly string[], table: readonly M
     }
     config = { ...config, ...(fromFile as CompareConfig) };
   }
-  const dataset = { ...config.dataset };
-  if (flags.has('dataset')) dataset.name = text(flags, 'dataset') as never;
-  if (flags.has('noise')) dataset.noise = number(flags, 'noise');
-  if (flags.has('classes')) dataset.classes = number(flags, 'classes', true);
-  if (flags.has('train-size')) dataset.trainSize = number(flags, 'train-size', true);
-  if (flags.has('test-size')) dataset.testSize = number(flags, 'test-size', true);
-  config.dataset = dataset;
+  if (flags.has('data')) {
+    const builtin = ['dataset', 'noise', 'classes', 'train-size', 'test-size'].find((f) => flags.has(f));
+    if (builtin) throw new UsageError(`--${builtin} is for the built-in data sets; --data gives your own`);
+    config.dataset = userDataset(flags);
+  } else {
+    const flag = dataFlags.find((f) => flags.has(f));
+    if (flag) throw new UsageError(`--${flag} goes with --data FILE (your own data)`);
+    const dataset: BuiltinDataset = { ...(config.dataset as BuiltinDataset) };
+    if (flags.has('dataset')) dataset.name = text(flags, 'dataset') as never;
+    if (flags.has('noise')) dataset.noise = number(flags, 'noise');
+    if (flags.has('classes')) dataset.classes = number(flags, 'classes', true);
+    if (flags.has('train-size')) dataset.trainSize = number(flags, 'train-size', true);
+    if (flags.has('test-size')) dataset.testSize = number(flags, 'test-size', true);
+    config.dataset = dataset;
+  }
   const model = { ...config.model };
   if (flags.has('model')) model.kind = text(flags, 'model') as never;
   if (flags.has('hidden')) model.hidden = list(flags, 'hidden');
@@ -392,6 +483,20 @@ async function compare(flags: Flags, repeated: Map<string, string[]>): Promise<v
   const quiet = flags.has('quiet');
   const runs = sweep ?? [config];
   const results: CompareResult[] = [];
+  if (runs.length > 1) {
+    // Every run of a sweep is checked before the first trains, so bad data or settings (a batch
+    // larger than the training set) never leave a partial sweep behind.
+    for (const run of runs) {
+      const name = (run.dataset as { name?: string } | undefined)?.name;
+      const builtin = !(run.dataset && ('x' in run.dataset || 'csv' in run.dataset));
+      const bytes = builtin && (name === 'digits' || name === 'mnist') ? await nl.loadDataset(name) : undefined;
+      try {
+        nl.createRunner(run, bytes).dispose();
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+    }
+  }
   if (title) console.log(`${title}\n`);
   for (const [i, run] of runs.entries()) {
     const label = runs.length > 1 ? `batch ${run.batchSize} (${i + 1}/${runs.length})` : 'training';

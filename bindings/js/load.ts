@@ -8,6 +8,7 @@ import { BatchRenormLayer, NormLayer, OwnedLayer, WeightLayer, type LayerFor } f
 import { Model, type ModelOptions } from './model.js';
 import { Preprocessor, type PreprocessKind } from './preprocess.js';
 import { Runner, type CompareConfig, type CompareResult, type ProgressEvent } from './runner.js';
+import { isUserDataset, type CsvParser } from './dataset.js';
 import type { MemoryInfo, Method, MethodAlias, MethodInfo, MethodOf, MethodOptions, NormMethod, WeightMethod } from './types.js';
 
 /** Where to find the `.wasm` file, for bundlers and custom hosting. Default: beside this module. */
@@ -41,7 +42,9 @@ export interface Normlab {
   memory(): MemoryInfo;
   /**
    * A comparison to step yourself (a Web Worker's loop, or pausing by not stepping). The digits and
-   * mnist data sets need their file's bytes: `await nl.loadDataset('digits')`.
+   * mnist data sets need their file's bytes: `await nl.loadDataset('digits')`. The user's own data
+   * (`config.dataset` with `x` or `csv`) is checked, and copied into the module once, here; a bad
+   * value throws an Error naming its field, or the CSV's line and column.
    */
   createRunner(config: CompareConfig, data?: Uint8Array): Runner;
   /**
@@ -82,9 +85,11 @@ class NormlabInstance implements Normlab {
   #raw: NormlabWasmModule;
   #scopes: Set<object>[] = [];  // layers created inside each open scope()
   #table: string | undefined;   // describeMethodsJson(), read once
+  #csv: CsvParser;              // parseCsvDataset for the runner's CSV form
 
-  constructor(raw: NormlabWasmModule) {
+  constructor(raw: NormlabWasmModule, csv: CsvParser) {
     this.#raw = raw;
+    this.#csv = csv;
     this.methods = Object.freeze(JSON.parse(raw.methodsJson()) as Method[]);
   }
 
@@ -174,7 +179,7 @@ class NormlabInstance implements Normlab {
   }
 
   createRunner(config: CompareConfig, data?: Uint8Array): Runner {
-    return new Runner(this.#raw, config, data);
+    return new Runner(this.#raw, this.#csv, config, data);
   }
 
   model(options: ModelOptions): Model {
@@ -189,7 +194,7 @@ class NormlabInstance implements Normlab {
   }
 
   async compare(config: CompareConfig, options: CompareOptions = {}): Promise<CompareResult> {
-    const name = config?.dataset?.name;
+    const name = isUserDataset(config?.dataset) ? undefined : config?.dataset?.name;
     const data = name === 'digits' || name === 'mnist' ? await this.loadDataset(name) : undefined;
     const chunk = options.chunk ?? 50;
     if (!Number.isInteger(chunk) || chunk < 1) throw new Error(`compare: chunk must be a positive integer, got ${String(chunk)}`);
@@ -278,7 +283,20 @@ async function instantiate(options: LoadOptions): Promise<Normlab> {
     }),
     failed,
   ]);
-  return new NormlabInstance(raw);
+  return new NormlabInstance(raw, await csvParser());
+}
+
+/**
+ * parseCsvDataset for the runner's CSV form, from csv-data.ts: a dynamic import, because papaparse
+ * (CommonJS) loads in Node and through bundlers but not in a browser without one. There the CSV
+ * form says why it is unavailable, and everything else works.
+ */
+async function csvParser(): Promise<CsvParser> {
+  try {
+    return (await import('./csv-data.js')).parseCsvDataset;
+  } catch (error) {
+    return { unavailable: error instanceof Error ? error.message : String(error) };
+  }
 }
 
 let defaultInstance: Promise<Normlab> | undefined;

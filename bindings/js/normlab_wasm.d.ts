@@ -26,12 +26,14 @@ export interface WeightLayerHandle {
 
 export interface RunnerHandle {
   create(configJson: string, data: Uint8Array | undefined): string | { error: string };
+  createWithData(configJson: string, x: Float32Array, labels: Int32Array, shape: number[],
+    testX: Float32Array | undefined, testLabels: Int32Array | undefined, classNames: string[]): string | { error: string };
   step(n: number): string | { error: string };
   result(): string | { error: string };
   timing(): string | { error: string };
   predict(id: string, x: Float32Array, folded: boolean): Float32Array | { error: string };
   fold(id: string): string | { error: string };
-  dataInfo(): { sampleShape: number[]; classes: number };
+  dataInfo(): { sampleShape: number[]; classes: number; classNames?: string[] };
   adaptBatchNorm(id: string, x: Float32Array): number | { error: string };
   samples(which: string, max: number): { x: Float32Array; labels: Int32Array } | { error: string };
   stepsDone(): number;

@@ -1,6 +1,6 @@
 // Presets: comparisons that reproduce the papers' findings on data that trains in seconds. Each
 // effect was checked for seeds 1, 2 and 3 (tests/js/presets.test.ts keeps checking it).
-import type { CompareConfig } from './runner.js';
+import type { BuiltinDataset, CompareConfig } from './runner.js';
 
 export interface Preset {
   /** Key for the CLI (`--preset`) and the playground. */
@@ -9,7 +9,8 @@ export interface Preset {
   /** What to look for, in plain language. */
   explanation: string;
   paper: { title: string; url: string };
-  config: CompareConfig;
+  /** The comparison; presets use the built-in data sets. */
+  config: CompareConfig & { dataset?: BuiltinDataset };
   /**
    * A sweep runs the configuration once per value of `batchSize`, each for `epochs` epochs with
    * the learning rate scaled linearly with the batch size (`lr * batchSize / 32`).
@@ -17,7 +18,7 @@ export interface Preset {
   sweep?: { batchSize: number[]; epochs: number };
 }
 
-const digitsMlp: Pick<CompareConfig, 'dataset' | 'model'> = {
+const digitsMlp: Pick<Preset['config'], 'dataset' | 'model'> = {
   dataset: { name: 'digits', testSize: 500 },
   model: { kind: 'mlp', hidden: [128, 128], activation: 'relu' },
 };

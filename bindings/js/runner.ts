@@ -3,6 +3,7 @@
 import type { NormlabWasmModule, RunnerHandle } from './normlab_wasm.js';
 import { OwnedHandle } from './handle.js';
 import type { Method, MethodAlias } from './types.js';
+import { isUserDataset, resolveDataset, type ArrayDataset, type CsvDataset, type CsvParser, type DatasetSource } from './dataset.js';
 
 /**
  * A method name of the layer API, `none`, or a short alias (`MethodAliases`: `bn` is `batchnorm`;
@@ -29,19 +30,27 @@ export interface MethodEntry {
 /** Data sets: the 2-D sets are generated from the seed; digits and mnist are real images. */
 export type DatasetName = 'circle' | 'xor' | 'gauss' | 'spiral' | 'moons' | 'blobs' | 'digits' | 'mnist';
 
+/** A built-in data set of a comparison (`CompareConfig.dataset`). */
+export interface BuiltinDataset {
+  name?: DatasetName;
+  /** 2-D sets: noise level. */
+  noise?: number;
+  /** 2-D sets: examples generated for training. */
+  trainSize?: number;
+  /** Held-out test examples. */
+  testSize?: number;
+  /** spiral and blobs: number of classes. */
+  classes?: number;
+}
+
 /** One comparison: every method trains its own copy of the model, same weights, same batches. */
 export interface CompareConfig {
-  dataset?: {
-    name?: DatasetName;
-    /** 2-D sets: noise level. */
-    noise?: number;
-    /** 2-D sets: examples generated for training. */
-    trainSize?: number;
-    /** Held-out test examples. */
-    testSize?: number;
-    /** spiral and blobs: number of classes. */
-    classes?: number;
-  };
+  /**
+   * A built-in set by name, or the user's own data: arrays (`{ x, labels, shape }`, see
+   * `ArrayDataset`) or CSV text (`{ csv, labelColumn }`, see `CsvDataset`), copied into the module
+   * once when the runner is created. Default `{ name: 'moons' }`.
+   */
+  dataset?: BuiltinDataset | ArrayDataset | CsvDataset;
   model?: {
     kind?: 'mlp' | 'cnn';
     /** mlp: hidden widths (default [128, 128]); each hidden Linear is followed by the norm. */
@@ -141,8 +150,13 @@ export interface MethodResult {
 
 /** A configuration with every default filled in (what the runner ran). */
 export interface ResolvedConfig {
-  /** noise, trainSize and classes only for the generated 2-D sets. */
-  dataset: NonNullable<CompareConfig['dataset']> & { name: DatasetName; testSize: number };
+  /**
+   * A built-in set (noise, trainSize and classes only for the generated 2-D sets), or the user's
+   * own data: its name, how it was read, and the share held out for testing (null when a test set
+   * was given).
+   */
+  dataset: (BuiltinDataset & { name: DatasetName; testSize: number }) |
+    { name: string; source: DatasetSource; testFraction: number | null };
   model: Required<NonNullable<CompareConfig['model']>>;
   methods: Required<MethodEntry>[];
   batchSize: number;
@@ -161,7 +175,11 @@ export interface ResolvedConfig {
 export interface CompareResult {
   /** The configuration with every default filled in. */
   config: ResolvedConfig;
-  data: { train: number; test: number; classes: number };
+  /**
+   * Examples for training and testing, and the classes. The user's own data adds its name and the
+   * classes' names (class k of the labels is `classNames[k]`).
+   */
+  data: { train: number; test: number; classes: number; name?: string; classNames?: string[] };
   stepsDone: number;
   done: boolean;
   methods: MethodResult[];
@@ -239,20 +257,37 @@ export class Runner extends OwnedHandle<RunnerHandle> {
   readonly config: CompareResult['config'];
 
   /** @internal Use `Normlab.createRunner`. */
-  constructor(raw: NormlabWasmModule, config: CompareConfig, data?: Uint8Array) {
+  constructor(raw: NormlabWasmModule, csv: CsvParser, config: CompareConfig, data?: Uint8Array) {
     if (config === null || typeof config !== 'object' || Array.isArray(config)) {
       throw new Error('config must be an object like { methods: ["bn", "gn"] }');
     }
     if (data !== undefined && !(data instanceof Uint8Array)) {
       throw new Error('createRunner: data must be a Uint8Array (the data set file)');
     }
-    const json = JSON.stringify(config, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
+    const toJson = (c: unknown) => JSON.stringify(c, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
+    // The user's own data: checked and mapped to classes here; the arrays cross into the module once.
+    const user = isUserDataset(config.dataset) ? resolveDataset(config.dataset, csv) : undefined;
+    if (user && data !== undefined) {
+      throw new Error('createRunner: data bytes are for the digits and mnist data sets; the examples of your own data go in config.dataset');
+    }
+    const builtin = user ? undefined : (config.dataset as { name?: unknown } | undefined)?.name ?? 'moons';
+    if (data !== undefined && builtin !== 'digits' && builtin !== 'mnist') {
+      throw new Error(`createRunner: data bytes are for the digits and mnist data sets, not ${JSON.stringify(builtin)}, ` +
+        'which is generated; your own data goes in config.dataset ({ x, labels, shape } or { csv })');
+    }
     const handle = new raw.RunnerHandle();
     let resolved: CompareResult['config'];
     try {
-      resolved = parsed(handle.create(json, data));
+      resolved = parsed(user
+        ? handle.createWithData(toJson({ ...config, dataset: user.spec }), user.x, user.labels, user.shape,
+          user.testX, user.testLabels, user.classNames)
+        : handle.create(toJson(config), data));
     } catch (error) {
       handle.delete();
+      // Messages about the data set's size (batch size, memory) say where its rows are.
+      if (user?.rows && error instanceof Error && error.message.startsWith(`${user.spec.name}: `)) {
+        throw new Error(`${error.message} (${user.rows})`);
+      }
       throw error;
     }
     super('runner', handle);
@@ -267,8 +302,11 @@ export class Runner extends OwnedHandle<RunnerHandle> {
     return parsed(this.handle('step').step(n));
   }
 
-  /** The shape of one sample (`[2]` for 2-D sets, `[1, H, W]` for images) and the class count. */
-  dataInfo(): { sampleShape: number[]; classes: number } {
+  /**
+   * The shape of one sample (`[2]` for 2-D sets, `[1, H, W]` for images), the class count, and for
+   * the user's own data the classes' names.
+   */
+  dataInfo(): { sampleShape: number[]; classes: number; classNames?: string[] } {
     return this.handle('dataInfo').dataInfo();
   }
 

@@ -29,7 +29,7 @@ afterAll(() => {
 
 test('the tarball ships only the package files', () => {
   const files = readdirSync(join(app, 'node_modules', 'normlab', 'dist')).sort();
-  expect(files).toEqual(['checks.d.ts', 'checks.js', 'cli.d.ts', 'cli.js', 'csv.d.ts', 'csv.js', 'data', 'handle.d.ts', 'handle.js',
+  expect(files).toEqual(['checks.d.ts', 'checks.js', 'cli.d.ts', 'cli.js', 'csv-data.d.ts', 'csv-data.js', 'csv.d.ts', 'csv.js', 'data', 'dataset.d.ts', 'dataset.js', 'handle.d.ts', 'handle.js',
     'index.d.ts', 'index.js', 'layers.d.ts', 'layers.js', 'load.d.ts', 'load.js', 'model.d.ts', 'model.js', 'normlab_wasm.d.ts', 'normlab_wasm.js',
     'normlab_wasm.wasm', 'preprocess.d.ts', 'preprocess.js', 'presets.d.ts', 'presets.js', 'runner.d.ts', 'runner.js',
     'types.d.ts', 'types.js']);
@@ -56,6 +56,20 @@ test('import { load } from "normlab" works in a fresh folder without build tools
   const result = JSON.parse(out);
   expect(result.live).toBe(0);
   expectClose('groupnorm y from the installed package', result.y, c.steps[0].y);
+});
+
+test('the CSV parser is the subpath normlab/csv-data, and a comparison runs on CSV text', () => {
+  writeFileSync(join(app, 'csv.mjs'), `
+    import { load } from 'normlab';
+    import { parseCsvDataset } from 'normlab/csv-data';
+    const text = 'a,b,label\\n' + Array.from({ length: 40 }, (_, i) => \`\${i % 2},\${i / 40},\${i % 2 ? 'odd' : 'even'}\`).join('\\n');
+    const parsed = parseCsvDataset(text);
+    const nl = await load();
+    const r = await nl.compare({ dataset: { csv: text }, methods: ['ln'], model: { hidden: [4] }, batchSize: 4, steps: 5 });
+    console.log(JSON.stringify({ classes: parsed.classNames, data: r.data }));
+  `);
+  const out = execFileSync(process.execPath, ['csv.mjs'], { cwd: app, encoding: 'utf8', env: { PATH: dirname(process.execPath), HOME: work } });
+  expect(JSON.parse(out)).toEqual({ classes: ['even', 'odd'], data: { train: 32, test: 8, classes: 2, name: 'csv', classNames: ['even', 'odd'] } });
 });
 
 test('the shipped declarations type-check the README example', () => {

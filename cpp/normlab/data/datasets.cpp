@@ -228,6 +228,7 @@ Dataset subset(const Dataset& all, const std::vector<int64_t>& idx) {
   Dataset out;
   out.name = all.name;
   out.num_classes = all.num_classes;
+  out.class_names = all.class_names;
   Shape shape = all.x.shape;
   shape[0] = static_cast<int64_t>(idx.size());
   out.x = Tensor(shape);
@@ -426,6 +427,31 @@ Split split_fixed(const Dataset& all, int64_t n_test, uint64_t seed) {
   check_dataset(all, "split_fixed");
   const auto [train, test] = split_indices(all.labels, all.num_classes, n_test, seed, all.name);
   return Split{subset(all, train), subset(all, test)};
+}
+
+int64_t held_out(int64_t n, double fraction, const std::string& name) {
+  if (n < 2) fail(name, ": needs at least 2 examples to hold some out for testing, has ", n);
+  if (!(fraction > 0 && fraction < 1)) {
+    fail(name, ": the test fraction must be in (0, 1), got ", fraction);
+  }
+  const int64_t k = std::llround(fraction * static_cast<double>(n));
+  return std::clamp<int64_t>(k, 1, n - 1);
+}
+
+int64_t check_user_dataset(const Dataset& data, const std::string& who) {
+  const int64_t n = check_dataset(data, who);
+  const std::string& name = data.name.empty() ? std::string("data set") : data.name;
+  const int64_t per = data.x.numel() / n;
+  for (size_t i = 0; i < data.x.data.size(); ++i) {
+    if (!std::isfinite(data.x.data[i])) {
+      fail(who, ": ", name, ": value ", i % static_cast<size_t>(per), " of example ",
+           i / static_cast<size_t>(per), " is ", data.x.data[i], "; every value must be a finite number");
+    }
+  }
+  if (!data.class_names.empty() && static_cast<int64_t>(data.class_names.size()) != data.num_classes) {
+    fail(who, ": ", name, ": ", data.class_names.size(), " class names for ", data.num_classes, " classes");
+  }
+  return n;
 }
 
 }  // namespace normlab

@@ -43,6 +43,8 @@ struct Dataset {
   Tensor x;                     // (N, ...sample dims): (N, 2) for 2-D sets, (N, 1, H, W) for images
   std::vector<int32_t> labels;  // (N) in [0, num_classes)
   int32_t num_classes = 0;
+  // The user's own data: one name per class ("setosa", ...); empty for the built-in sets.
+  std::vector<std::string> class_names;
 
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
 };
@@ -58,7 +60,8 @@ constexpr double kPlaygroundScale = 1.0 / 6.0;
 // [0, num_classes), as many values as the shape says) and returns N. `who` prefixes the message.
 int64_t check_dataset(const Dataset& data, const std::string& who);
 
-// The examples at `idx` (each in [0, N)), in that order, as a new data set with the same name.
+// The examples at `idx` (each in [0, N)), in that order, as a new data set with the same name and
+// class names.
 Dataset subset(const Dataset& all, const std::vector<int64_t>& idx);
 
 // ---- 2-D synthetic sets ----------------------------------------------------------------------
@@ -116,5 +119,16 @@ Split split_fixed(const Dataset& all, int64_t n_test, uint64_t seed);
 // whole set is never held as floats twice: MNIST's 10,000 images are 31 MB as float32).
 Split parse_digits_split(const uint8_t* bytes, size_t n, const std::string& name, int64_t n_test,
                          uint64_t seed);
+
+// ---- the user's own data ----------------------------------------------------------------------
+
+// The examples held out for testing when a data set of n examples comes without a test set:
+// fraction * n rounded to the nearest integer (halves away from zero), at least 1 and at most
+// n - 1. Throws an Error naming `name` unless n >= 2 and fraction is in (0, 1).
+int64_t held_out(int64_t n, double fraction, const std::string& name);
+
+// Checks a data set supplied by the user: check_dataset's invariants, every value of x finite,
+// class_names empty or one per class. `who` prefixes the message. Returns N.
+int64_t check_user_dataset(const Dataset& data, const std::string& who);
 
 }  // namespace normlab

@@ -45,6 +45,50 @@ MethodSpec method_spec_from_json(const nlohmann::json& json, size_t index) {
   return m;
 }
 
+// ---- dataset ----
+// A built-in set ({name, noise, trainSize, testSize, classes}) or, with a `source`, the user's own
+// data ({name, source, testFraction}; its examples come with the Runner's other constructor).
+DatasetSpec dataset_spec_from_json(const nlohmann::json& d) {
+  DatasetSpec s;
+  if (!(d.is_object() && d.contains("source"))) {
+    OptionReader dr(d, "dataset", {"name", "noise", "trainSize", "testSize", "classes"});
+    if (dr.has("name")) s.name = text(d, "dataset", "name");
+    s.noise = dr.number("noise", s.noise);
+    if (dr.has("trainSize")) s.train_size = dr.integer("trainSize");
+    if (dr.has("testSize")) s.test_size = dr.integer("testSize");
+    if (dr.has("classes")) s.classes = static_cast<int32_t>(dr.integer("classes"));
+    return s;
+  }
+  OptionReader dr(d, "dataset", {"name", "source", "testFraction"});
+  s.source = text(d, "dataset", "source");
+  if (s.source != "arrays" && s.source != "csv" && s.source != "nlds") {
+    fail("dataset: unknown source '", s.source, "' (known: arrays, csv, nlds)");
+  }
+  s.name = dr.has("name") ? text(d, "dataset", "name") : "data";
+  if (s.name.empty()) fail("dataset: name must not be empty");
+  s.test_fraction = dr.number("testFraction", s.test_fraction);
+  if (!(s.test_fraction > 0 && s.test_fraction < 1)) {
+    fail("dataset: testFraction must be in (0, 1), got ", s.test_fraction);
+  }
+  return s;
+}
+
+nlohmann::json dataset_spec_to_json(const DatasetSpec& d) {
+  if (d.user()) {
+    return {{"name", d.name}, {"source", d.source},
+            {"testFraction", d.test_fraction > 0 ? nlohmann::json(d.test_fraction) : nlohmann::json(nullptr)}};
+  }
+  // The image sets have a fixed size and classes: only the generated 2-D sets have the others.
+  nlohmann::json dataset = {{"name", d.name}, {"testSize", d.test_size}};
+  if (d.name != "digits" && d.name != "mnist") {
+    dataset["noise"] = d.noise;
+    dataset["trainSize"] = d.train_size;
+    dataset["classes"] = d.classes;
+  }
+  return dataset;
+}
+// ---- end dataset ----
+
 // Short id of a method for tables and result keys: its first alias, or its name.
 std::string short_id(const std::string& method) { return method_info(method).id(); }
 
@@ -65,15 +109,7 @@ RunConfig run_config_from_json(const nlohmann::json& json) {
                  {"dataset", "model", "methods", "batchSize", "batching", "optimizer", "schedule",
                   "steps", "evalInterval", "seed", "renormSchedule", "domainShift", "preprocess"});
   RunConfig c;
-  if (r.has("dataset")) {
-    const nlohmann::json& d = json.at("dataset");
-    OptionReader dr(d, "dataset", {"name", "noise", "trainSize", "testSize", "classes"});
-    if (dr.has("name")) c.dataset.name = text(d, "dataset", "name");
-    c.dataset.noise = dr.number("noise", c.dataset.noise);
-    if (dr.has("trainSize")) c.dataset.train_size = dr.integer("trainSize");
-    if (dr.has("testSize")) c.dataset.test_size = dr.integer("testSize");
-    if (dr.has("classes")) c.dataset.classes = static_cast<int32_t>(dr.integer("classes"));
-  }
+  if (r.has("dataset")) c.dataset = dataset_spec_from_json(json.at("dataset"));
   if (r.has("model")) c.model = model_spec_from_json(json.at("model"));
   if (!r.has("methods")) fail("config: methods is required (e.g. [\"bn\", \"brn\", \"ln\", \"gn\"])");
   const nlohmann::json& methods = json.at("methods");
@@ -170,16 +206,8 @@ nlohmann::json run_config_to_json(const RunConfig& c) {
     optimizer["beta2"] = o.beta2;
     optimizer["eps"] = o.eps;
   }
-  // The image sets have a fixed size and classes: only the generated 2-D sets have the others.
-  const bool images = c.dataset.name == "digits" || c.dataset.name == "mnist";
-  nlohmann::json dataset = {{"name", c.dataset.name}, {"testSize", c.dataset.test_size}};
-  if (!images) {
-    dataset["noise"] = c.dataset.noise;
-    dataset["trainSize"] = c.dataset.train_size;
-    dataset["classes"] = c.dataset.classes;
-  }
   return {
-      {"dataset", dataset},
+      {"dataset", dataset_spec_to_json(c.dataset)},
       {"model", model_spec_to_json(c.model)},
       {"methods", methods},
       {"batchSize", c.batch_size},

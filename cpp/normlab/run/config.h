@@ -26,11 +26,20 @@ struct MethodSpec {
 };
 
 struct DatasetSpec {
-  std::string name = "moons";  // circle | xor | gauss | spiral | moons | blobs | digits | mnist
+  std::string name = "moons";  // circle | xor | gauss | spiral | moons | blobs | digits | mnist,
+                               // or any name of the user's own data
   double noise = 0.15;         // 2-D sets
   int64_t train_size = 1000;   // 2-D sets: generated; digits/mnist: all but test_size
   int64_t test_size = 500;
   int32_t classes = 2;         // spiral, blobs
+  // The user's own data (the Runner constructor that takes the examples): how they were read,
+  // "arrays", "csv" or "nlds"; empty for the built-in sets above.
+  std::string source;
+  // The user's own data without a test set: the share of the examples held out for testing
+  // (held_out in datasets.h, stratified, drawn from the seed); 0 when a test set was given.
+  double test_fraction = 0.2;
+
+  bool user() const { return !source.empty(); }
 };
 
 struct RenormSchedule {

@@ -3,8 +3,11 @@
 #include "normlab/run/memory.h"
 
 #include <algorithm>
+#include <cmath>
+#include <string>
 #include <vector>
 
+#include "normlab/core/error.h"
 #include "normlab/run/evaluate.h"
 
 namespace normlab {
@@ -43,6 +46,17 @@ MemoryEstimate estimate_memory(const RunConfig& config, const Shape& sample_shap
   // AdaBN on the shifted test set gathers one normalization layer's inputs for all of it at a time.
   if (!config.shift.kind.empty()) m.activations += static_cast<double>(test_size) * widest * f;
   return m;
+}
+
+void check_memory(const MemoryEstimate& need, const RunConfig& config, double limit) {
+  if (limit <= 0 || need.total() <= limit) return;
+  auto mib = [](double bytes) { return std::to_string(static_cast<int64_t>(std::ceil(bytes / 1048576.0))); };
+  const bool user = config.dataset.user();
+  fail(user ? config.dataset.name : std::string("config"), ": this run needs about ", mib(need.total()),
+       " MiB (data ", mib(need.data), ", parameters ", mib(need.parameters), ", activations ",
+       mib(need.activations), " MiB for ", config.methods.size(), " methods), more than the ", mib(limit),
+       " MiB of memory available; use fewer methods, a smaller model or a smaller batch",
+       user ? ", or fewer examples or features" : "");
 }
 
 }  // namespace normlab

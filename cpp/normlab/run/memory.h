@@ -21,4 +21,9 @@ struct MemoryEstimate {
 MemoryEstimate estimate_memory(const RunConfig& config, const Shape& sample_shape, int32_t classes,
                                int64_t train_size, int64_t test_size);
 
+// The up-front refusal: throws an Error when a run of `config` needing `need` bytes does not fit in
+// `limit` bytes (0: no limit), giving both in MiB and what to reduce. The message starts with
+// "config: " for the built-in data sets and with the data set's name for the user's own data.
+void check_memory(const MemoryEstimate& need, const RunConfig& config, double limit);
+
 }  // namespace normlab

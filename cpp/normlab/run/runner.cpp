@@ -76,6 +76,10 @@ Runner::Runner(const RunConfig& config, const std::vector<uint8_t>& data, double
     : config_(config) {
   const Rng root(config_.seed);
   const DatasetSpec& d = config_.dataset;
+  if (d.user()) {
+    fail("runner: the data set '", d.name, "' (source ", d.source, ") needs its examples: give them "
+         "to the constructor that takes the training and test sets");
+  }
   if (d.name == "digits" || d.name == "mnist") {
     if (data.empty()) fail("runner: the ", d.name, " data set needs its data file's bytes");
     data_ = parse_digits_split(data.data(), data.size(), d.name, d.test_size, config_.seed);
@@ -83,6 +87,51 @@ Runner::Runner(const RunConfig& config, const std::vector<uint8_t>& data, double
     Rng rng = root.fork(kDataStream);
     data_ = make_2d(d.name, d.train_size, d.test_size, d.noise, d.classes, rng);
   }
+  build(memory_limit);
+}
+
+Runner::Runner(const RunConfig& config, Dataset train, Dataset test, double memory_limit)
+    : config_(config) {
+  DatasetSpec& d = config_.dataset;
+  if (!d.user()) {
+    fail("runner: examples were given but the config names the built-in data set '", d.name,
+         "'; set dataset.source (arrays, csv or nlds) for the user's own data");
+  }
+  train.name = d.name;
+  const int64_t n = check_user_dataset(train, "runner");
+  const int32_t k = train.num_classes;
+  if (k < 2) fail(d.name, ": a classifier needs at least 2 classes, the data set has ", k);
+  if (std::find_if(train.labels.begin(), train.labels.end(),
+                   [&](int32_t l) { return l != train.labels.front(); }) == train.labels.end()) {
+    fail(d.name, ": every training example has the label ", train.labels.front(),
+         "; a classifier needs at least 2 classes among them");
+  }
+  if (train.class_names.empty()) {
+    for (int32_t c = 0; c < k; ++c) train.class_names.push_back(std::to_string(c));
+  }
+  if (test.labels.empty() && test.x.numel() == 0) {
+    data_ = split_fixed(train, held_out(n, d.test_fraction, d.name), config_.seed);
+    train = Dataset();  // the split holds its own copies
+  } else {
+    test.name = d.name;
+    check_user_dataset(test, "runner (test set)");
+    const Shape sample(train.x.shape.begin() + 1, train.x.shape.end());
+    const Shape test_sample(test.x.shape.begin() + 1, test.x.shape.end());
+    if (test_sample != sample) {
+      fail(d.name, ": test examples of shape ", to_string(test_sample), " but training examples of shape ",
+           to_string(sample));
+    }
+    if (test.num_classes != k) fail(d.name, ": the test set has ", test.num_classes, " classes, the training set ", k);
+    test.class_names = train.class_names;
+    d.test_fraction = 0;
+    data_.train = std::move(train);
+    data_.test = std::move(test);
+  }
+  build(memory_limit);
+}
+
+void Runner::build(double memory_limit) {
+  const Rng root(config_.seed);
   if (!config_.shift.kind.empty()) target_ = shifted(data_.test, config_.shift, root.fork(kShiftStream));
   if (!config_.preprocess.empty()) {
     // Fitted on the training inputs only; test (and target) data get the same transform.
@@ -96,19 +145,21 @@ Runner::Runner(const RunConfig& config, const std::vector<uint8_t>& data, double
   }
   const int64_t n_train = data_.train.x.shape[0];
   if (config_.batch_size > n_train) {
-    fail("config: batchSize ", config_.batch_size, " is larger than the training set (", n_train, ")");
+    const DatasetSpec& d = config_.dataset;
+    if (!d.user()) {
+      fail("config: batchSize ", config_.batch_size, " is larger than the training set (", n_train, ")");
+    }
+    const int64_t n_test = data_.test.x.shape[0];
+    fail(d.name, ": ", n_train, " training examples",
+         d.test_fraction > 0 ? " (" + std::to_string(n_train + n_test) + " less " + std::to_string(n_test) +
+                                   " held out for testing)"
+                             : std::string(),
+         " are fewer than the batch size ", config_.batch_size);
   }
   if (memory_limit > 0) {
     const Shape sample(data_.train.x.shape.begin() + 1, data_.train.x.shape.end());
-    const MemoryEstimate need = estimate_memory(config_, sample, data_.train.num_classes, n_train,
-                                                data_.test.x.shape[0]);
-    if (need.total() > memory_limit) {
-      auto mib = [](double bytes) { return std::to_string(static_cast<int64_t>(std::ceil(bytes / 1048576.0))); };
-      fail("config: this run needs about ", mib(need.total()), " MiB (data ", mib(need.data), ", parameters ",
-           mib(need.parameters), ", activations ", mib(need.activations), " MiB for ", config_.methods.size(),
-           " methods), more than the ", mib(memory_limit),
-           " MiB of memory available; use fewer methods, a smaller model or a smaller batch");
-    }
+    check_memory(estimate_memory(config_, sample, data_.train.num_classes, n_train, data_.test.x.shape[0]),
+                 config_, memory_limit);
   }
   Rng order = root.fork(kOrderStream);
   const uint64_t order_seed = (static_cast<uint64_t>(order.next_u32()) << 32) | order.next_u32();
@@ -280,9 +331,14 @@ nlohmann::json Runner::result() const {
     m["final"] = final;
     methods.push_back(std::move(m));
   }
+  nlohmann::json data = {{"train", data_.train.x.shape[0]}, {"test", data_.test.x.shape[0]},
+                         {"classes", data_.train.num_classes}};
+  if (config_.dataset.user()) {
+    data["name"] = config_.dataset.name;
+    data["classNames"] = data_.train.class_names;
+  }
   return {{"config", run_config_to_json(config_)},
-          {"data", {{"train", data_.train.x.shape[0]}, {"test", data_.test.x.shape[0]},
-                    {"classes", data_.train.num_classes}}},
+          {"data", data},
           {"stepsDone", step_},
           {"done", done()},
           {"methods", methods}};

@@ -31,6 +31,13 @@ class Runner {
   // `memory_limit`: bytes the run may use (0: no limit); a configuration whose estimate
   // (estimate_memory) exceeds it is refused with an Error giving both, before any model is built.
   Runner(const RunConfig& config, const std::vector<uint8_t>& data, double memory_limit = 0);
+  // The user's own data (config.dataset.source set, e.g. "csv"): `train`, and `test` or an empty
+  // Dataset, in which case config.dataset.test_fraction of `train` is held out for testing
+  // (split_fixed: stratified, drawn from the seed). Both take the config's data set name; labels
+  // are in [0, train.num_classes) (at least 2 classes, and 2 of them among the labels), test has
+  // the same sample shape and classes, every value is finite, and train.class_names holds one
+  // name per class (empty: "0", "1", ...). Anything else is an Error naming the data set.
+  Runner(const RunConfig& config, Dataset train, Dataset test, double memory_limit = 0);
   ~Runner();
 
   // Runs up to n more steps of every method (fewer at the end); returns the steps taken.
@@ -67,12 +74,17 @@ class Runner {
   // The shape of one sample ([2] for 2-D sets, [1,H,W] for images) and the number of classes.
   Shape sample_shape() const;
   int32_t classes() const { return data_.train.num_classes; }
+  // The user's own data: one name per class; empty for the built-in sets.
+  const std::vector<std::string>& class_names() const { return data_.train.class_names; }
   // Milliseconds of training and evaluation per method so far (not part of result(): it differs
   // between runs, and the result must not).
   nlohmann::json timing() const;
 
  private:
   struct Arm;
+  // Everything after the data (data_) is in place: preprocessing, the checks of batch size and
+  // memory, the batch order, and one model and optimizer per method.
+  void build(double memory_limit);
   Arm& arm(const std::string& id);  // throws Error naming the known ids
   void evaluate(Arm& arm);
   // Inference-mode mean loss and accuracy of the arm's model on a data set.
