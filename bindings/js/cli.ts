@@ -7,6 +7,7 @@ import { basename, extname } from 'node:path';
 import { load, parseNldsDataset, resultsCsv, type ArrayDataset, type BuiltinDataset, type CompareConfig, type CompareResult,
   type CsvDataset, type MethodEntry, type MethodInfo, type OptionInfo } from './index.js';
 import { preset, presetConfigs, presets } from './presets.js';
+import { compactLayers } from './model.js';
 
 class UsageError extends Error {}
 
@@ -35,6 +36,9 @@ Flags of compare (each overrides the preset and the config file):
   --model mlp|cnn      --hidden 128,128 (mlp)         --channels 8,16 (cnn)
   --width W --depth D  mlp: D hidden layers of W units (same as --hidden W,W,...)
   --activation relu|tanh
+  --layers DESC        describe the model's body instead, e.g. "conv:16,norm,relu,pool:2,
+                       res[conv:16,norm,relu,conv:16,norm],relu,gap": linear:N, conv:C[:K[:S[:P]]],
+                       norm (the compared method), relu, tanh, pool:K, gap, flatten, res[...]
   --methods LIST       comma-separated: ${ids} (or batchnorm,
                        ...; ${weight} of the hidden Linear/Conv2d layers)
   --lrn-size N         LRN's window (required for lrn) --frn-learnable-eps  FRN learns eps (mlp)
@@ -66,7 +70,7 @@ const valueFlags = new Set([
   'preset', 'config', 'dataset', 'noise', 'width', 'depth', 'classes', 'train-size', 'test-size', 'model', 'hidden', 'channels',
   'activation', 'methods', 'groups', 'lrn-size', 'r-max', 'd-max', 'batch-size', 'batching', 'optimizer', 'lr', 'momentum',
   'weight-decay', 'schedule', 'steps', 'eval-interval', 'seed', 'renorm-warmup', 'renorm-ramp-end', 'json', 'csv',
-  'domain-shift', 'preprocess', 'data', 'label-column', 'test-data', 'test-fraction', 'image-shape',
+  'domain-shift', 'preprocess', 'data', 'label-column', 'test-data', 'test-fraction', 'image-shape', 'layers',
 ]);
 const switchFlags = new Set(['frn-learnable-eps', 'cosine-centered', 'nesterov', 'no-renorm-schedule', 'quiet', 'help']);
 
@@ -353,7 +357,12 @@ function buildConfig(flags: Flags, options: readonly string[], table: readonly M
     if (flags.has('test-size')) dataset.testSize = number(flags, 'test-size', true);
     config.dataset = dataset;
   }
-  const model = { ...config.model };
+  let model = { ...config.model };
+  if (flags.has('layers')) {
+    const named = ['model', 'hidden', 'width', 'depth', 'channels', 'activation'].filter((f) => flags.has(f));
+    if (named.length) throw new UsageError(`--layers describes the whole model: give it without --${named.join(', --')}`);
+    model = { layers: text(flags, 'layers')! };
+  }
   if (flags.has('model')) model.kind = text(flags, 'model') as never;
   if (flags.has('hidden')) model.hidden = list(flags, 'hidden');
   if (flags.has('width') || flags.has('depth')) {
@@ -511,7 +520,9 @@ async function compare(flags: Flags, repeated: Map<string, string[]>): Promise<v
     const seconds = (performance.now() - t0) / 1000;
     results.push(result);
     const c = result.config;
-    console.log(`${c.dataset.name}, ${c.model.kind} ${c.model.kind === 'mlp' ? c.model.hidden.join('-') : c.model.channels.join('-')}, ` +
+    const model = c.model.kind === 'layers' ? `layers ${compactLayers(c.model.layers)}`
+      : `${c.model.kind} ${c.model.kind === 'mlp' ? c.model.hidden.join('-') : c.model.channels.join('-')}`;
+    console.log(`${c.dataset.name}, ${model}, ` +
       `batch ${c.batchSize} ${c.batching}, ${c.optimizer.kind} lr ${c.optimizer.lr}, ${c.steps} steps, seed ${c.seed} ` +
       `(${result.data.train} train / ${result.data.test} test, ${seconds.toFixed(1)} s)`);
     console.log(`${summary(result)}\n`);

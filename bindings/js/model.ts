@@ -19,6 +19,20 @@ export type LayerDescription =
   | { type: 'maxpool'; size: number }
   | { type: 'residual'; layers: LayerDescription[] | string };
 
+/** A model description in its compact form (`conv:16,norm,relu,...`), as the CLI's `--layers` takes it. */
+export function compactLayers(layers: string | readonly LayerDescription[]): string {
+  if (typeof layers === 'string') return layers;
+  return layers.map((l) => {
+    switch (l.type) {
+      case 'linear': return `linear:${l.units}`;
+      case 'conv2d': return `conv:${[l.channels, l.kernelSize, l.stride, l.padding].filter((v) => v !== undefined).join(':')}`;
+      case 'maxpool': return `pool:${l.size}`;
+      case 'residual': return `res[${compactLayers(l.layers)}]`;
+      default: return l.type;
+    }
+  }).join(',');
+}
+
 /** What `nl.model` builds. */
 export interface ModelOptions {
   /** One sample's shape: `[F]` features, or `[C, H, W]` for images. */

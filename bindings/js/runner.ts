@@ -1,5 +1,6 @@
 /// <reference lib="esnext.disposable" preserve="true" />
 // The comparison runner's public types and the Runner class (a thin layer over RunnerHandle).
+import type { LayerDescription } from './model.js';
 import type { NormlabWasmModule, RunnerHandle } from './normlab_wasm.js';
 import { OwnedHandle } from './handle.js';
 import type { Method, MethodAlias } from './types.js';
@@ -51,8 +52,16 @@ export interface CompareConfig {
    * once when the runner is created. Default `{ name: 'moons' }`.
    */
   dataset?: BuiltinDataset | ArrayDataset | CsvDataset;
+  /**
+   * The model: a named one (`kind` mlp or cnn, with its sizes), or a description of its body,
+   * `{ layers }` (a compact string such as `"conv:16,norm,relu,pool:2,res[conv:16,norm],gap"`, or a
+   * list of `LayerDescription`s), where each `norm` is the slot the compared method fills; normlab
+   * adds the flatten and the final Linear. The README's "Model descriptions" section lists the layers.
+   */
   model?: {
-    kind?: 'mlp' | 'cnn';
+    kind?: 'mlp' | 'cnn' | 'layers';
+    /** The body of a described model (not with hidden, channels or activation). */
+    layers?: string | readonly LayerDescription[];
     /** mlp: hidden widths (default [128, 128]); each hidden Linear is followed by the norm. */
     hidden?: number[];
     /** cnn: channels of the conv3x3 blocks (default [8, 16]). */
@@ -157,7 +166,9 @@ export interface ResolvedConfig {
    */
   dataset: (BuiltinDataset & { name: DatasetName; testSize: number }) |
     { name: string; source: DatasetSource; testFraction: number | null };
-  model: Required<NonNullable<CompareConfig['model']>>;
+  /** A named model with its sizes, or a described one with every field of its layers filled in. */
+  model: { kind: 'mlp' | 'cnn'; hidden: number[]; channels: number[]; activation: 'relu' | 'tanh' } |
+    { kind: 'layers'; layers: LayerDescription[] };
   methods: Required<MethodEntry>[];
   batchSize: number;
   batching: 'iid' | `noniid:${number}`;

@@ -130,10 +130,32 @@ describe('bad flags and configurations exit with code 2 and say why', () => {
     [['compare', '--methods', 'gn', '--option', 'gn.channels=4', '--steps', '5'], /--option gn.channels=4: groupnorm's channels is the model's/],
     [['compare', '--methods', 'gbn', '--option', 'gbn.center=mode', '--steps', '5'], /generalizedbatchnorm: .*center/],
     [['frobnicate'], /unknown command 'frobnicate' \(known: compare, presets\)/],
+    [['compare', '--layers', 'linear:16,norm,relu', '--model', 'cnn'], /--layers describes the whole model: give it without --model$/m],
+    [['compare', '--layers', 'linear:16,nrom,relu', '--steps', '5'], /model: layers: unknown layer 'nrom' at character 11/],
+    [['compare', '--dataset', 'digits', '--layers', 'conv:8,norm,relu,res[conv:16,norm]', '--steps', '5'],
+      /layers\[3\] \(res\[conv:16,norm\]\): y = x \+ f\(x\) needs f\(x\) shaped as x, but x is \[8,8,8\] and f\(x\) is \[16,8,8\]/],
   ])('%j', (args, message) => {
     hostile('CLI');
     const r = cli(...(args as string[]));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
   });
+});
+
+test('--layers: a described residual CNN trains on the digits, and the summary names it', () => {
+  const layers = 'conv:8,norm,relu,res[conv:8,norm,relu,conv:8,norm],relu,pool:2,gap';
+  const r = cli('compare', '--dataset', 'digits', '--layers', layers, '--methods', 'bn,gn', '--groups', '2',
+    '--batch-size', '16', '--steps', '300', '--eval-interval', '100', '--optimizer', 'adam', '--lr', '0.01', '--seed', '2', '--json', 'res.json');
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stdout).toContain(`digits, layers ${layers.replace('conv:8', 'conv:8:3:1:1').replaceAll(/conv:8(?!:)/g, 'conv:8:3:1:1')}, batch 16`);
+  const result = JSON.parse(readFileSync(join(work, 'res.json'), 'utf8'));
+  expect(result.config.model.kind).toBe('layers');
+  expect(result.config.model.layers[3].type).toBe('residual');
+  for (const m of result.methods) {
+    expect(m.model).toContain('residual');
+    // Ten classes, chance 10%: 300 steps of this small residual CNN reach 90% (BN) and 85% (GN) for
+    // this seed, 67-94% over seeds 1-3.
+    expect(m.final.testAccuracy, m.label).toBeGreaterThan(0.6);
+    expect(m.train.loss.at(-1), m.label).toBeLessThan(m.train.loss[0]);
+  }
 });
