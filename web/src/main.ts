@@ -3,7 +3,7 @@
 // only keeps the records, forwards them and updates a few texts, so it stays free while training.
 // The methods, their options and colours come from the method table, which the training worker
 // posts once it has loaded the WebAssembly module: the settings are built when it arrives.
-import { presets, type MethodInfo, type Preset } from 'normlab';
+import { compactLayers, presets, type MethodInfo, type Preset } from 'normlab';
 import { configsFromState, extentFor, isPointSet, stateFromPreset } from './config.js';
 import { Controls } from './controls.js';
 import { download, fileName } from './export.js';
@@ -494,9 +494,10 @@ function grouped(n: number): string {
 
 function describe(t: RunTrace): string {
   const c = t.config;
-  const model = c.model.kind === 'mlp' ? `MLP ${c.model.hidden.join('-')}` : `CNN ${c.model.channels.join('-')}`;
+  const model = c.model.kind === 'layers' ? `layers ${compactLayers(c.model.layers)}`
+    : `${c.model.kind === 'mlp' ? `MLP ${c.model.hidden.join('-')}` : `CNN ${c.model.channels.join('-')}`} ${c.model.activation}`;
   const opt = c.optimizer.kind === 'sgd' && c.optimizer.momentum ? `SGD lr ${c.optimizer.lr} momentum ${c.optimizer.momentum}` : `${c.optimizer.kind} lr ${c.optimizer.lr}`;
-  return `${c.dataset.name}, ${model} ${c.model.activation}, batch ${c.batchSize} ${c.batching}, ${opt}, ${c.steps} steps, seed ${c.seed}`;
+  return `${c.dataset.name}, ${model}, batch ${c.batchSize} ${c.batching}, ${opt}, ${c.steps} steps, seed ${c.seed}`;
 }
 
 function renderStatus(): void {
