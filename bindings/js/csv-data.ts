@@ -41,7 +41,7 @@ interface Row {
 class CsvError extends Error {}
 
 /** The rows of a CSV text (blank lines left out), each with its line; throws on broken quotes. */
-function csvRows(text: string, file: string, delimiter: string | undefined): { rows: Row[]; delimiter: string } {
+function csvRows(text: string, file: string, delimiter: string | undefined, preview = 0): { rows: Row[]; delimiter: string } {
   const rows: Row[] = [];
   let start = 0;  // offset of the current row in the text
   let line = 1;   // the line it starts on
@@ -59,6 +59,7 @@ function csvRows(text: string, file: string, delimiter: string | undefined): { r
     delimiter: delimiter ?? '',
     delimitersToGuess: [',', ';', '\t', '|'],
     header: false,
+    preview,
     skipEmptyLines: false,
     step(results) {
       used = results.meta.delimiter;
@@ -93,6 +94,45 @@ function fieldAt(text: string, start: number, at: number, delimiter: string): nu
 /** "column 3 (petal width)": a column as messages name it. */
 function columnName(columns: readonly string[], index: number, header: boolean): string {
   return header ? `column ${index + 1} (${columns[index]})` : `column ${index + 1}`;
+}
+
+/** What `csvColumns` reads from the first rows of a CSV text. */
+export interface CsvColumns {
+  /** Every column's name: the header's, or 'column 1', 'column 2', ... without one. */
+  columns: string[];
+  /** Whether the first row is a header (one of its fields is not a number). */
+  header: boolean;
+  delimiter: string;
+  /**
+   * The label column a preview suggests: the only column whose first data row is not a number,
+   * when exactly one is; otherwise the last column (`parseCsvDataset`'s default).
+   */
+  suggestedLabel: number;
+}
+
+/**
+ * The columns of a CSV text, from its first two rows only (for a preview that lets a person pick
+ * the label column before the whole file parses). Throws as `parseCsvDataset` does for an empty
+ * file or broken quotes there.
+ */
+export function csvColumns(text: string, options: { file?: string; delimiter?: string } = {}): CsvColumns {
+  const file = options.file ?? 'csv';
+  if (typeof text !== 'string') throw new Error(`${file}: must be CSV text (a string), got ${typeName(text)}`);
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  if (body.trim() === '') throw new Error(`${file}: line 1, column 1: the file is empty`);
+  let parsed;
+  try {
+    parsed = csvRows(body, file, options.delimiter, 10);
+  } catch (error) {
+    if (error instanceof CsvError) throw new Error(error.message);
+    throw error;
+  }
+  const [first, second] = parsed.rows;
+  const header = first.fields.some((f) => !numericLooking(f));
+  const columns = header ? first.fields.map((f) => f.trim()) : first.fields.map((_, i) => `column ${i + 1}`);
+  const data = header ? second : first;
+  const words = data ? data.fields.flatMap((f, i) => (numericLooking(f) ? [] : [i])) : [];
+  return { columns, header, delimiter: parsed.delimiter, suggestedLabel: words.length === 1 ? words[0] : columns.length - 1 };
 }
 
 /**

@@ -415,6 +415,99 @@ test('run, pause, step and resume (keyboard); decision maps for a 2-D set', asyn
   await page.close();
 });
 
+/** Drops `text` as a file named `name` on the element `selector` (as a person drags one from their desktop). */
+async function dropFile(page, selector, name, text) {
+  await page.evaluate(({ selector, name, text }) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([text], name, { type: 'text/csv' }));
+    const zone = document.querySelector(selector);
+    for (const type of ['dragenter', 'dragover', 'drop']) {
+      zone.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }
+  }, { selector, name, text });
+}
+
+/** A 2-feature CSV: a disc inside a ring (classes 'inner', 'outer' in the middle column), with a BOM and CRLF. */
+function ringCsv(n = 300) {
+  const lines = ['\uFEFFx,ring,"y, cm"'];
+  let state = 12345;
+  const rand = () => ((state = (state * 1103515245 + 12345) % 2147483648) / 2147483648);
+  for (let i = 0; i < n; i++) {
+    const inner = i % 2 === 0;
+    const r = inner ? 0.5 * rand() : 0.8 + 0.4 * rand();
+    const a = 2 * Math.PI * rand();
+    lines.push(`${(r * Math.cos(a)).toFixed(4)},${inner ? 'inner' : 'outer'},${(r * Math.sin(a)).toFixed(4)}`);
+  }
+  return `${lines.join('\r\n')}\r\n`;
+}
+
+test('your data: a dropped CSV is parsed in the page (no request), previewed, trained with decision maps, kept over a reload', async () => {
+  const page = await newPage();
+  const requests = [];
+  page.on('request', (r) => requests.push(`${r.method()} ${r.url()}`));
+  await open(page, '#dataset=user&methods=none,bn,ln&depth=2&width=16&batchSize=8&steps=900&evalInterval=100&lr=0.1&seed=2');
+  assert(/No file yet/.test(await page.textContent('#user-data-status')), 'the panel asks for a file');
+  assert(/never leaves it/.test(await page.textContent('#user-data-privacy')), 'the page says the file stays here');
+  const seen = requests.length;
+  await dropFile(page, '#user-data-drop', 'my rings.csv', ringCsv());
+  await page.waitForSelector('#user-data-classes');
+  const summary = await page.textContent('.user-data-summary');
+  assert(/300 rows · 2 features · 2 classes · header row · delimiter "," · 240 rows for training, 60 held out/.test(summary), `preview: ${summary}`);
+  const counts = await page.$$eval('#user-data-classes tbody tr', (rows) => rows.map((r) => r.textContent));
+  assertEqual(counts.join('|'), 'inner150|outer150', 'classes with their counts');
+  // The label column is the middle one, the only one that is not numbers: the preview suggests it.
+  assertEqual(await page.$eval('#user-data-label', (s) => s.value), 'ring', 'the suggested label column');
+  // Another pick shows why it does not work (with the file, line and column), and a run says so too.
+  await page.selectOption('#user-data-label', 'y, cm');
+  await page.waitForFunction(() => /my rings\.csv: line 2, column 2 \(ring\): 'inner' is not a number/.test(document.querySelector('#user-data-error')?.textContent ?? ''));
+  await page.selectOption('#user-data-label', 'ring');
+  await page.waitForFunction(() => /labelColumn=ring/.test(location.hash));
+  assertEqual(await page.$eval('#user-data-error', (e) => e.hidden), true, 'no error with the right column');
+  const hash = await page.evaluate(() => location.hash);
+  assert(hash.includes('dataFile=my%20rings.csv') && hash.includes('labelColumn=ring'), `the link names the file and the column: ${hash}`);
+  assert(!/inner|outer/.test(decodeURIComponent(hash)) && hash.length < 1000, 'the link holds no data');
+  await page.click('#run');
+  await waitStatus(page, 'done', 60_000);
+  await waitCharts(page);
+  const accuracy = await page.evaluate(() => globalThis.__normlab.traces()[0].result.methods.map((m) => [m.id, m.final.testAccuracy]));
+  for (const [id, acc] of accuracy) {
+    if (id !== 'none') assert(acc >= 0.9, `${id} learns the rings: ${acc}`);
+  }
+  const data = await page.evaluate(() => globalThis.__normlab.traces()[0].result.data);
+  assertEqual(JSON.stringify([data.name, data.classNames, data.train, data.test]), JSON.stringify(['my rings.csv', ['inner', 'outer'], 240, 60]), 'the run used the file');
+  assertEqual(await page.isVisible('#chart-maps'), true, 'decision maps shown for two features');
+  const [orange, blue] = await colourCounts(page, '#chart-maps canvas', ['#E69F00', '#0072B2']);
+  assert(orange > 200 && blue > 200, `the maps show both classes (${orange}, ${blue} pixels)`);
+  await screenshot(page, 'playground-your-data.png');
+  const after = requests.slice(seen);
+  assert(after.every((r) => r.startsWith('GET ') && !/rings|\.csv/i.test(r)), `the file caused no request:\n  ${after.join('\n  ')}`);
+
+  // A reload keeps the file (IndexedDB) and the settings (the link).
+  await page.reload();
+  await page.waitForSelector('#user-data-classes');
+  assert((await page.textContent('#user-data-status')).startsWith('my rings.csv'), 'the file is back after a reload');
+  assertEqual(await page.$eval('#user-data-label', (s) => s.value), 'ring', 'with its label column');
+
+  // A link that names another file asks for it; Run says so and the page keeps working.
+  await page.goto(`${server.url}#dataset=user&dataFile=theirs.csv&methods=bn`);
+  await page.waitForSelector('#preset-list button');
+  await page.waitForFunction(() => /"theirs.csv"/.test(document.querySelector('#user-data-status')?.textContent ?? ''));
+  await page.click('#run');
+  await waitStatus(page, 'error', 5_000);
+  const attach = await page.textContent("#error");
+  assert(/theirs\.csv.*choose or drop it/.test(attach), `Run names the file to attach: ${attach}`);
+
+  // A bad file: the message names the file, the line and the column, before any run.
+  await dropFile(page, 'body', 'bad.csv', 'a,b,label\r\n1,2,x\r\n3,oops,y\r\n');
+  await page.waitForFunction(() => /bad\.csv: line 3, column 2/.test(document.querySelector('#user-data-error')?.textContent ?? ''));
+  await page.click('#run');
+  await page.waitForFunction(() => /bad\.csv/.test(document.querySelector('#error')?.textContent ?? ''), null, { timeout: 5_000 });
+  const problem = await page.textContent('#error');
+  assert(/bad\.csv: line 3, column 2 \(b\): 'oops' is not a number/.test(problem), `Run shows the file's problem: ${problem}`);
+  noProblems(page);
+  await page.close();
+});
+
 test('a batch-size sweep plots accuracy against batch size; CSV and PNG exports', async () => {
   const page = await newPage();
   await open(page, '#dataset=moons&methods=bn,gn,ln&width=16&groups=4&trainSize=400&sweep=4,16&sweepEpochs=2&lr=0.4&seed=3');

@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { load, root, type Normlab } from './helpers.js';
 import { hostile } from './hostile.js';
 import { parseNldsDataset, type ArrayDataset, type CompareConfig } from '../../dist/index.js';
-import { parseCsvDataset } from '../../dist/csv-data.js';
+import { csvColumns, parseCsvDataset } from '../../dist/csv-data.js';
 
 let nl: Normlab;
 beforeAll(async () => {
@@ -112,6 +112,22 @@ describe('parseCsvDataset', () => {
     expect(d.shape).toEqual([3, 2, 2]);
     expect(d.x.length).toBe(24);
     expect(d.x[12]).toBe(1);
+  });
+});
+
+describe('csvColumns (a preview picks the label column before the whole file parses)', () => {
+  test('the only column of words is suggested as the labels; otherwise the last', () => {
+    expect(csvColumns('\uFEFFx,species,"y, cm"\r\n1,a,2\r\n3,b,4\r\n')).toEqual(
+      { columns: ['x', 'species', 'y, cm'], header: true, delimiter: ',', suggestedLabel: 1 });
+    expect(csvColumns('1;2;0\n3;4;1\n')).toEqual({ columns: ['column 1', 'column 2', 'column 3'], header: false, delimiter: ';', suggestedLabel: 2 });
+    // Two columns of words: no guess, the last column (parseCsvDataset's default).
+    expect(csvColumns('a\tb\tc\nx\ty\t1\n').suggestedLabel).toBe(2);
+    // Only the first rows are read: a bad row further down is the full parse's to report.
+    expect(csvColumns('a,b\n1,x\n2,y\n3\n').suggestedLabel).toBe(1);
+    hostile('bad data');
+    expect(() => csvColumns(' \r\n', { file: 'empty.csv' })).toThrow('empty.csv: line 1, column 1: the file is empty');
+    hostile('bad data');
+    expect(() => csvColumns('a,b\n"1,2\n', { file: 'q.csv' })).toThrow(/q\.csv: line 2, column 1: a quoted field is not closed/);
   });
 });
 

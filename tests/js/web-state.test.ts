@@ -3,11 +3,19 @@
 // methods' options from the method table under namespaced keys (and the flat keys of old links),
 // and presets that the runner resolves exactly as the CLI's `--preset`.
 import { beforeAll, describe, expect, test } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { load, presetConfigs, presets, type MethodInfo, type Normlab } from 'normlab';
+import { parseCsvDataset } from 'normlab/csv-data';
+import { root } from './helpers.js';
 import {
   DEFAULTS, MAX_HASH_LENGTH, Settings, formatValue, parseValue, valueOf, type GeneralKey, type State,
 } from '../../web/src/state.js';
-import { baseConfig, configsFromState, extentFor, gridPoints, stateFromPreset, trainCount } from '../../web/src/config.js';
+import {
+  baseConfig, configsFromState, extentFor, extentOfPoints, gridPoints, heldOut, stateFromPreset, trainCount, type UserFile,
+} from '../../web/src/config.js';
 import { relevant } from '../../web/src/controls.js';
 import { LEGACY_KEYS } from '../../web/src/legacy.js';
 import { Methods, NOT_OFFERED, PAGE_DEFAULTS, type OptionValue } from '../../web/src/methods.js';
@@ -71,7 +79,14 @@ describe('URL state', () => {
   test('the hash names every setting and every option of the compared methods, with the seed', () => {
     const d = defaultState();
     const hash = toHash(d);
-    for (const p of settings.generalProps) expect(hash).toContain(`&${p.name}=`.replace(/^&preset/, '#preset'));
+    // Every general setting, but your data's while it is not the data set.
+    const userKeys = ['dataFile', 'labelColumn', 'testFraction', 'imageShape'];
+    for (const p of settings.generalProps) {
+      if (userKeys.includes(p.name)) expect(hash).not.toContain(`&${p.name}=`);
+      else expect(hash).toContain(`&${p.name}=`.replace(/^&preset/, '#preset'));
+    }
+    const user = toHash({ ...d, dataset: 'user' });
+    for (const k of userKeys) expect(user).toContain(`&${k}=`);
     for (const p of settings.optionProps) {
       if (d.methods.includes(p.option!.method)) expect(hash).toContain(`&${p.name}=`);
       else expect(hash).not.toContain(`&${p.name}=`);
@@ -470,6 +485,115 @@ describe('survey methods and data normalization in the playground', () => {
     for (const m of result.methods) {
       expect(m.diverged, m.id).toBeNull();
       expect(m.final!.testAccuracy, m.id).toBeGreaterThan(0.3);  // 10 classes: chance is 0.1
+    }
+  });
+});
+
+describe('your data', () => {
+  // Three classes in a middle column, a quoted comma in a column name, a BOM and CRLF: the file a
+  // user drops on the page, as the CLI reads it too.
+  const rows: string[] = [];
+  for (let i = 0; i < 60; i++) {
+    const c = ['setosa', 'versicolor', 'virginica'][i % 3];
+    const a = ((i * 37) % 17) / 17 + (i % 3);
+    const b = ((i * 11) % 13) / 13 - (i % 3) / 2;
+    rows.push(`${a.toFixed(4)},${c},${b.toFixed(4)}`);
+  }
+  const text = `\uFEFFwidth,species,"height, cm"\r\n${rows.join('\r\n')}\r\n`;
+  const file = (name = 'flowers.csv'): UserFile => ({ name, text, rows: 60, columns: 3 });
+  const userState = (extra: Partial<State> = {}): State =>
+    checkState({ ...defaultState(), dataset: 'user', dataFile: 'flowers.csv', labelColumn: 'species', ...extra }).state;
+
+  test('its settings round-trip through the URL; the data never is in it', () => {
+    const s = userState({ testFraction: 0.25, imageShape: [], labelColumn: 'height, cm' });
+    const hash = toHash(s);
+    expect(hash).toContain('&dataFile=flowers.csv&labelColumn=height,%20cm&testFraction=0.25&imageShape=&');
+    expect(hash).not.toContain('setosa');
+    const back = parseHash(hash);
+    expect(back.notices).toEqual([]);
+    expect(back.state).toEqual(s);
+  });
+
+  test('bad values in a link fall back with a notice: control characters, a two-number shape, a fraction of 0 or 0.95', () => {
+    for (const [hash, name] of [
+      ['#dataset=user&dataFile=a%00b.csv', 'dataFile'], ['#dataset=user&labelColumn=%1B[31m', 'labelColumn'],
+      [`#dataset=user&dataFile=${'x'.repeat(201)}`, 'dataFile'], ['#dataset=user&testFraction=0', 'testFraction'],
+      ['#dataset=user&testFraction=0.95', 'testFraction'],
+    ] as const) {
+      hostile('URL state');
+      const { state, notices } = parseHash(hash);
+      expect(state[name], hash).toEqual(DEFAULTS[name]);
+      expect(notices.join(' '), hash).toContain(name);
+    }
+    hostile('URL state');
+    const two = parseHash('#dataset=user&imageShape=1,8');
+    expect(two.state.imageShape).toEqual([]);
+    expect(two.notices.join(' ')).toMatch(/three numbers, C,H,W/);
+  });
+
+  test('the CNN needs an image shape; the controls show what applies to your data', () => {
+    const mlp = checkState({ ...defaultState(), dataset: 'user', model: 'cnn' });
+    expect(mlp.state.model).toBe('mlp');
+    expect(mlp.notices.join(' ')).toMatch(/give your data an image shape/);
+    expect(checkState({ ...defaultState(), dataset: 'user', model: 'cnn', imageShape: [1, 8, 8] }).state.model).toBe('cnn');
+    const s = userState();
+    expect(['testFraction', 'imageShape'].map((k) => relevant(s, k))).toEqual([true, true]);
+    expect(['noise', 'trainSize', 'testSize', 'classes'].map((k) => relevant(s, k))).toEqual([false, false, false, false]);
+    expect(relevant(defaultState(), 'testFraction')).toBe(false);
+  });
+
+  test('without its file a run says which file to attach; with it, the config is the CSV form', () => {
+    expect(() => baseConfig(userState(), methods)).toThrow(/"flowers.csv": choose or drop it under Data \(the link holds the settings, not the data\)/);
+    expect(() => baseConfig(userState({ dataFile: '' }), methods)).toThrow(/choose or drop a CSV file/);
+    expect(() => baseConfig(userState({ dataFile: 'theirs.csv' }), methods, file())).toThrow(
+      /"theirs.csv" \(the file here is "flowers.csv"\): choose or drop it/);
+    const c = baseConfig(userState(), methods, file());
+    expect(c.dataset).toEqual({ csv: text, file: 'flowers.csv', name: 'flowers.csv', testFraction: 0.2, labelColumn: 'species' });
+    const tsv = baseConfig(userState({ labelColumn: '' }), methods, file('f.tsv')).dataset;
+    expect(tsv).toEqual({ csv: text, file: 'f.tsv', name: 'f.tsv', testFraction: 0.2, delimiter: '\t' });
+  });
+
+  test('a sweep counts epochs in the training rows: 60 rows, 12 held out at 0.2', () => {
+    expect(heldOut(60, 0.2)).toBe(12);
+    expect(heldOut(3, 0.01)).toBe(1);   // at least one
+    expect(heldOut(3, 0.9)).toBe(2);    // at most n - 1
+    expect(trainCount(userState(), file())).toBe(48);
+    const runs = configsFromState(userState({ sweep: [4, 16], sweepEpochs: 2 }), methods, file());
+    expect(runs.map((r) => [r.batchSize, r.steps])).toEqual([[4, 2 * 12], [16, 2 * 3]]);
+  });
+
+  test('the decision maps frame two features: their range widened by a tenth each side', () => {
+    const e = extentOfPoints(new Float32Array([0, -1, 2, 3, 1, 1]));
+    expect(e.xMin).toBeCloseTo(-0.2, 6);
+    expect(e.xMax).toBeCloseTo(2.2, 6);
+    expect(e.yMin).toBeCloseTo(-1.4, 6);
+    expect(e.yMax).toBeCloseTo(3.4, 6);
+    // One value: a tenth of its size (at least 0.1) each side.
+    expect(extentOfPoints(new Float32Array([5, 0, 5, 0]))).toEqual({ xMin: 4.5, xMax: 5.5, yMin: -0.1, yMax: 0.1 });
+  });
+
+  test('the playground runs your data exactly as `normlab compare --data` does', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'normlab-web-data-'));
+    try {
+      writeFileSync(join(dir, 'flowers.csv'), text);
+      const s = userState({ methods: ['bn', 'ln'], depth: 1, width: 8, batchSize: 8, steps: 60, evalInterval: 30, seed: 4 });
+      const config = baseConfig(s, methods, file());
+      const page = await nl.compare(config, { chunk: 60 });
+      const r = spawnSync(process.execPath, [join(root, 'dist', 'cli.js'), 'compare', '--data', 'flowers.csv', '--label-column', 'species',
+        '--methods', 'bn,ln', '--hidden', '8', '--batch-size', '8', '--steps', '60', '--eval-interval', '30', '--seed', '4',
+        '--lr', '0.05', '--momentum', '0.9', '--json', 'out.json', '--quiet'], { cwd: dir, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      const cli = JSON.parse(readFileSync(join(dir, 'out.json'), 'utf8'));
+      expect(page).toEqual(cli);
+      expect(page.data.classNames).toEqual(['setosa', 'versicolor', 'virginica']);
+      // The page's own parse (its preview) agrees with what the runner trained on.
+      const parsed = parseCsvDataset(text, { file: 'flowers.csv', labelColumn: 'species' });
+      expect(parsed.classCounts).toEqual([20, 20, 20]);
+      expect(parsed.columns).toEqual(['width', 'species', 'height, cm']);
+      expect(page.data.train + page.data.test).toBe(60);
+      expect(page.data.test).toBe(heldOut(60, 0.2));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -3,7 +3,6 @@
 // page's main thread. While training it redraws the charts on screen whose data changed, at most
 // every REDRAW_MS; once training stops, every shown chart.
 import { BandsChart } from './bands.js';
-import { extentFor } from './config.js';
 import { Heatmap } from './heatmap.js';
 import { LineChart, type Chart } from './linechart.js';
 import { Methods } from './methods.js';
@@ -77,7 +76,7 @@ const views: Record<ChartId, View> = {
           title: m.label, probs: g.probs[m.id], n: g.n, classes: g.classes,
           subtitle: last ? `test accuracy ${(100 * last.testAccuracy).toFixed(1)}%` : undefined,
         };
-      }), extentFor(t.config.dataset.name), points[traces.indexOf(t)] ?? null);
+      }), g.extent, points[traces.indexOf(t)] ?? null, t.classNames);
     },
     (c) => as<Heatmap>(c).reset(placeholder()),
   ),
@@ -223,13 +222,13 @@ self.onmessage = (e: MessageEvent<ToCharts>) => {
     case 'train': {
       const m = msg.message;
       if (m.type === 'run-start') {
-        traces[m.run] = new RunTrace(m.config, m.classes, methods);
+        traces[m.run] = new RunTrace(m.config, m.classes, methods, m.classNames);
         points[m.run] = m.points ?? null;
       } else if (m.type === 'progress') {
         traces[m.run]?.apply(m.event);
       } else if (m.type === 'grid') {
         const t = traces[m.run];
-        if (t) t.grid = { step: m.step, n: m.n, classes: m.classes, probs: m.probs };
+        if (t) t.grid = { step: m.step, n: m.n, extent: m.extent, classes: m.classes, probs: m.probs };
       } else if (m.type === 'run-done') {
         traces[m.run]?.finish(m.result, m.timing);
       }

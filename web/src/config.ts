@@ -1,9 +1,24 @@
 // Settings <-> runner configurations: the CompareConfig(s) a state runs, and the state a preset
 // sets. A preset's state gives back configurations the runner resolves exactly as the preset's own
 // (so the playground's numbers equal `normlab compare --preset NAME`); defaults are left out.
-import type { CompareConfig, MethodEntry, MethodName, Preset } from 'normlab';
+import type { CompareConfig, CsvDataset, MethodEntry, MethodName, Preset } from 'normlab';
 import type { Methods, OptionValue } from './methods.js';
-import { DEFAULTS, formatValue, parseValue, POINT_SETS, SHIFT_DEFAULT_AMOUNT, type DatasetKey, type Settings, type State } from './state.js';
+import {
+  DEFAULTS, formatValue, parseValue, POINT_SETS, SHIFT_DEFAULT_AMOUNT, USER_DATA, type DatasetKey, type Settings, type State,
+} from './state.js';
+
+/**
+ * Your data as the page holds it: the file's text (never sent anywhere; the runner in the
+ * training worker parses it as `normlab compare --data FILE` would) and its row count.
+ */
+export interface UserFile {
+  name: string;
+  text: string;
+  /** Examples (rows other than the header), from the page's parse. */
+  rows: number;
+  /** Columns (features and the label). */
+  columns: number;
+}
 
 /** Examples in the bundled image sets (training = all but the test set). */
 const IMAGE_SET_SIZE: Record<string, number> = { digits: 1797, mnist: 10000 };
@@ -12,8 +27,14 @@ export function isPointSet(dataset: string): boolean {
   return POINT_SETS.includes(dataset);
 }
 
+/** Examples held out of n for testing at fraction f (as the runner does: at least 1, at most n - 1). */
+export function heldOut(n: number, f: number): number {
+  return Math.min(n - 1, Math.max(1, Math.round(f * n)));
+}
+
 /** Training examples of the state's data set (a sweep's epochs are counted in these). */
-export function trainCount(state: State): number {
+export function trainCount(state: State, file?: UserFile | null): number {
+  if (state.dataset === USER_DATA) return file ? Math.max(1, file.rows - heldOut(file.rows, state.testFraction)) : 1;
   const total = IMAGE_SET_SIZE[state.dataset];
   return total === undefined ? state.trainSize : Math.max(1, total - state.testSize);
 }
@@ -38,13 +59,39 @@ export function methodEntries(state: State, methods: Methods): CompareConfig['me
   });
 }
 
-/** The one configuration of a state (a sweep runs it once per batch size: see `configsFromState`). */
-export function baseConfig(state: State, methods: Methods): CompareConfig {
-  const points = isPointSet(state.dataset);
-  const dataset: NonNullable<CompareConfig['dataset']> = points
-    ? { name: state.dataset, noise: state.noise, trainSize: state.trainSize, testSize: state.testSize }
-    : { name: state.dataset, testSize: state.testSize };
-  if (state.dataset === 'spiral' || state.dataset === 'blobs') dataset.classes = state.classes;
+/**
+ * Your data as a comparison's `dataset`: the CSV form, which the runner parses in the training
+ * worker (its messages name the file, line and column) and `normlab compare --config` runs as it is.
+ */
+export function userDataset(state: State, file: UserFile): CsvDataset {
+  const dataset: CsvDataset = { csv: file.text, file: file.name, name: file.name, testFraction: state.testFraction };
+  // A name, or a string of digits that is no column's name: an index (as parseCsvDataset reads it).
+  if (state.labelColumn !== '') dataset.labelColumn = state.labelColumn;
+  if (state.imageShape.length === 3) dataset.imageShape = [state.imageShape[0], state.imageShape[1], state.imageShape[2]];
+  if (/\.tsv$/i.test(file.name)) dataset.delimiter = '\t';
+  return dataset;
+}
+
+/**
+ * The one configuration of a state (a sweep runs it once per batch size: see `configsFromState`).
+ * Your data (dataset 'user') needs its file; without one this throws an Error that says so.
+ */
+export function baseConfig(state: State, methods: Methods, file?: UserFile | null): CompareConfig {
+  let dataset: NonNullable<CompareConfig['dataset']>;
+  if (state.dataset === USER_DATA) {
+    if (!file || (state.dataFile !== '' && file.name !== state.dataFile)) {
+      throw new Error(state.dataFile
+        ? `these settings use your data file ${JSON.stringify(state.dataFile)}${file ? ` (the file here is ${JSON.stringify(file.name)})` : ''}: ` +
+          'choose or drop it under Data (the link holds the settings, not the data)'
+        : 'choose or drop a CSV file under Data first');
+    }
+    dataset = userDataset(state, file);
+  } else if (isPointSet(state.dataset)) {
+    dataset = { name: state.dataset, noise: state.noise, trainSize: state.trainSize, testSize: state.testSize };
+    if (state.dataset === 'spiral' || state.dataset === 'blobs') dataset.classes = state.classes;
+  } else {
+    dataset = { name: state.dataset, testSize: state.testSize };
+  }
   const model: NonNullable<CompareConfig['model']> =
     state.model === 'cnn'
       ? { kind: 'cnn', channels: [...state.channels], activation: state.activation }
@@ -75,10 +122,10 @@ export function baseConfig(state: State, methods: Methods): CompareConfig {
  * The configurations a state runs: one, or for a sweep one per batch size, each for `sweepEpochs`
  * epochs with the learning rate scaled linearly (`lr * batchSize / 32`), as `presetConfigs` does.
  */
-export function configsFromState(state: State, methods: Methods): CompareConfig[] {
-  const base = baseConfig(state, methods);
+export function configsFromState(state: State, methods: Methods, file?: UserFile | null): CompareConfig[] {
+  const base = baseConfig(state, methods, file);
   if (state.sweep.length === 0) return [base];
-  const n = trainCount(state);
+  const n = trainCount(state, file);
   return state.sweep.map((batchSize) => ({
     ...base,
     batchSize,
@@ -93,6 +140,7 @@ export function stateFromPreset(p: Preset, settings: Settings): State {
   s.preset = p.name;
   const c = p.config;
   const d = c.dataset ?? {};
+  // Presets use the built-in sets (their type says so).
   s.dataset = (d.name ?? 'moons') as DatasetKey;
   if (d.noise !== undefined) s.noise = d.noise;
   if (d.trainSize !== undefined) s.trainSize = d.trainSize;
@@ -154,6 +202,28 @@ export interface Extent {
   xMax: number;
   yMin: number;
   yMax: number;
+}
+
+/**
+ * The frame of the decision maps for your data with two features: the examples' range in each,
+ * widened by a tenth on each side (x holds (x1, x2) pairs).
+ */
+export function extentOfPoints(x: Float32Array): Extent {
+  let xMin = Infinity, xMax = -Infinity, yMin = Infinity, yMax = -Infinity;
+  for (let i = 0; i + 1 < x.length; i += 2) {
+    xMin = Math.min(xMin, x[i]);
+    xMax = Math.max(xMax, x[i]);
+    yMin = Math.min(yMin, x[i + 1]);
+    yMax = Math.max(yMax, x[i + 1]);
+  }
+  if (!(xMin <= xMax)) return { xMin: -1, xMax: 1, yMin: -1, yMax: 1 };
+  const pad = (lo: number, hi: number): [number, number] => {
+    const m = hi > lo ? (hi - lo) / 10 : Math.max(Math.abs(lo), 1) / 10;
+    return [lo - m, hi + m];
+  };
+  const [x0, x1] = pad(xMin, xMax);
+  const [y0, y1] = pad(yMin, yMax);
+  return { xMin: x0, xMax: x1, yMin: y0, yMax: y1 };
 }
 
 /** The square of the plane a 2-D set lives in (the decision maps' frame). */

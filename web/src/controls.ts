@@ -5,7 +5,7 @@
 // an invalid entry is marked and ignored.
 import type { PageMethod, PageOption } from './methods.js';
 import {
-  POINT_SETS, formatValue, parseValue, valueOf, withValue, type GeneralKey, type Prop, type Settings, type State,
+  POINT_SETS, USER_DATA, formatValue, hasImages, parseValue, valueOf, withValue, type GeneralKey, type Prop, type Settings, type State,
 } from './state.js';
 
 interface Field {
@@ -29,9 +29,12 @@ export const GROUPS: { title: string; fields: (Field & { name: GeneralKey })[] }
         name: 'dataset', label: 'Data set',
         options: {
           circle: 'Circle (2-D)', xor: 'XOR (2-D)', gauss: 'Gaussians (2-D)', spiral: 'Spiral (2-D)', moons: 'Moons (2-D)',
-          blobs: 'Blobs (2-D)', digits: 'Digits (8×8)', mnist: 'MNIST (28×28)',
+          blobs: 'Blobs (2-D)', digits: 'Digits (8×8)', mnist: 'MNIST (28×28)', user: 'Your data (CSV file)',
         },
       },
+      // Your data's file, preview and label column: the panel of userdata.ts, placed here by main.ts.
+      { name: 'testFraction', label: 'Held out for testing', hint: 'share of the rows', step: '0.05' },
+      { name: 'imageShape', label: 'Rows are images', hint: 'C,H,W, e.g. 1,8,8; empty: features' },
       { name: 'noise', label: 'Noise', hint: '0 to 1', step: '0.05' },
       { name: 'trainSize', label: 'Training examples', step: '100' },
       { name: 'testSize', label: 'Test examples', step: '100' },
@@ -98,6 +101,7 @@ export const GROUPS: { title: string; fields: (Field & { name: GeneralKey })[] }
 /** Whether a setting matters for the others (irrelevant ones are hidden). */
 export function relevant(state: State, name: string): boolean {
   const points = POINT_SETS.includes(state.dataset);
+  const user = state.dataset === USER_DATA;
   const sweep = state.sweep.length > 0;
   // A method's option (`brn.rMax`): when the method is compared.
   const dot = name.indexOf('.');
@@ -108,6 +112,11 @@ export function relevant(state: State, name: string): boolean {
       return points;
     case 'classes':
       return state.dataset === 'spiral' || state.dataset === 'blobs';
+    case 'testSize':
+      return !user;
+    case 'testFraction':
+    case 'imageShape':
+      return user;
     case 'depth':
     case 'width':
       return state.model === 'mlp';
@@ -147,6 +156,8 @@ function rangeText(prop: Prop): string {
       return 'true or false';
     case 'enum':
       return `one of ${prop.values.join(', ')}`;
+    case 'text':
+      return `text of up to ${prop.maxLength} characters`;
   }
 }
 
@@ -340,9 +351,9 @@ export class Controls {
       input = select;
     } else {
       const el = document.createElement('input');
-      if (prop.type === 'intList') {
+      if (prop.type === 'intList' || prop.type === 'text') {
         el.type = 'text';
-        el.inputMode = 'numeric';
+        el.inputMode = prop.type === 'text' ? 'text' : 'numeric';
         el.autocomplete = 'off';
         el.spellcheck = false;
       } else {
@@ -414,7 +425,7 @@ export class Controls {
       if (control.input.value !== text) control.input.value = text;
       if (control.input instanceof HTMLSelectElement && control.field.name === 'model') {
         const cnn = [...control.input.options].find((o) => o.value === 'cnn');
-        if (cnn) cnn.disabled = POINT_SETS.includes(this.#state.dataset);
+        if (cnn) cnn.disabled = !hasImages(this.#state);
       }
     }
   }

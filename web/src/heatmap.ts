@@ -71,6 +71,7 @@ export class Heatmap implements Chart {
   #panels: MapPanel[] = [];
   #extent: Extent = { xMin: -1, xMax: 1, yMin: -1, yMax: 1 };
   #classes = 2;
+  #classNames: readonly string[] | undefined;
   #points: MapPoints | null = null;
   #placeholder = 'Press Run to train';
   #width = 0;
@@ -85,8 +86,10 @@ export class Heatmap implements Chart {
     this.#dpr = dpr;
   }
 
-  update(panels: MapPanel[], extent: Extent, points: MapPoints | null = null): number {
+  /** The maps; the legend names the classes by `classNames` (your data's) or by number. */
+  update(panels: MapPanel[], extent: Extent, points: MapPoints | null = null, classNames?: readonly string[]): number {
     this.#panels = panels;
+    this.#classNames = classNames;
     this.#extent = extent;
     this.#points = points;
     this.#classes = panels[0]?.classes ?? 2;
@@ -109,7 +112,7 @@ export class Heatmap implements Chart {
     const cellW = width / cols;
     const side = Math.max(60, Math.min(220, cellW - 40));
     const legend: LegendItem[] = Array.from({ length: this.#classes }, (_, c) => ({
-      label: `class ${c}`, color: CLASS_COLORS[c % CLASS_COLORS.length], fill: 0.6,
+      label: this.#classNames?.[c] ?? `class ${c}`, color: CLASS_COLORS[c % CLASS_COLORS.length], fill: 0.6,
     }));
     const measure = this.canvas.getContext('2d') as Ctx2D;
     const legendH = n ? drawLegend(null, legend, 8, 4, width - 16, measure) : 0;

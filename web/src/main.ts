@@ -4,15 +4,16 @@
 // The methods, their options and colours come from the method table, which the training worker
 // posts once it has loaded the WebAssembly module: the settings are built when it arrives.
 import { compactLayers, presets, type MethodInfo, type Preset } from 'normlab';
-import { configsFromState, extentFor, isPointSet, stateFromPreset } from './config.js';
+import { configsFromState, extentFor, extentOfPoints, isPointSet, stateFromPreset } from './config.js';
 import { Controls } from './controls.js';
 import { download, fileName } from './export.js';
 import { Methods } from './methods.js';
-import { CHART_IDS, type ChartId, type FromCharts, type FromWorker, type ToCharts, type ToWorker, type WorkerStatus } from './protocol.js';
+import { CHART_IDS, type ChartId, type FromCharts, type FromWorker, type GridSpec, type ToCharts, type ToWorker, type WorkerStatus } from './protocol.js';
 import { resultsCsv, resultsJson, summaryTable, sweepRows, type Row } from './results.js';
 import { finishedResults, layerCount, renormChart, smoothingWindow, sweepChart, testAccuracyChart, trainChart } from './series.js';
-import { Settings, type State } from './state.js';
+import { Settings, USER_DATA, type State } from './state.js';
 import { RunTrace } from './store.js';
+import { UserDataPanel } from './userdata.js';
 
 const GRID_N = 48;
 
@@ -43,6 +44,8 @@ let startedAt = 0;
 let elapsedMs = 0;
 let error = '';
 let changedSinceRun = false;
+/** The run on view has decision maps (a 2-D set, or your data with two features). */
+let runHasMaps = false;
 // Rendering (see markDirty): a render is pending; when the last one was.
 let dirty = false;
 let lastRender = 0;
@@ -215,6 +218,36 @@ const controls = new Controls($<HTMLFormElement>('settings'), settings, state, (
   settingsChanged();
 });
 
+/** Takes a state made here (not by a control): checked, shown in the controls and the link. */
+function applyState(next: State): void {
+  const checked = settings.checkState(next);
+  state = checked.state;
+  controls.set(state);
+  writeHash();
+  if (checked.notices.length) showNotices(checked.notices);
+  settingsChanged();
+}
+
+// Your data: the panel under the data set menu; a file chosen or dropped makes it the data set.
+const userData = new UserDataPanel({
+  // The same file again keeps its label column; another one takes the column the preview suggests.
+  file: (name, labelColumn) => applyState({
+    ...state, dataset: USER_DATA, dataFile: name, labelColumn: name === state.dataFile ? state.labelColumn : labelColumn,
+  }),
+  labelColumn: (value) => applyState({ ...state, labelColumn: value }),
+});
+$('settings').querySelector('[data-name="dataset"]')!.after(userData.element);
+// A file dropped anywhere on the page is taken as your data (rather than opened by the browser).
+window.addEventListener('dragover', (e) => {
+  if (e.dataTransfer?.types.includes('Files')) e.preventDefault();
+});
+window.addEventListener('drop', (e) => {
+  const f = e.dataTransfer?.files[0];
+  if (!f) return;
+  e.preventDefault();
+  void userData.readFile(f);
+});
+
 function writeHash(): void {
   const hash = settings.toHash(state);
   if (location.hash !== hash) history.replaceState(null, '', hash);
@@ -306,7 +339,7 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
       }
       break;
     case 'run-start':
-      traces[msg.run] = new RunTrace(msg.config, msg.classes, methods);
+      traces[msg.run] = new RunTrace(msg.config, msg.classes, methods, msg.classNames);
       runsPlanned = msg.runs;
       toCharts({ type: 'train', message: msg });
       break;
@@ -340,7 +373,33 @@ worker.onerror = (e) => {
   markDirty();
 };
 
+/** The decision maps' grid for the state: 2-D sets, and your data when it has two features. */
+function gridFor(): GridSpec | null {
+  if (isPointSet(state.dataset)) return { ...extentFor(state.dataset), n: GRID_N };
+  const p = state.dataset === USER_DATA ? userData.parsed : null;
+  return p && p.shape.length === 1 && p.shape[0] === 2 ? { ...extentOfPoints(p.x), n: GRID_N } : null;
+}
+
+/** The configurations of the state; for your data without a usable file, an Error that says why. */
+function runConfigs(): ReturnType<typeof configsFromState> {
+  // The file's own problem, when it is the file the settings name (else: which file to attach).
+  if (state.dataset === USER_DATA && userData.error && (state.dataFile === '' || state.dataFile === userData.fileName)) {
+    throw new Error(userData.error);
+  }
+  return configsFromState(state, methods, state.dataset === USER_DATA ? userData.file : null);
+}
+
 function start(paused = false): void {
+  let runs: ReturnType<typeof configsFromState>;
+  try {
+    runs = runConfigs();
+  } catch (failure) {
+    status = 'error';
+    error = failure instanceof Error ? failure.message : String(failure);
+    toCharts({ type: 'status', status });
+    markDirty();
+    return;
+  }
   gen += 1;
   traces = [];
   viewRun = -1;
@@ -348,10 +407,10 @@ function start(paused = false): void {
   elapsedMs = 0;
   startedAt = performance.now();
   changedSinceRun = false;
-  const runs = configsFromState(state, methods);
   runsPlanned = runs.length;
   status = 'loading';
-  const grid = isPointSet(state.dataset) ? { ...extentFor(state.dataset), n: GRID_N } : null;
+  const grid = gridFor();
+  runHasMaps = grid !== null;
   send({ type: 'start', gen, runs, grid, paused });
   resetCharts();
   toCharts({ type: 'status', status });
@@ -400,6 +459,12 @@ resetButton.addEventListener('click', () => {
 });
 
 function settingsChanged(): void {
+  // Your data chosen again: the file the panel holds is the one the settings name.
+  if (state.dataset === USER_DATA && state.dataFile === '' && userData.fileName !== '') {
+    state = { ...state, dataFile: userData.fileName };
+    writeHash();
+  }
+  userData.update(state);
   changedSinceRun = traces.length > 0;
   renderPresetInfo();
   layoutCharts();
@@ -435,11 +500,10 @@ function resetCharts(): void {
 function layoutCharts(): void {
   const t = current();
   const names = t ? t.methods.map((m) => m.method) : state.methods.map((k) => methods.get(k)?.name ?? k);
-  const dataset = t?.config.dataset.name ?? state.dataset;
   const sweep = t ? runsPlanned > 1 : state.sweep.length > 0;
   const hidden: Record<ChartId, boolean> = {
     sweep: !sweep,
-    maps: !isPointSet(dataset),
+    maps: !(t ? runHasMaps : gridFor() !== null),
     test: false,
     loss: false,
     'train-accuracy': false,
@@ -625,7 +689,13 @@ function renderTables(): void {
 
 $('export-json').addEventListener('click', () => download(resultsJson(finishedResults(traces)), 'normlab-results.json', 'application/json'));
 $('export-config').addEventListener('click', () => {
-  const configs = configsFromState(state, methods);
+  let configs: ReturnType<typeof configsFromState>;
+  try {
+    configs = runConfigs();
+  } catch (failure) {
+    showNotices([`No config to download: ${failure instanceof Error ? failure.message : String(failure)}`]);
+    return;
+  }
   download(`${JSON.stringify(configs.length === 1 ? configs[0] : configs, null, 2)}\n`, 'normlab-config.json', 'application/json');
 });
 $('export-csv').addEventListener('click', () => download(resultsCsv(finishedResults(traces)), 'normlab-results.csv', 'text/csv'));
@@ -653,6 +723,12 @@ if (window.matchMedia('(max-width: 860px)').matches) $<HTMLDetailsElement>('sett
 
 writeHash();
 showNotices(initial.notices);
+userData.update(state);
+// The last file of your data, kept by this browser (a link that names another file asks for that one).
+void userData.restore(state.dataFile).then((name) => {
+  if (name && state.dataset === USER_DATA) applyState({ ...state, dataFile: name });
+  else userData.update(state);
+});
 renderPresetInfo();
 layoutCharts();
 resetCharts();

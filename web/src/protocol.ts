@@ -31,12 +31,14 @@ export type FromWorker =
   | { type: 'status'; gen: number; status: WorkerStatus }
   | {
     type: 'run-start'; gen: number; run: number; runs: number; config: ResolvedConfig; classes: number;
+    /** Your data's classes by name (class k is classNames[k]). */
+    classNames?: string[];
     /** 2-D sets: training points drawn on the decision maps ((x, y) pairs and labels). */
     points?: MapPoints;
   }
   | { type: 'progress'; gen: number; run: number; event: ProgressEvent }
-  /** Class probabilities on the grid per method id (n * n * classes, row-major from the top-left). */
-  | { type: 'grid'; gen: number; run: number; step: number; n: number; classes: number; probs: Record<string, Float32Array> }
+  /** Class probabilities on the grid (n x n points over `extent`) per method id (n * n * classes, row-major from the top-left). */
+  | { type: 'grid'; gen: number; run: number; step: number; n: number; extent: Extent; classes: number; probs: Record<string, Float32Array> }
   | { type: 'run-done'; gen: number; run: number; result: CompareResult; timing: Record<string, MethodTiming> }
   | { type: 'error'; gen: number; message: string };
 

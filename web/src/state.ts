@@ -10,9 +10,11 @@ import { presets } from 'normlab';
 import { fromLegacy } from './legacy.js';
 import type { Methods, OptionValue, PageOption } from './methods.js';
 
-export const DATASETS = ['circle', 'xor', 'gauss', 'spiral', 'moons', 'blobs', 'digits', 'mnist'] as const;
+export const DATASETS = ['circle', 'xor', 'gauss', 'spiral', 'moons', 'blobs', 'digits', 'mnist', 'user'] as const;
 export const POINT_SETS: readonly string[] = ['circle', 'xor', 'gauss', 'spiral', 'moons', 'blobs'];
 export type DatasetKey = (typeof DATASETS)[number];
+/** 'user': the user's own CSV file, read in the page (userdata.ts); the URL names it, never holds it. */
+export const USER_DATA = 'user';
 
 export interface State {
   /** The preset these settings came from ('' for none); only shown, never changes a setting. */
@@ -22,6 +24,14 @@ export interface State {
   trainSize: number;
   testSize: number;
   classes: number;
+  /** Your data: the file's name (the link says which file to attach again; '' before one is chosen). */
+  dataFile: string;
+  /** Your data: the label column, by header name or 0-based index ('' for the last column). */
+  labelColumn: string;
+  /** Your data: the share of the rows held out for testing (stratified, drawn from the seed). */
+  testFraction: number;
+  /** Your data: the rows are images of this shape [C, H, W] (empty: a row of features). */
+  imageShape: number[];
   model: 'mlp' | 'cnn';
   depth: number;
   width: number;
@@ -88,12 +98,17 @@ export interface IntListProp extends Base {
   minLength: number;
   maxLength: number;
 }
+/** Free text (a file or column name), shown only as text. */
+export interface TextProp extends Base {
+  type: 'text';
+  maxLength: number;
+}
 export interface EnumListProp extends Base {
   type: 'enumList';
   values: readonly string[];
   minLength: number;
 }
-export type Prop = EnumProp | BooleanProp | NumberProp | IntListProp | EnumListProp;
+export type Prop = EnumProp | BooleanProp | NumberProp | IntListProp | EnumListProp | TextProp;
 
 /** The settings besides the methods' options; the options follow 'methods' in the URL. */
 const GENERAL_PROPS: readonly Prop[] = [
@@ -103,6 +118,10 @@ const GENERAL_PROPS: readonly Prop[] = [
   { name: 'trainSize', type: 'int', min: 10, max: 20000, help: '2-D sets: training examples' },
   { name: 'testSize', type: 'int', min: 10, max: 5000, help: 'held-out test examples' },
   { name: 'classes', type: 'int', min: 2, max: 8, help: 'spiral and blobs: classes' },
+  { name: 'dataFile', type: 'text', maxLength: 200, help: 'your data: the name of the CSV file (the data itself is never in the link)' },
+  { name: 'labelColumn', type: 'text', maxLength: 200, help: 'your data: the label column, by name or 0-based index (empty: the last column)' },
+  { name: 'testFraction', type: 'number', min: 0, max: 0.9, minExclusive: true, help: 'your data: share of the rows held out for testing' },
+  { name: 'imageShape', type: 'intList', min: 1, max: 4096, minLength: 0, maxLength: 3, help: 'your data: rows are images of shape C,H,W (empty: features)' },
   { name: 'model', type: 'enum', values: ['mlp', 'cnn'], help: 'model: MLP, or a small CNN (digits, MNIST)' },
   { name: 'depth', type: 'int', min: 1, max: 8, help: 'MLP: hidden layers' },
   { name: 'width', type: 'int', min: 1, max: 1024, help: 'MLP: units per hidden layer' },
@@ -128,6 +147,14 @@ const GENERAL_PROPS: readonly Prop[] = [
   { name: 'shiftAmount', type: 'number', min: 0, max: 10, help: 'domain shift: amount' },
 ];
 
+/** The settings of your data (in a link only while it is the data set, or when changed). */
+const USER_DATA_KEYS: readonly string[] = ['dataFile', 'labelColumn', 'testFraction', 'imageShape'];
+
+/** Whether the state's examples are images (the CNN and the spatial methods need them). */
+export function hasImages(state: State): boolean {
+  return state.dataset === USER_DATA ? state.imageShape.length === 3 : !POINT_SETS.includes(state.dataset);
+}
+
 /** The amount each domain shift takes by default (the runner's defaults). */
 export const SHIFT_DEFAULT_AMOUNT: Record<string, number> = { invert: 1, shift: 0.5, scale: 2, noise: 0.5 };
 
@@ -139,6 +166,10 @@ export const DEFAULTS: Readonly<Omit<State, 'options'>> = Object.freeze({
   trainSize: 1000,
   testSize: 500,
   classes: 2,
+  dataFile: '',
+  labelColumn: '',
+  testFraction: 0.2,
+  imageShape: [],
   model: 'mlp',
   depth: 2,
   width: 32,
@@ -215,6 +246,9 @@ export function parseValue(prop: Prop, raw: string): Value | undefined {
       if (values.some((v) => v === undefined || v < prop.min || v > prop.max)) return undefined;
       return values as number[];
     }
+    case 'text':
+      // Printable text only: it is shown, never interpreted.
+      return raw.length <= prop.maxLength && !/[\u0000-\u001f\u007f]/.test(raw) ? raw : undefined;
     case 'enumList': {
       const parts = raw === '' ? [] : raw.split(',');
       if (parts.length < prop.minLength || parts.length > prop.values.length) return undefined;
@@ -244,7 +278,10 @@ export function withValue(state: State, prop: Prop, value: Value): State {
 
 /** A copy that shares no arrays or objects with `state`. */
 function copy(state: State): State {
-  return { ...state, channels: [...state.channels], methods: [...state.methods], sweep: [...state.sweep], options: { ...state.options } };
+  return {
+    ...state, channels: [...state.channels], methods: [...state.methods], sweep: [...state.sweep], imageShape: [...state.imageShape],
+    options: { ...state.options },
+  };
 }
 
 /**
@@ -367,10 +404,15 @@ export class Settings {
   checkState(input: State): Parsed {
     const state = copy(input);
     const notices: string[] = [];
-    const images = !POINT_SETS.includes(state.dataset);
-    if (state.model === 'cnn' && !images) {
+    if (state.imageShape.length !== 0 && state.imageShape.length !== 3) {
+      notices.push(`An image shape is three numbers, C,H,W (e.g. 1,8,8), not ${state.imageShape.join(',')}; it was cleared.`);
+      state.imageShape = [];
+    }
+    if (state.model === 'cnn' && !hasImages(state)) {
       state.model = 'mlp';
-      notices.push(`The CNN needs an image data set (digits, MNIST); ${state.dataset} uses the MLP.`);
+      notices.push(state.dataset === USER_DATA
+        ? 'The CNN needs images: give your data an image shape (C,H,W); until then it uses the MLP.'
+        : `The CNN needs an image data set (digits, MNIST, or your data with an image shape); ${state.dataset} uses the MLP.`);
     }
     if (state.model !== 'cnn') {
       const spatial = state.methods.flatMap((k) => this.methods.get(k) ?? []).filter((m) => m.needsSpatialDims);
@@ -407,12 +449,14 @@ export class Settings {
   /**
    * The hash of a state: every general setting in table order, and after 'methods' the options of
    * the compared methods plus any other option that differs from its default (so the hash gives
-   * the state back exactly, and stays short).
+   * the state back exactly, and stays short). Your data's settings appear while it is the data
+   * set; the data never does.
    */
   toHash(state: State): string {
-    const initial = this.#defaults.options;
-    const shownProps = this.props.filter((p) => !p.option || state.methods.includes(p.option.method) ||
-      formatValue(valueOf(state, p)) !== formatValue(initial[p.name] ?? null));
+    const changed = (p: Prop) => formatValue(valueOf(state, p)) !== formatValue(valueOf(this.#defaults, p));
+    // Options of the compared methods, and your data's settings while it is the data set.
+    const shownProps = this.props.filter((p) => p.option ? state.methods.includes(p.option.method) || changed(p)
+      : !USER_DATA_KEYS.includes(p.name) || state.dataset === USER_DATA || changed(p));
     return `#${shownProps.map((p) => `${p.name}=${encodeURIComponent(formatValue(valueOf(state, p))).replace(/%2C/g, ',')}`).join('&')}`;
   }
 

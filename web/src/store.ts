@@ -1,6 +1,7 @@
 // What the page knows about a comparison: one RunTrace per run (a sweep has several), built from
 // the worker's ProgressEvents and replaced by the runner's full result when the run ends.
 import type { CompareResult, EvalRecord, MethodTiming, ProgressEvent, ResolvedConfig } from 'normlab';
+import type { Extent } from './config.js';
 import type { Methods } from './methods.js';
 import { methodColor } from './palette.js';
 
@@ -23,6 +24,8 @@ export interface MethodTrace {
 export interface GridMap {
   step: number;
   n: number;
+  /** The part of the plane the grid covers. */
+  extent: Extent;
   classes: number;
   probs: Record<string, Float32Array>;
 }
@@ -30,6 +33,8 @@ export interface GridMap {
 export class RunTrace {
   readonly config: ResolvedConfig;
   readonly classes: number;
+  /** Your data's class names (undefined for the built-in sets, whose classes are numbered). */
+  readonly classNames: string[] | undefined;
   readonly methods: MethodTrace[];
   stepsDone = 0;
   /** The runner's result once the run is done (the numbers of the final table and the exports). */
@@ -38,9 +43,10 @@ export class RunTrace {
   grid: GridMap | null = null;
 
   /** `methods`: the method table's list, for each method's colour and batch statistics. */
-  constructor(config: ResolvedConfig, classes: number, methods: Methods) {
+  constructor(config: ResolvedConfig, classes: number, methods: Methods, classNames?: string[]) {
     this.config = config;
     this.classes = classes;
+    this.classNames = classNames;
     this.methods = config.methods.map((m, i) => {
       const info = methods.get(m.method);
       return {

@@ -42,7 +42,9 @@ function fail(j: Job, error: unknown): void {
   setStatus(j, 'idle');
 }
 
-async function dataFor(name: string | undefined): Promise<Uint8Array | undefined> {
+/** The file of a built-in image set (digits, MNIST); undefined for the others and for your data (in the config). */
+async function dataFor(dataset: import('normlab').CompareConfig['dataset']): Promise<Uint8Array | undefined> {
+  const name = dataset && !('csv' in dataset) && !('x' in dataset) ? dataset.name : undefined;
   if (name !== 'digits' && name !== 'mnist') return undefined;
   let bytes = datasets.get(name);
   if (!bytes) {
@@ -63,7 +65,7 @@ function nlInstance(): Promise<Normlab> {
 
 async function startRun(j: Job): Promise<void> {
   const config = j.runs[j.run];
-  const [instance, data] = await Promise.all([nlInstance(), dataFor(config.dataset?.name)]);
+  const [instance, data] = await Promise.all([nlInstance(), dataFor(config.dataset)]);
   if (job !== j) return;
   j.runner = instance.createRunner(config, data);
   j.msPerStep = 1;
@@ -71,7 +73,7 @@ async function startRun(j: Job): Promise<void> {
   // The training points for the decision maps (as the TensorFlow Playground shows them).
   const points = j.grid ? j.runner.samples('train', MAP_POINTS) : undefined;
   post({
-    type: 'run-start', gen: j.gen, run: j.run, runs: j.runs.length, config: j.runner.config, classes: info.classes,
+    type: 'run-start', gen: j.gen, run: j.run, runs: j.runs.length, config: j.runner.config, classes: info.classes, classNames: info.classNames,
     points: points && { x: points.x, labels: points.labels },
   });
   j.lastGrid = 0;
@@ -85,7 +87,8 @@ function postGrid(j: Job): void {
   const probs: Record<string, Float32Array> = {};
   for (const m of runner.config.methods) probs[m.id] = runner.predict(m.id, j.gridPoints);
   j.lastGrid = performance.now();
-  post({ type: 'grid', gen: j.gen, run: j.run, step: runner.stepsDone, n: j.grid.n, classes: runner.dataInfo().classes, probs },
+  const { n, xMin, xMax, yMin, yMax } = j.grid;
+  post({ type: 'grid', gen: j.gen, run: j.run, step: runner.stepsDone, n, extent: { xMin, xMax, yMin, yMax }, classes: runner.dataInfo().classes, probs },
     Object.values(probs).map((p) => p.buffer));
 }
 
