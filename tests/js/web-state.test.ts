@@ -549,7 +549,7 @@ describe('your data', () => {
       /"theirs.csv" \(the file here is "flowers.csv"\): choose or drop it/);
     const c = baseConfig(userState(), methods, file());
     expect(c.dataset).toEqual({ csv: text, file: 'flowers.csv', name: 'flowers.csv', testFraction: 0.2, labelColumn: 'species' });
-    const tsv = baseConfig(userState({ labelColumn: '' }), methods, file('f.tsv')).dataset;
+    const tsv = baseConfig(userState({ labelColumn: '', dataFile: 'f.tsv' }), methods, file('f.tsv')).dataset;
     expect(tsv).toEqual({ csv: text, file: 'f.tsv', name: 'f.tsv', testFraction: 0.2, delimiter: '\t' });
   });
 
