@@ -8,6 +8,7 @@
 #include <new>
 #include <nlohmann/json.hpp>
 
+#include "guard.h"
 #include "normlab/core/error.h"
 #include "normlab/core/tensor.h"
 #include "normlab/nn/weight_layer.h"
@@ -31,28 +32,6 @@ val copy_out(const float* data, size_t n) {
   return val(typed_memory_view(n, data)).call<val>("slice");
 }
 
-std::string mib(double bytes) {
-  std::ostringstream out;
-  out.precision(1);
-  out << std::fixed << bytes / (1024.0 * 1024.0) << " MiB";
-  return out.str();
-}
-
-// Runs f, turning any exception into its message (a JS string); f's own result otherwise.
-template <typename F>
-val guarded(const std::string& who, F&& f) {
-  try {
-    return f();
-  } catch (const Error& e) {
-    return val(std::string(e.what()));
-  } catch (const std::bad_alloc&) {
-    return val(who + ": out of WebAssembly memory (heap limit " +
-               mib(static_cast<double>(emscripten_get_heap_max())) + ")");
-  } catch (const std::exception& e) {
-    return val(who + ": " + e.what());
-  }
-}
-
 // The shape of an input of n values from a JS array of numbers; throws Error unless it is a valid
 // shape of exactly n elements.
 Shape input_shape(const val& shape_array, size_t n, const std::string& who) {
@@ -73,7 +52,7 @@ LayerHandle::~LayerHandle() { --g_live; }
 int LayerHandle::live_count() { return g_live; }
 
 val LayerHandle::create(const std::string& method, const std::string& options_json) {
-  return guarded(method, [&] {
+  return guarded(method, ErrorForm::kString, [&] {
     const nlohmann::json options = nlohmann::json::parse(options_json, nullptr, false);
     if (options.is_discarded()) fail(method, ": options are not valid JSON");
     layer_ = create_norm(method, options);
@@ -104,7 +83,7 @@ void LayerHandle::read_input(const val& array, size_t n, size_t extra_bytes) {
 void LayerHandle::release_buffers() { std::vector<float>().swap(io_); }
 
 val LayerHandle::forward(const val& x, const val& shape_array, bool training) {
-  return guarded(layer_->method(), [&] {
+  return guarded(layer_->method(), ErrorForm::kString, [&] {
     const std::string& who = layer_->method();
     const size_t n = x["length"].as<size_t>();
     const Shape shape = input_shape(shape_array, n, who);
@@ -121,7 +100,7 @@ val LayerHandle::forward(const val& x, const val& shape_array, bool training) {
 }
 
 val LayerHandle::backward(const val& dy) {
-  return guarded(layer_->method(), [&] {
+  return guarded(layer_->method(), ErrorForm::kString, [&] {
     const std::string& who = layer_->method();
     const Shape& shape = layer_->cached_shape();
     if (shape.empty()) fail(who, ": backward needs a training-mode forward first");
@@ -151,7 +130,7 @@ val LayerHandle::get(const std::string& which) const {
 }
 
 val LayerHandle::set(const std::string& which, const std::string& name, const val& values) {
-  return guarded(layer_->method(), [&] {
+  return guarded(layer_->method(), ErrorForm::kString, [&] {
     const size_t n = values["length"].as<size_t>();
     std::vector<float> buffer(n);
     val(typed_memory_view(n, buffer.data())).call<void>("set", values);
@@ -165,7 +144,7 @@ val LayerHandle::set(const std::string& which, const std::string& name, const va
 }
 
 val LayerHandle::set_population_statistics(const val& x, const val& shape_array) {
-  return guarded(layer_->method(), [&] {
+  return guarded(layer_->method(), ErrorForm::kString, [&] {
     const std::string& who = layer_->method();
     const size_t n = x["length"].as<size_t>();
     const Shape shape = input_shape(shape_array, n, who);
@@ -179,7 +158,7 @@ val LayerHandle::set_population_statistics(const val& x, const val& shape_array)
 }
 
 val LayerHandle::set_limits(double r_max, double d_max) {
-  return guarded(layer_->method(), [&] {
+  return guarded(layer_->method(), ErrorForm::kString, [&] {
     auto* brn = dynamic_cast<BatchRenorm*>(layer_.get());
     if (brn == nullptr) fail(layer_->method(), ": setLimits is a batchrenorm method");
     brn->set_limits(r_max, d_max);
@@ -200,7 +179,7 @@ WeightLayerHandle::WeightLayerHandle() { ++g_live; }
 WeightLayerHandle::~WeightLayerHandle() { --g_live; }
 
 val WeightLayerHandle::create(const std::string& method, const std::string& options_json) {
-  return guarded(method, [&] {
+  return guarded(method, ErrorForm::kString, [&] {
     const nlohmann::json options = nlohmann::json::parse(options_json, nullptr, false);
     if (options.is_discarded()) fail(method, ": options are not valid JSON");
     layer_ = create_weight_layer(method, options);
@@ -220,7 +199,7 @@ Shape WeightLayerHandle::read_shape(const val& shape_array) const {
 }
 
 val WeightLayerHandle::output_shape(const val& shape_array) const {
-  return guarded(method_, [&] {
+  return guarded(method_, ErrorForm::kString, [&] {
     const Shape out = layer_->output_shape(read_shape(shape_array));
     val dims = val::array();
     for (int64_t d : out) dims.call<void>("push", static_cast<double>(d));
@@ -229,7 +208,7 @@ val WeightLayerHandle::output_shape(const val& shape_array) const {
 }
 
 val WeightLayerHandle::forward(const val& x, const val& shape_array, bool training) {
-  return guarded(method_, [&] {
+  return guarded(method_, ErrorForm::kString, [&] {
     const Shape shape = read_shape(shape_array);
     const size_t n = x["length"].as<size_t>();
     if (static_cast<int64_t>(n) != numel(shape)) {
@@ -245,7 +224,7 @@ val WeightLayerHandle::forward(const val& x, const val& shape_array, bool traini
 }
 
 val WeightLayerHandle::backward(const val& dy) {
-  return guarded(method_, [&] {
+  return guarded(method_, ErrorForm::kString, [&] {
     if (out_shape_.empty()) fail(method_, ": backward needs a training-mode forward first");
     const size_t n = dy["length"].as<size_t>();
     if (static_cast<int64_t>(n) != numel(out_shape_)) {
@@ -269,7 +248,7 @@ val WeightLayerHandle::get(const std::string& which) const {
 }
 
 val WeightLayerHandle::set(const std::string& name, const val& values) {
-  return guarded(method_, [&] {
+  return guarded(method_, ErrorForm::kString, [&] {
     Param* param = nullptr;
     std::string known;
     for (Param* p : layer_->parameters()) {

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "guard.h"
 #include "normlab/core/error.h"
 
 using emscripten::typed_memory_view;
@@ -15,25 +16,6 @@ namespace normlab::wasm {
 namespace {
 
 int g_live = 0;
-
-val error_object(const std::string& message) {
-  val out = val::object();
-  out.set("error", message);
-  return out;
-}
-
-template <typename F>
-val guarded(F&& f) {
-  try {
-    return f();
-  } catch (const Error& e) {
-    return error_object(e.what());
-  } catch (const std::bad_alloc&) {
-    return error_object("model: out of WebAssembly memory");
-  } catch (const std::exception& e) {
-    return error_object(std::string("model: ") + e.what());
-  }
-}
 
 // A copy of a typed array (Float32Array into float, Int32Array into int32_t).
 template <typename T>
@@ -54,7 +36,7 @@ ModelHandle::~ModelHandle() { --g_live; }
 int ModelHandle::live_count() { return g_live; }
 
 val ModelHandle::create(const std::string& config_json) {
-  return guarded([&] {
+  return guarded("model", ErrorForm::kObject, [&] {
     const nlohmann::json json = nlohmann::json::parse(config_json, nullptr, false);
     if (json.is_discarded()) fail("model: options are not valid JSON");
     trainer_ = std::make_unique<Trainer>(trainer_config_from_json(json));
@@ -65,7 +47,7 @@ val ModelHandle::create(const std::string& config_json) {
 }
 
 val ModelHandle::fold_of(ModelHandle& source) {
-  return guarded([&] {
+  return guarded("model", ErrorForm::kObject, [&] {
     if (!source.trainer_) fail("fold: the model has no network");
     nlohmann::json report;
     trainer_ = source.trainer_->folded(&report);
@@ -75,7 +57,7 @@ val ModelHandle::fold_of(ModelHandle& source) {
 }
 
 val ModelHandle::fit_begin(const val& x, const val& labels, double epochs, double batch_size) {
-  return guarded([&] {
+  return guarded("model", ErrorForm::kObject, [&] {
     const std::vector<float> xs = copy_in<float>(x);
     const std::vector<int32_t> ls = copy_in<int32_t>(labels);
     const int64_t steps = trainer_->begin_fit(xs.data(), static_cast<int64_t>(xs.size()), ls.data(),
@@ -86,13 +68,13 @@ val ModelHandle::fit_begin(const val& x, const val& labels, double epochs, doubl
 }
 
 val ModelHandle::fit_step() {
-  return guarded([&] { return val(trainer_->fit_step()); });
+  return guarded("model", ErrorForm::kObject, [&] { return val(trainer_->fit_step()); });
 }
 
 void ModelHandle::fit_end() { trainer_->end_fit(); }
 
 val ModelHandle::evaluate(const val& x, const val& labels) {
-  return guarded([&] {
+  return guarded("model", ErrorForm::kObject, [&] {
     const std::vector<float> xs = copy_in<float>(x);
     const std::vector<int32_t> ls = copy_in<int32_t>(labels);
     const auto [loss, accuracy] = trainer_->evaluate(xs.data(), static_cast<int64_t>(xs.size()), ls.data(),
@@ -105,14 +87,14 @@ val ModelHandle::evaluate(const val& x, const val& labels) {
 }
 
 val ModelHandle::predict(const val& x) {
-  return guarded([&] {
+  return guarded("model", ErrorForm::kObject, [&] {
     const std::vector<float> xs = copy_in<float>(x);
     return copy_out(trainer_->predict(xs.data(), static_cast<int64_t>(xs.size())));
   });
 }
 
 val ModelHandle::get_weights() {
-  return guarded([&] {
+  return guarded("model", ErrorForm::kObject, [&] {
     val out = val::object();
     for (const auto& [name, values] : trainer_->weights()) out.set(name, copy_out(values));
     return out;
@@ -120,7 +102,7 @@ val ModelHandle::get_weights() {
 }
 
 val ModelHandle::set_weights(const val& weights) {
-  return guarded([&] {
+  return guarded("model", ErrorForm::kObject, [&] {
     const val names = val::global("Object").call<val>("keys", weights);
     std::vector<std::pair<std::string, std::vector<float>>> values;
     for (size_t i = 0, n = names["length"].as<size_t>(); i < n; ++i) {

@@ -3,6 +3,7 @@
 #include <new>
 #include <vector>
 
+#include "guard.h"
 #include "normlab/core/error.h"
 #include "normlab/core/shape.h"
 
@@ -14,19 +15,6 @@ namespace normlab::wasm {
 namespace {
 
 int g_live = 0;
-
-template <typename F>
-val guarded(F&& f) {
-  try {
-    return f();
-  } catch (const Error& e) {
-    return val(std::string(e.what()));
-  } catch (const std::bad_alloc&) {
-    return val(std::string("preprocess: out of WebAssembly memory"));
-  } catch (const std::exception& e) {
-    return val(std::string("preprocess: ") + e.what());
-  }
-}
 
 // n and f arrive as JS numbers: whole, positive, and n*f matching the array's length.
 void check_counts(double n, double f, size_t length) {
@@ -47,7 +35,7 @@ PreprocessHandle::~PreprocessHandle() { --g_live; }
 int PreprocessHandle::live_count() { return g_live; }
 
 val PreprocessHandle::fit(const std::string& kind, double eps, const val& x, double n, double f) {
-  return guarded([&] {
+  return guarded("preprocess", ErrorForm::kString, [&] {
     const size_t length = x["length"].as<size_t>();
     check_counts(n, f, length);
     std::vector<float> data(length);
@@ -60,7 +48,7 @@ val PreprocessHandle::fit(const std::string& kind, double eps, const val& x, dou
 }
 
 val PreprocessHandle::apply(const val& in, double n, bool forward) const {
-  return guarded([&] {
+  return guarded("preprocess", ErrorForm::kString, [&] {
     const size_t length = in["length"].as<size_t>();
     check_counts(n, static_cast<double>(pre_->features()), length);
     std::vector<float> data(length);

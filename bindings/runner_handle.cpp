@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "guard.h"
 #include "normlab/core/error.h"
 
 using emscripten::typed_memory_view;
@@ -17,27 +18,6 @@ namespace normlab::wasm {
 namespace {
 
 int g_live = 0;
-
-val error_object(const std::string& message) {
-  val out = val::object();
-  out.set("error", message);
-  return out;
-}
-
-template <typename F>
-val guarded(F&& f) {
-  try {
-    return f();
-  } catch (const Error& e) {
-    return error_object(e.what());
-  } catch (const std::bad_alloc&) {
-    return error_object("runner: out of WebAssembly memory");
-  } catch (const nlohmann::json::exception& e) {
-    return error_object(std::string("runner: ") + e.what());
-  } catch (const std::exception& e) {
-    return error_object(std::string("runner: ") + e.what());
-  }
-}
 
 // What the heap can still grow to hold: its limit less what is in use now.
 double available_memory() {
@@ -79,7 +59,7 @@ RunnerHandle::~RunnerHandle() { --g_live; }
 int RunnerHandle::live_count() { return g_live; }
 
 val RunnerHandle::create(const std::string& config_json, const val& data) {
-  return guarded([&] {
+  return guarded("runner", ErrorForm::kObject, [&] {
     const nlohmann::json json = nlohmann::json::parse(config_json, nullptr, false);
     if (json.is_discarded()) fail("config: not valid JSON");
     std::vector<uint8_t> bytes;
@@ -97,7 +77,7 @@ val RunnerHandle::create(const std::string& config_json, const val& data) {
 val RunnerHandle::create_with_data(const std::string& config_json, const val& x, const val& labels,
                                    const val& shape, const val& test_x, const val& test_labels,
                                    const val& class_names) {
-  return guarded([&] {
+  return guarded("runner", ErrorForm::kObject, [&] {
     const nlohmann::json json = nlohmann::json::parse(config_json, nullptr, false);
     if (json.is_discarded()) fail("config: not valid JSON");
     const RunConfig config = run_config_from_json(json);
@@ -128,7 +108,7 @@ val RunnerHandle::create_with_data(const std::string& config_json, const val& x,
 }
 
 val RunnerHandle::step(int n) {
-  return guarded([&] {
+  return guarded("runner", ErrorForm::kObject, [&] {
     if (n < 1) fail("runner: step count must be >= 1, got ", n);
     runner_->step(n);
     return val(runner_->take_events().dump());
@@ -136,11 +116,11 @@ val RunnerHandle::step(int n) {
 }
 
 val RunnerHandle::result() const {
-  return guarded([&] { return val(runner_->result().dump()); });
+  return guarded("runner", ErrorForm::kObject, [&] { return val(runner_->result().dump()); });
 }
 
 val RunnerHandle::timing() const {
-  return guarded([&] { return val(runner_->timing().dump()); });
+  return guarded("runner", ErrorForm::kObject, [&] { return val(runner_->timing().dump()); });
 }
 
 std::vector<float> RunnerHandle::read_samples(const val& x, const char* call) const {
@@ -160,14 +140,14 @@ int64_t RunnerHandle::samples_in(const std::vector<float>& values) const {
 }
 
 val RunnerHandle::adapt_batch_norm(const std::string& id, const val& x) {
-  return guarded([&] {
+  return guarded("runner", ErrorForm::kObject, [&] {
     const std::vector<float> input = read_samples(x, "adaptBatchNorm");
     return val(runner_->adapt_batch_norm(id, input.data(), samples_in(input)));
   });
 }
 
 val RunnerHandle::samples(const std::string& which, int max) const {
-  return guarded([&] {
+  return guarded("runner", ErrorForm::kObject, [&] {
     std::vector<float> x;
     std::vector<int32_t> labels;
     runner_->samples(which, max, x, labels);
@@ -179,7 +159,7 @@ val RunnerHandle::samples(const std::string& which, int max) const {
 }
 
 val RunnerHandle::predict(const std::string& id, const val& x, bool folded) {
-  return guarded([&] {
+  return guarded("runner", ErrorForm::kObject, [&] {
     const std::vector<float> input = read_samples(x, "predict");
     const std::vector<float> probs = runner_->predict(id, input.data(), samples_in(input), folded);
     return val(typed_memory_view(probs.size(), probs.data())).call<val>("slice");
@@ -187,7 +167,7 @@ val RunnerHandle::predict(const std::string& id, const val& x, bool folded) {
 }
 
 val RunnerHandle::fold(const std::string& id) {
-  return guarded([&] { return val(runner_->fold(id).dump()); });
+  return guarded("runner", ErrorForm::kObject, [&] { return val(runner_->fold(id).dump()); });
 }
 
 val RunnerHandle::data_info() const {
