@@ -34,3 +34,5 @@ export * from './preprocess.js';
 export * from './model.js';
 export * from './csv.js';
 export * from './dataset.js';
+export * from './stats.js';
+export * from './seeds.js';

@@ -9,6 +9,7 @@ import { Model, type ModelOptions } from './model.js';
 import { Preprocessor, type PreprocessKind } from './preprocess.js';
 import { Runner, type CompareConfig, type CompareResult, type ProgressEvent } from './runner.js';
 import { isUserDataset, type CsvParser } from './dataset.js';
+import { seedConfig, seedsOf, seedsResult, type SeedsResult } from './seeds.js';
 import type { MemoryInfo, Method, MethodAlias, MethodInfo, MethodOf, MethodOptions, NormMethod, WeightMethod } from './types.js';
 
 /** Where to find the `.wasm` file, for bundlers and custom hosting. Default: beside this module. */
@@ -50,7 +51,11 @@ export interface Normlab {
   /**
    * Runs a whole comparison, yielding to the event loop between chunks of steps; `onProgress` sees
    * each chunk's records. Rejects with an AbortError when `signal` aborts (between steps).
+   * With `config.seeds`, one comparison per seed, one after another (for every core, see
+   * `compareInWorkers` in 'normlab/workers'), and a `SeedsResult`: each seed's result and the
+   * summary with 95% intervals over the seeds and paired differences against `config.baseline`.
    */
+  compare(config: CompareConfig & { seeds: number[] }, options?: CompareOptions): Promise<SeedsResult>;
   compare(config: CompareConfig, options?: CompareOptions): Promise<CompareResult>;
   /**
    * Fits a data normalization on training samples `x` of `shape` [N, ...features] (seed 004 §2):
@@ -193,7 +198,15 @@ class NormlabInstance implements Normlab {
     return readAsset(new URL(`./data/${name}.nlds`, import.meta.url));
   }
 
-  async compare(config: CompareConfig, options: CompareOptions = {}): Promise<CompareResult> {
+  compare(config: CompareConfig & { seeds: number[] }, options?: CompareOptions): Promise<SeedsResult>;
+  compare(config: CompareConfig, options?: CompareOptions): Promise<CompareResult>;
+  async compare(config: CompareConfig, options: CompareOptions = {}): Promise<CompareResult | SeedsResult> {
+    const seeds = seedsOf(config);
+    if (seeds) {
+      const runs: CompareResult[] = [];
+      for (const seed of seeds) runs.push(await this.compare(seedConfig(config, seed), options));
+      return seedsResult(seeds, runs, config.baseline);
+    }
     const name = isUserDataset(config?.dataset) ? undefined : config?.dataset?.name;
     const data = name === 'digits' || name === 'mnist' ? await this.loadDataset(name) : undefined;
     const chunk = options.chunk ?? 50;

@@ -88,6 +88,13 @@ export interface CompareConfig {
   evalInterval?: number;
   seed?: number;
   /**
+   * Several seeds instead of one (`nl.compare` then gives a `SeedsResult`): a full comparison per
+   * seed, each exactly the run with `seed` set to it, summarized with 95% intervals over the seeds.
+   */
+  seeds?: number[];
+  /** With `seeds`: the method id the paired differences are against (default the first method's). */
+  baseline?: string;
+  /**
    * Batch Renorm's limits schedule (the paper's): plain BatchNorm (rMax 1, dMax 0) for the first
    * `warmup` fraction of the steps, then linear relaxation to the layer's rMax and dMax by `rampEnd`.
    * `false` keeps the layer's limits throughout. Default `{ warmup: 0.1, rampEnd: 0.5 }`.
@@ -274,6 +281,9 @@ export class Runner extends OwnedHandle<RunnerHandle> {
     }
     if (data !== undefined && !(data instanceof Uint8Array)) {
       throw new Error('createRunner: data must be a Uint8Array (the data set file)');
+    }
+    if (config.seeds !== undefined || config.baseline !== undefined) {
+      throw new Error('createRunner: a runner runs one seed (config.seed); nl.compare runs a comparison over config.seeds');
     }
     const toJson = (c: unknown) => JSON.stringify(c, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
     // The user's own data: checked and mapped to classes here; the arrays cross into the module once.
