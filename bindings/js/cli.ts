@@ -4,8 +4,10 @@
 // table on stdout; --json and --csv write the full result. Bad flags or configs: exit code 2.
 import { writeFileSync, readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
-import { load, parseNldsDataset, resultsCsv, type ArrayDataset, type BuiltinDataset, type CompareConfig, type CompareResult,
-  type CsvDataset, type MethodEntry, type MethodInfo, type OptionInfo } from './index.js';
+import { availableParallelism } from 'node:os';
+import { load, parseNldsDataset, parseSeeds, resultsCsv, seedConfig, seedsOf, type ArrayDataset, type BuiltinDataset, type CompareConfig,
+  type CompareResult, type CsvDataset, type MethodEntry, type MethodInfo, type OptionInfo, type SeedsResult, type Stat } from './index.js';
+import { compareInWorkers } from './workers.js';
 import { preset, presetConfigs, presets } from './presets.js';
 import { compactLayers } from './model.js';
 
@@ -48,6 +50,11 @@ Flags of compare (each overrides the preset and the config file):
   --optimizer sgd|adam|adamw   --lr X   --momentum X   --nesterov   --weight-decay X
   --schedule constant|step|cosine
   --steps N            --eval-interval N               --seed N
+  --seeds LIST         several seeds, e.g. 1-10 or 1,2,7: one comparison per seed, summarized as
+                       mean +/- the 95% interval over the seeds, with paired differences
+  --baseline ID        with --seeds: the method the differences are against (default the first)
+  --workers N          train the arms (method x seed x batch size) on N threads (default: the
+                       machine's ${availableParallelism()}; 1 = this thread); the results are identical for any N
   --renorm-warmup F    --renorm-ramp-end F             --no-renorm-schedule
   --preprocess minmax|standardize|pca|zca   data normalization fitted on the training inputs
   --domain-shift KIND[:AMOUNT]   AdaBN: invert, shift, scale or noise the test inputs and report
@@ -56,7 +63,7 @@ Flags of compare (each overrides the preset and the config file):
                        --option bn.momentum=0.01 --option brn.rMax=2 (the options are listed below)
 Output:
   --json FILE          the full result (identical for identical configurations and seeds)
-  --csv FILE           the curves: method,kind,step,loss,accuracy,lossBatchStats,accuracyBatchStats
+  --csv FILE           the curves: seed,batchSize,method,kind,step,loss,accuracy,lossBatchStats,accuracyBatchStats
   --quiet              no progress bar
 ${methodsHelp(table)}`;
 }
@@ -71,6 +78,7 @@ const valueFlags = new Set([
   'activation', 'methods', 'groups', 'lrn-size', 'r-max', 'd-max', 'batch-size', 'batching', 'optimizer', 'lr', 'momentum',
   'weight-decay', 'schedule', 'steps', 'eval-interval', 'seed', 'renorm-warmup', 'renorm-ramp-end', 'json', 'csv',
   'domain-shift', 'preprocess', 'data', 'label-column', 'test-data', 'test-fraction', 'image-shape', 'layers',
+  'seeds', 'baseline', 'workers',
 ]);
 const switchFlags = new Set(['frn-learnable-eps', 'cosine-centered', 'nesterov', 'no-renorm-schedule', 'quiet', 'help']);
 
@@ -403,7 +411,23 @@ function buildConfig(flags: Flags, options: readonly string[], table: readonly M
   if (flags.has('schedule')) config.schedule = { ...config.schedule, kind: text(flags, 'schedule') as never };
   if (flags.has('steps')) config.steps = number(flags, 'steps', true);
   if (flags.has('eval-interval')) config.evalInterval = number(flags, 'eval-interval', true);
-  if (flags.has('seed')) config.seed = number(flags, 'seed', true);
+  if (flags.has('seed')) {
+    if (flags.has('seeds')) throw new UsageError('give --seed or --seeds, not both');
+    config.seed = number(flags, 'seed', true);
+    delete config.seeds;
+  }
+  if (flags.has('seeds')) {
+    try {
+      config.seeds = parseSeeds(text(flags, 'seeds')!);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    delete config.seed;
+  }
+  if (flags.has('baseline')) {
+    if (!config.seeds) throw new UsageError('--baseline goes with --seeds (the differences over seeds are against it)');
+    config.baseline = text(flags, 'baseline');
+  }
   if (flags.has('no-renorm-schedule')) {
     config.renormSchedule = false;
   } else if (flags.has('renorm-warmup') || flags.has('renorm-ramp-end')) {
@@ -464,6 +488,31 @@ function summary(result: CompareResult): string {
   return table(rows);
 }
 
+/** "82.4% +/- 3.1" (accuracy, in points) or "0.412 +/- 0.031" (loss): the mean and the interval's half-width. */
+function meanPm(s: Stat, percent: boolean): string {
+  if (s.n === 0) return '-';
+  const f = (v: number) => (percent ? (100 * v).toFixed(1) : v.toFixed(3));
+  const half = s.ci95 ? (s.ci95[1] - s.ci95[0]) / 2 : null;
+  return `${f(s.mean)}${percent ? '%' : ''}${half === null ? '' : ` +/- ${f(half)}`}`;
+}
+
+/** The table of a comparison over seeds: per method the means with their intervals, and the paired difference. */
+function seedsSummary(result: SeedsResult): string {
+  const s = result.summary;
+  const base = s.methods.find((m) => m.id === s.baseline)!;
+  const rows = [['method', 'test acc (inference)', 'test acc (batch stats)', 'test loss', 'train loss', `vs ${base.label} (inference, paired)`]];
+  for (const m of s.methods) {
+    const d = s.differences.find((x) => x.a === m.id && x.metric === 'testAccuracy');
+    const diff = m.id === s.baseline ? 'baseline' : !d ? '-'
+      : `${(100 * d.meanDifference).toFixed(1)} pts` + (d.ci95 ? ` [${(100 * d.ci95[0]).toFixed(1)}, ${(100 * d.ci95[1]).toFixed(1)}] p=${d.p!.toPrecision(2)}` : '');
+    rows.push([m.label, meanPm(m.testAccuracy, true), meanPm(m.testAccuracyBatchStats, true), meanPm(m.testLoss, false), meanPm(m.trainLoss, false), diff]);
+  }
+  const n = result.seeds.length;
+  return `${table(rows)}
++/-: half-width of the 95% t interval of the mean over the ${n} seeds (not over test examples); ` +
+    `[lo, hi]: the same for the difference of each seed's pair, p: paired t-test`;
+}
+
 class Progress {
   #last = -1;
   constructor(private readonly quiet: boolean, private readonly label: string) {}
@@ -485,58 +534,87 @@ class Progress {
   }
 }
 
+/** The workers of --workers (default: the machine's available parallelism). */
+function workers(flags: Flags): number {
+  if (!flags.has('workers')) return availableParallelism();
+  const n = number(flags, 'workers', true)!;
+  if (n < 1 || n > 256) throw new UsageError(`--workers must be from 1 to 256, got ${n}`);
+  return n;
+}
+
+function describeRun(c: CompareResult['config'], seeds?: number[]): string {
+  const model = c.model.kind === 'layers' ? `layers ${compactLayers(c.model.layers)}`
+    : `${c.model.kind} ${c.model.kind === 'mlp' ? c.model.hidden.join('-') : c.model.channels.join('-')}`;
+  return `${c.dataset.name}, ${model}, batch ${c.batchSize} ${c.batching}, ${c.optimizer.kind} lr ${c.optimizer.lr}, ${c.steps} steps, ` +
+    (seeds ? `seeds ${seeds.length > 6 ? `${seeds.slice(0, 5).join(',')},...,${seeds.at(-1)} (${seeds.length})` : seeds.join(',')}` : `seed ${c.seed}`);
+}
+
 async function compare(flags: Flags, repeated: Map<string, string[]>): Promise<void> {
   const nl = await load();
   const { config, sweep, title, warnings } = buildConfig(flags, repeated.get('option') ?? [], nl.describeMethods());
   for (const w of warnings) process.stderr.write(`normlab: warning: ${w}\n`);
   const quiet = flags.has('quiet');
+  const threads = workers(flags);
   const runs = sweep ?? [config];
-  const results: CompareResult[] = [];
-  if (runs.length > 1) {
-    // Every run of a sweep is checked before the first trains, so bad data or settings (a batch
-    // larger than the training set) never leave a partial sweep behind.
-    for (const run of runs) {
-      const name = (run.dataset as { name?: string } | undefined)?.name;
-      const builtin = !(run.dataset && ('x' in run.dataset || 'csv' in run.dataset));
-      const bytes = builtin && (name === 'digits' || name === 'mnist') ? await nl.loadDataset(name) : undefined;
-      try {
-        nl.createRunner(run, bytes).dispose();
-      } catch (error) {
-        throw new UsageError((error as Error).message);
-      }
-    }
-  }
-  if (title) console.log(`${title}\n`);
-  for (const [i, run] of runs.entries()) {
-    const label = runs.length > 1 ? `batch ${run.batchSize} (${i + 1}/${runs.length})` : 'training';
-    const progress = new Progress(quiet, label);
-    const t0 = performance.now();
-    let result: CompareResult;
+  // Every run (and seed) is checked before the first trains, so bad data or settings (a batch
+  // larger than the training set) never leave a partial result behind.
+  for (const run of runs) {
+    let seeds: number[] | undefined;
     try {
-      result = await nl.compare(run, { onProgress: (e) => progress.update(e.step, e.steps), chunk: 100 });
+      seeds = seedsOf(run);
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
-    const seconds = (performance.now() - t0) / 1000;
-    results.push(result);
-    const c = result.config;
-    const model = c.model.kind === 'layers' ? `layers ${compactLayers(c.model.layers)}`
-      : `${c.model.kind} ${c.model.kind === 'mlp' ? c.model.hidden.join('-') : c.model.channels.join('-')}`;
-    console.log(`${c.dataset.name}, ${model}, ` +
-      `batch ${c.batchSize} ${c.batching}, ${c.optimizer.kind} lr ${c.optimizer.lr}, ${c.steps} steps, seed ${c.seed} ` +
-      `(${result.data.train} train / ${result.data.test} test, ${seconds.toFixed(1)} s)`);
-    console.log(`${summary(result)}\n`);
+    const name = (run.dataset as { name?: string } | undefined)?.name;
+    const builtin = !(run.dataset && ('x' in run.dataset || 'csv' in run.dataset));
+    const bytes = builtin && (name === 'digits' || name === 'mnist') ? await nl.loadDataset(name) : undefined;
+    let ids: string[];
+    try {
+      const runner = nl.createRunner(seeds ? seedConfig(run, seeds[0]) : run, bytes);
+      ids = runner.config.methods.map((m) => m.id);
+      runner.dispose();
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    if (run.baseline !== undefined && !ids.includes(run.baseline)) {
+      throw new UsageError(`--baseline: no method '${run.baseline}' in the comparison (methods: ${ids.join(', ')})`);
+    }
   }
+  if (title) console.log(`${title}\n`);
+  const progress = new Progress(quiet, runs.length > 1 ? `${runs.length} batch sizes` : 'training');
+  const t0 = performance.now();
+  let results: (CompareResult | SeedsResult)[];
+  try {
+    results = await compareInWorkers(runs, { workers: threads, onProgress: (p) => progress.update(p.steps, p.totalSteps) });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  for (const result of results) {
+    if ('summary' in result) {
+      const first = result.runs[0];
+      console.log(`${describeRun(first.config, result.seeds)} (${first.data.train} train / ${first.data.test} test)`);
+      console.log(`${seedsSummary(result)}\n`);
+    } else {
+      console.log(`${describeRun(result.config)} (${result.data.train} train / ${result.data.test} test)`);
+      console.log(`${summary(result)}\n`);
+    }
+  }
+  if (!quiet) process.stderr.write(`normlab: ${seconds.toFixed(1)} s with ${threads} worker${threads > 1 ? 's' : ''}\n`);
   if (results.length > 1) {
-    const methods = results[0].methods;
+    const one = (r: CompareResult | SeedsResult) => ('summary' in r ? r.runs[0] : r);
+    const methods = one(results[0]).methods;
     const rows = [['batch size', ...methods.map((m) => m.label)]];
-    for (const r of results) rows.push([String(r.config.batchSize), ...r.methods.map((m) => pct(m.final?.testAccuracy))]);
+    for (const r of results) {
+      rows.push([String(one(r).config.batchSize), ...methods.map((m, i) => ('summary' in r ? meanPm(r.summary.methods[i].testAccuracy, true)
+        : pct(r.methods[i].final?.testAccuracy)))]);
+    }
     console.log(`Test accuracy (inference mode) against batch size\n${table(rows)}`);
   }
   const jsonFile = text(flags, 'json');
   if (jsonFile) writeFileSync(jsonFile, `${JSON.stringify(results.length === 1 ? results[0] : { runs: results }, null, 1)}\n`);
   const csvFile = text(flags, 'csv');
-  if (csvFile) writeFileSync(csvFile, resultsCsv(results));
+  if (csvFile) writeFileSync(csvFile, resultsCsv(results.flatMap((r) => ('summary' in r ? r.runs : [r]))));
 }
 
 function listPresets(): void {

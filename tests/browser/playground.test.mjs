@@ -520,8 +520,8 @@ test('a batch-size sweep plots accuracy against batch size; CSV and PNG exports'
   counts.forEach((n) => assert(n > 20, `sweep curve pixels ${counts}`));
   const csv = await downloadOf(page, '#export-csv');
   const lines = csv.bytes.toString('utf8').trimEnd().split('\n');
-  assertEqual(lines[0], 'batchSize,method,kind,step,loss,accuracy,lossBatchStats,accuracyBatchStats', 'CSV header');
-  assert(lines.some((l) => l.startsWith('4,bn,train,1,')) && lines.some((l) => l.startsWith('16,ln,eval,')), 'CSV has both runs');
+  assertEqual(lines[0], 'seed,batchSize,method,kind,step,loss,accuracy,lossBatchStats,accuracyBatchStats', 'CSV header');
+  assert(lines.some((l) => l.startsWith('3,4,bn,train,1,')) && lines.some((l) => l.startsWith('3,16,ln,eval,')), 'CSV has both runs (seed 3)');
   const png = await downloadOf(page, '#chart-sweep button.small');
   assertEqual([...png.bytes.subarray(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10], 'PNG signature');
   assert(png.name.endsWith('.png'), 'PNG name');

@@ -42,7 +42,7 @@ test('compare prints a summary table and writes identical JSON on two runs, and 
     expect(a.stdout).toContain(`${(100 * m.final.testAccuracy).toFixed(1)}%`);
   }
   const csv = readFileSync(join(work, 'a.csv'), 'utf8').trim().split('\n');
-  expect(csv[0]).toBe('batchSize,method,kind,step,loss,accuracy,lossBatchStats,accuracyBatchStats');
+  expect(csv[0]).toBe('seed,batchSize,method,kind,step,loss,accuracy,lossBatchStats,accuracyBatchStats');
   expect(csv.filter((l) => l.includes(',train,'))).toHaveLength(4 * 120);
   expect(csv.filter((l) => l.includes(',eval,'))).toHaveLength(4 * 3);
 });

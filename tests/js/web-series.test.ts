@@ -227,10 +227,10 @@ describe('results', () => {
     expect(resultsJson([result])).toBe(`${JSON.stringify(result, null, 1)}\n`);
     expect(JSON.parse(resultsJson([result, result]))).toEqual({ runs: [result, result] });
     const lines = resultsCsv([result]).trimEnd().split('\n');
-    expect(lines[0]).toBe('batchSize,method,kind,step,loss,accuracy,lossBatchStats,accuracyBatchStats');
+    expect(lines[0]).toBe('seed,batchSize,method,kind,step,loss,accuracy,lossBatchStats,accuracyBatchStats');
     const perMethod = 120 + result.methods[0].eval.length;
     expect(lines.length).toBe(1 + 4 * perMethod);
-    expect(lines[1]).toBe(`8,none,train,1,${result.methods[0].train.loss[0]},${result.methods[0].train.accuracy[0]},,`);
+    expect(lines[1]).toBe(`${result.config.seed},8,none,train,1,${result.methods[0].train.loss[0]},${result.methods[0].train.accuracy[0]},,`);
   });
 
   test('decision-map pixels: class colour by confidence, white when undecided, grey for NaN', () => {
