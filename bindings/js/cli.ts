@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { load, parseNldsDataset, parseSeeds, resultsCsv, seedConfig, seedsOf, type ArrayDataset, type BuiltinDataset, type CompareConfig,
   type CompareResult, type CsvDataset, type MethodEntry, type MethodInfo, type OptionInfo, type SeedsResult, type Stat } from './index.js';
 import { compareInWorkers } from './workers.js';
+import { expandGrid, mergeParts, parseShard, partLines, shardPoints, type SweepResult } from './sweep.js';
 import { preset, presetConfigs, presets } from './presets.js';
 import { compactLayers } from './model.js';
 
@@ -21,6 +22,11 @@ function help(table: readonly MethodInfo[]): string {
 
 Usage:
   normlab compare [--preset NAME] [--config FILE.json] [flags]   train and compare
+  normlab sweep --config GRID.json [--workers N] [--json F] [--csv F] [--shard I/N --out PART.jsonl]
+                                   every point of a grid: { "base": config, "grid": { "optimizer.lr":
+                                   [0.01, 0.1], "batchSize": [4, 32] } }; --shard I/N (or auto/N, from
+                                   JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID) runs slice I of N
+  normlab merge PART.jsonl... [--json F] [--csv F]               the shards' parts as one sweep
   normlab presets                                                list the presets
   normlab --help
 
@@ -78,7 +84,7 @@ const valueFlags = new Set([
   'activation', 'methods', 'groups', 'lrn-size', 'r-max', 'd-max', 'batch-size', 'batching', 'optimizer', 'lr', 'momentum',
   'weight-decay', 'schedule', 'steps', 'eval-interval', 'seed', 'renorm-warmup', 'renorm-ramp-end', 'json', 'csv',
   'domain-shift', 'preprocess', 'data', 'label-column', 'test-data', 'test-fraction', 'image-shape', 'layers',
-  'seeds', 'baseline', 'workers',
+  'seeds', 'baseline', 'workers', 'shard', 'out',
 ]);
 const switchFlags = new Set(['frn-learnable-eps', 'cosine-centered', 'nesterov', 'no-renorm-schedule', 'quiet', 'help']);
 
@@ -549,6 +555,29 @@ function describeRun(c: CompareResult['config'], seeds?: number[]): string {
     (seeds ? `seeds ${seeds.length > 6 ? `${seeds.slice(0, 5).join(',')},...,${seeds.at(-1)} (${seeds.length})` : seeds.join(',')}` : `seed ${c.seed}`);
 }
 
+/**
+ * Checks every run (and its first seed) before the first trains, so bad data or settings (a batch
+ * larger than the training set) never leave a partial result behind.
+ */
+async function checkRuns(nl: Awaited<ReturnType<typeof load>>, runs: readonly CompareConfig[], where = (_: number) => ''): Promise<void> {
+  for (const [k, run] of runs.entries()) {
+    try {
+      const seeds = seedsOf(run);
+      const name = (run.dataset as { name?: string } | undefined)?.name;
+      const builtin = !(run.dataset && ('x' in run.dataset || 'csv' in run.dataset));
+      const bytes = builtin && (name === 'digits' || name === 'mnist') ? await nl.loadDataset(name) : undefined;
+      const runner = nl.createRunner(seeds ? seedConfig(run, seeds[0]) : run, bytes);
+      const ids = runner.config.methods.map((m) => m.id);
+      runner.dispose();
+      if (run.baseline !== undefined && !ids.includes(run.baseline)) {
+        throw new Error(`--baseline: no method '${run.baseline}' in the comparison (methods: ${ids.join(', ')})`);
+      }
+    } catch (error) {
+      throw new UsageError(`${where(k)}${(error as Error).message}`);
+    }
+  }
+}
+
 async function compare(flags: Flags, repeated: Map<string, string[]>): Promise<void> {
   const nl = await load();
   const { config, sweep, title, warnings } = buildConfig(flags, repeated.get('option') ?? [], nl.describeMethods());
@@ -556,30 +585,7 @@ async function compare(flags: Flags, repeated: Map<string, string[]>): Promise<v
   const quiet = flags.has('quiet');
   const threads = workers(flags);
   const runs = sweep ?? [config];
-  // Every run (and seed) is checked before the first trains, so bad data or settings (a batch
-  // larger than the training set) never leave a partial result behind.
-  for (const run of runs) {
-    let seeds: number[] | undefined;
-    try {
-      seeds = seedsOf(run);
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
-    const name = (run.dataset as { name?: string } | undefined)?.name;
-    const builtin = !(run.dataset && ('x' in run.dataset || 'csv' in run.dataset));
-    const bytes = builtin && (name === 'digits' || name === 'mnist') ? await nl.loadDataset(name) : undefined;
-    let ids: string[];
-    try {
-      const runner = nl.createRunner(seeds ? seedConfig(run, seeds[0]) : run, bytes);
-      ids = runner.config.methods.map((m) => m.id);
-      runner.dispose();
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
-    if (run.baseline !== undefined && !ids.includes(run.baseline)) {
-      throw new UsageError(`--baseline: no method '${run.baseline}' in the comparison (methods: ${ids.join(', ')})`);
-    }
-  }
+  await checkRuns(nl, runs);
   if (title) console.log(`${title}\n`);
   const progress = new Progress(quiet, runs.length > 1 ? `${runs.length} batch sizes` : 'training');
   const t0 = performance.now();
@@ -617,6 +623,133 @@ async function compare(flags: Flags, repeated: Map<string, string[]>): Promise<v
   if (csvFile) writeFileSync(csvFile, resultsCsv(results.flatMap((r) => ('summary' in r ? r.runs : [r]))));
 }
 
+/** A CSV field: quoted when it holds a comma, a quote or a line break. */
+function csvField(value: unknown): string {
+  const t = typeof value === 'string' ? value : JSON.stringify(value);
+  return /[",\r\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
+}
+
+/** A sweep's curves: each point's grid values, then the columns of compare --csv. */
+function sweepCsv(result: SweepResult): string {
+  const keys = Object.keys(result.grid.grid);
+  const lines = [`point,${keys.map((k) => `grid.${k}`).join(',')},${resultsCsv([]).trimEnd()}`];
+  result.points.forEach((p, k) => {
+    const prefix = `${k},${keys.map((key) => csvField(p.values[key])).join(',')},`;
+    const runs = 'summary' in p.result ? p.result.runs : [p.result];
+    for (const line of resultsCsv(runs).trimEnd().split('\n').slice(1)) lines.push(prefix + line);
+  });
+  return `${lines.join('\n')}\n`;
+}
+
+/** Writes the sweep's --json and --csv. */
+function writeSweep(flags: Flags, result: SweepResult): void {
+  const jsonFile = text(flags, 'json');
+  if (jsonFile) writeFileSync(jsonFile, `${JSON.stringify(result, null, 1)}\n`);
+  const csvFile = text(flags, 'csv');
+  if (csvFile) writeFileSync(csvFile, sweepCsv(result));
+}
+
+/** A short line per point: its values and each method's final test accuracy (a mean over seeds). */
+function sweepTable(result: SweepResult): string {
+  const keys = Object.keys(result.grid.grid);
+  const one = (r: CompareResult | SeedsResult) => ('summary' in r ? r.runs[0] : r);
+  const methods = one(result.points[0].result).methods;
+  const rows = [[...keys, ...methods.map((m) => m.label)]];
+  for (const p of result.points) {
+    const r = p.result;
+    rows.push([...keys.map((k) => JSON.stringify(p.values[k])), ...methods.map((m, i) => ('summary' in r
+      ? meanPm(r.summary.methods[i].testAccuracy, true) : pct(r.methods[i].final?.testAccuracy)))]);
+  }
+  return `Test accuracy (inference mode) at each point\n${table(rows)}`;
+}
+
+async function sweep(flags: Flags): Promise<void> {
+  const file = text(flags, 'config');
+  if (file === undefined) throw new UsageError('sweep needs --config GRID.json ({ "base": config, "grid": { "path": [values] } })');
+  for (const f of flags.keys()) {
+    if (!['config', 'workers', 'json', 'csv', 'shard', 'out', 'quiet'].includes(f)) {
+      throw new UsageError(`--${f} is not a flag of sweep (set it in the grid's base, or as a grid key)`);
+    }
+  }
+  let grid: unknown;
+  try {
+    grid = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`--config ${file}: ${(error as Error).message}`);
+  }
+  let points;
+  try {
+    points = expandGrid(grid, file);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  let shard: [number, number] | undefined;
+  if (flags.has('shard')) {
+    try {
+      shard = parseShard(text(flags, 'shard')!, process.env);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    if (!flags.has('out')) throw new UsageError('--shard writes its points as JSON lines: give --out PART.jsonl');
+    if (flags.has('json') || flags.has('csv')) throw new UsageError('--shard writes --out PART.jsonl; normlab merge writes --json and --csv');
+  } else if (flags.has('out')) {
+    throw new UsageError('--out is for --shard (a part of a sweep); the whole sweep writes --json and --csv');
+  }
+  const mine = shard ? shardPoints(points, shard) : points;
+  const nl = await load();
+  await checkRuns(nl, mine.map((p) => p.config), (k) => `point ${mine[k].index} (${JSON.stringify(mine[k].values)}): `);
+  const progress = new Progress(flags.has('quiet'), shard ? `shard ${shard[0]}/${shard[1]}` : `${points.length} points`);
+  let results: (CompareResult | SeedsResult)[] = [];
+  if (mine.length) {
+    try {
+      results = await compareInWorkers(mine.map((p) => p.config), { workers: workers(flags), onProgress: (p) => progress.update(p.steps, p.totalSteps) });
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  }
+  const done = mine.map((p, k) => ({ index: p.index, values: p.values, result: results[k] }));
+  if (shard) {
+    writeFileSync(text(flags, 'out')!, partLines(grid as SweepResult['grid'], shard, points.length, done));
+    console.log(`shard ${shard[0]}/${shard[1]}: ${done.length} of ${points.length} points written to ${text(flags, 'out')}`);
+    return;
+  }
+  const result: SweepResult = { grid: grid as SweepResult['grid'], points: done.map(({ values, result: r }) => ({ values, result: r })) };
+  console.log(sweepTable(result));
+  writeSweep(flags, result);
+}
+
+function merge(args: string[]): void {
+  // The part files are the arguments that are not flags nor a flag's value.
+  const files: string[] = [];
+  const flagArgs: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (!args[i].startsWith('--')) files.push(args[i]);
+    else {
+      flagArgs.push(args[i]);
+      if (valueFlags.has(args[i].slice(2)) && !args[i].includes('=') && i + 1 < args.length) flagArgs.push(args[++i]);
+    }
+  }
+  const { flags } = parseFlags(flagArgs);
+  for (const f of flags.keys()) {
+    if (!['json', 'csv', 'quiet'].includes(f)) throw new UsageError(`--${f} is not a flag of merge (it takes the part files, --json and --csv)`);
+  }
+  if (files.length === 0) throw new UsageError('merge needs the part files: normlab merge part-*.jsonl --json all.json');
+  let result: SweepResult;
+  try {
+    result = mergeParts(files.map((name) => {
+      try {
+        return { name, text: readFileSync(name, 'utf8') };
+      } catch (error) {
+        throw new Error(`${name}: ${(error as Error).message}`);
+      }
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  console.log(sweepTable(result));
+  writeSweep(flags, result);
+}
+
 function listPresets(): void {
   for (const p of presets) {
     console.log(`${p.name}\n  ${p.title}\n  ${p.paper.title}: ${p.paper.url}\n`);
@@ -644,7 +777,20 @@ async function main(argv: string[]): Promise<number> {
       await compare(flags, repeated);
       return 0;
     }
-    throw new UsageError(`unknown command '${command}' (known: compare, presets)`);
+    if (command === 'sweep') {
+      const { flags } = parseFlags(rest);
+      if (flags.has('help')) {
+        process.stdout.write(help((await load()).describeMethods()));
+        return 0;
+      }
+      await sweep(flags);
+      return 0;
+    }
+    if (command === 'merge') {
+      merge(rest);
+      return 0;
+    }
+    throw new UsageError(`unknown command '${command}' (known: compare, sweep, merge, presets)`);
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`normlab: ${error.message}\n`);
