@@ -508,6 +508,44 @@ test('your data: a dropped CSV is parsed in the page (no request), previewed, tr
   await page.close();
 });
 
+test('3 seeds on 2 workers: bands on the curves, intervals and paired differences in the table, the CLI\'s numbers', async () => {
+  const page = await newPage();
+  const settings = 'dataset=moons&noise=0.2&trainSize=400&methods=bn,ln&depth=1&width=16&batchSize=4&steps=600&evalInterval=100&lr=0.1&seed=5';
+  await open(page, `#${settings}&seeds=3&workers=2`);
+  await page.click('#run');
+  await waitStatus(page, 'done', 90_000);
+  await waitCharts(page);
+  assertEqual(await page.evaluate(() => globalThis.__normlab.workers()), 2, 'two training workers');
+  assertEqual(JSON.stringify(await page.evaluate(() => globalThis.__normlab.seeds())), '[5,6,7]', 'seeds 5, 6, 7');
+  // The test-accuracy chart: a mean line and a band per method.
+  const chart = await page.evaluate(() => globalThis.__normlab.chart('test'));
+  assertEqual(chart.bands.length, 2, 'one band per method');
+  assert(chart.bands.every((b) => b.xs.length === 6 && b.lo.every((v, i) => v <= b.hi[i])), 'bands over the 6 evaluations');
+  const loss = await page.evaluate(() => globalThis.__normlab.chart('loss'));
+  assertEqual(loss.bands.length, 2, 'loss bands');
+  // The table: the CLI's --seeds numbers (its JSON, same seeds).
+  const out = join(tmp, 'seeds.json');
+  execFileSync(process.execPath, [join(root, 'dist', 'cli.js'), 'compare', '--dataset', 'moons', '--noise', '0.2', '--train-size', '400',
+    '--test-size', '500', '--methods', 'bn,ln', '--hidden', '16', '--batch-size', '4', '--steps', '600', '--eval-interval', '100', '--lr', '0.1',
+    '--momentum', '0.9', '--seeds', '5-7', '--json', out, '--quiet'], { stdio: 'ignore' });
+  const cli = JSON.parse(readFileSync(out, 'utf8'));
+  const cells = await page.$$eval('#results-table tbody tr', (rows) => rows.map((r) => [...r.cells].map((c) => ({ text: c.textContent, value: c.dataset.value }))));
+  assertEqual(await page.$eval('#results-table', (t) => t.dataset.final), 'true', 'final table');
+  const bn = cli.summary.methods[0].testAccuracy;
+  assertEqual(Number(cells[0][1].value), bn.mean, 'BatchNorm mean = CLI');
+  assert(cells[0][1].text === `${(100 * bn.mean).toFixed(1)}% ± ${(50 * (bn.ci95[1] - bn.ci95[0])).toFixed(1)}`, `interval text ${cells[0][1].text}`);
+  const d = cli.summary.differences.find((x) => x.a === 'ln' && x.metric === 'testAccuracy');
+  assertEqual(Number(cells[1][5].value), d.meanDifference, 'paired difference = CLI');
+  assert(/\[-?\d+\.\d, -?\d+\.\d\] p = /.test(cells[1][5].text), `difference with its interval: ${cells[1][5].text}`);
+  assert(/over seeds 5, 6, 7/.test(await page.textContent('#results-table caption')), 'caption names the seeds');
+  // Download JSON: exactly the CLI's --seeds file.
+  const json = await downloadOf(page, '#export-json');
+  assertEqual(json.bytes.toString('utf8'), readFileSync(out, 'utf8'), 'JSON download = normlab compare --seeds 5-7 --json');
+  await screenshot(page, 'playground-seeds.png');
+  noProblems(page);
+  await page.close();
+});
+
 test('a batch-size sweep plots accuracy against batch size; CSV and PNG exports', async () => {
   const page = await newPage();
   await open(page, '#dataset=moons&methods=bn,gn,ln&width=16&groups=4&trainSize=400&sweep=4,16&sweepEpochs=2&lr=0.4&seed=3');

@@ -8,7 +8,7 @@ import { LineChart, type Chart } from './linechart.js';
 import { Methods } from './methods.js';
 import type { ChartId, FromCharts, MapPoints, ToCharts, WorkerStatus } from './protocol.js';
 import {
-  ACTIVATION_LEGEND, activationPanels, layerCount, renormChart, sweepChart, testAccuracyChart, trainChart,
+  ACTIVATION_LEGEND, activationPanels, layerCount, renormChart, seedSweepChart, seedTestAccuracyChart, seedTrainChart,
 } from './series.js';
 import { RunTrace } from './store.js';
 
@@ -24,6 +24,8 @@ let traces: RunTrace[] = [];
 /** The decision maps' training points of each run (null: not a 2-D set). */
 let points: (MapPoints | null)[] = [];
 let viewRun = -1;
+/** Seeds per run: job `run * seedCount + s` is the run's seed s (see the page's start). */
+let seedCount = 1;
 let status: WorkerStatus | 'error' = 'idle';
 let generation = 0;
 const layer = { activations: 0, renorm: 0 };
@@ -60,8 +62,8 @@ function view(make: View['make'], key: View['key'], draw: (c: Chart, t: RunTrace
 const views: Record<ChartId, View> = {
   sweep: view(
     (c) => new LineChart(c, { xLabel: 'batch size (examples per step, log scale)', yLabel: 'test accuracy (%)', yFloor: 0, yCeil: 100, xLog2: true, yUnit: '%' }),
-    () => `${generation}:${traces.filter((t) => t.result).length}:${traces.length}`,
-    (c) => as<LineChart>(c).update(sweepChart(traces)),
+    () => `${generation}:${traces.filter((t) => t.result).length}:${traces.filter(Boolean).length}`,
+    (c) => as<LineChart>(c).update(seedSweepChart(Array.from({ length: lastRun() + 1 }, (_, r) => group(r)))),
     (c) => as<LineChart>(c).reset(placeholder()),
   ),
   maps: view(
@@ -83,19 +85,19 @@ const views: Record<ChartId, View> = {
   test: view(
     (c) => new LineChart(c, { xLabel: 'training step', yLabel: 'test accuracy (%)', yFloor: 0, yCeil: 100, yUnit: '%' }),
     evalKey,
-    (c, t) => as<LineChart>(c).update(testAccuracyChart(t)),
+    (c) => as<LineChart>(c).update(seedTestAccuracyChart(viewGroup())),
     (c) => as<LineChart>(c).reset(placeholder()),
   ),
   loss: view(
     (c) => new LineChart(c, { xLabel: 'training step', yLabel: 'cross-entropy loss (nats)', yMin: 0 }),
     runKey,
-    (c, t) => as<LineChart>(c).update(trainChart(t, 'loss')),
+    (c) => as<LineChart>(c).update(seedTrainChart(viewGroup(), 'loss')),
     (c) => as<LineChart>(c).reset(placeholder()),
   ),
   'train-accuracy': view(
     (c) => new LineChart(c, { xLabel: 'training step', yLabel: 'batch accuracy (%)', yFloor: 0, yCeil: 100, yUnit: '%' }),
     runKey,
-    (c, t) => as<LineChart>(c).update(trainChart(t, 'accuracy')),
+    (c) => as<LineChart>(c).update(seedTrainChart(viewGroup(), 'accuracy')),
     (c) => as<LineChart>(c).reset(placeholder()),
   ),
   activations: view(
@@ -118,13 +120,30 @@ const views: Record<ChartId, View> = {
   ),
 };
 
+/** The latest run that has started. */
+function lastRun(): number {
+  let last = 0;
+  traces.forEach((t, j) => {
+    if (t) last = Math.max(last, Math.floor(j / seedCount));
+  });
+  return last;
+}
+
+/** A run's traces over its seeds (those started), the first seed first. */
+function group(run: number): RunTrace[] {
+  return traces.slice(run * seedCount, (run + 1) * seedCount).filter(Boolean);
+}
+
+const viewGroup = () => group(viewRun >= 0 ? viewRun : lastRun());
+
+/** The run on view: its first seed's trace (the maps and per-run records are of it). */
 function current(): RunTrace | undefined {
-  return traces[viewRun >= 0 ? viewRun : traces.length - 1];
+  return viewGroup()[0];
 }
 
 function keyOf(v: View): string {
-  const t = current();
-  return `${v.width}x${v.dpr}|${t ? v.key(t) : `${generation}:empty:${status === 'idle'}`}`;
+  const g = viewGroup();
+  return `${v.width}x${v.dpr}|${g.length ? g.map(v.key).join('/') : `${generation}:empty:${status === 'idle'}`}`;
 }
 
 let timer: ReturnType<typeof setTimeout> | null = null;
@@ -209,6 +228,9 @@ self.onmessage = (e: MessageEvent<ToCharts>) => {
       break;
     case 'view':
       viewRun = msg.run;
+      break;
+    case 'plan':
+      seedCount = msg.seeds;
       break;
     case 'reset':
       generation += 1;

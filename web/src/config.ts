@@ -134,6 +134,21 @@ export function configsFromState(state: State, methods: Methods, file?: UserFile
   }));
 }
 
+/** The seeds of a state: seed, seed + 1, ... (`seeds` of them, wrapping below 2^31). */
+export function seedList(state: State): number[] {
+  return Array.from({ length: Number(state.seeds) }, (_, k) => (state.seed + k) % 2147483648);
+}
+
+/**
+ * The jobs of a state: every run (one, or one per batch size of a sweep) for every seed; job
+ * `run * seeds + s` is run `run` with seed `s`, the numbering the page, its workers and its charts share.
+ */
+export function jobsFromState(state: State, methods: Methods, file?: UserFile | null): { runs: CompareConfig[]; seeds: number[]; jobs: CompareConfig[] } {
+  const runs = configsFromState(state, methods, file);
+  const seeds = seedList(state);
+  return { runs, seeds, jobs: runs.flatMap((r) => seeds.map((seed) => ({ ...r, seed }))) };
+}
+
 /** The settings of a preset (options the page has no control for are left out). */
 export function stateFromPreset(p: Preset, settings: Settings): State {
   const s = settings.defaultState();

@@ -77,6 +77,8 @@ export const GROUPS: { title: string; fields: (Field & { name: GeneralKey })[] }
       { name: 'steps', label: 'Steps', step: '100' },
       { name: 'evalInterval', label: 'Evaluate every', hint: 'steps; 0 = steps/20', step: '1' },
       { name: 'seed', label: 'Seed', step: '1' },
+      { name: 'seeds', label: 'Seeds', hint: 'seed, seed + 1, …', options: { 1: '1 (one run)', 3: '3 (95% intervals)', 5: '5', 10: '10' } },
+      { name: 'workers', label: 'Workers', hint: '0 = cores less one', step: '1' },
     ],
   },
   {

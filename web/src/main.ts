@@ -4,13 +4,13 @@
 // The methods, their options and colours come from the method table, which the training worker
 // posts once it has loaded the WebAssembly module: the settings are built when it arrives.
 import { compactLayers, presets, type MethodInfo, type Preset } from 'normlab';
-import { configsFromState, extentFor, extentOfPoints, isPointSet, stateFromPreset } from './config.js';
+import { configsFromState, extentFor, extentOfPoints, isPointSet, jobsFromState, stateFromPreset } from './config.js';
 import { Controls } from './controls.js';
 import { download, fileName } from './export.js';
 import { Methods } from './methods.js';
 import { CHART_IDS, type ChartId, type FromCharts, type FromWorker, type GridSpec, type ToCharts, type ToWorker, type WorkerStatus } from './protocol.js';
-import { resultsCsv, resultsJson, summaryTable, sweepRows, type Row } from './results.js';
-import { finishedResults, layerCount, renormChart, smoothingWindow, sweepChart, testAccuracyChart, trainChart } from './series.js';
+import { resultsCsv, resultsJson, seedsResults, seedSummaryTable, seedSweepRows, summaryTable, sweepRows, type Row } from './results.js';
+import { finishedResults, layerCount, renormChart, seedSweepChart, seedTestAccuracyChart, seedTrainChart, smoothingWindow } from './series.js';
 import { Settings, USER_DATA, type State } from './state.js';
 import { RunTrace } from './store.js';
 import { UserDataPanel } from './userdata.js';
@@ -23,7 +23,17 @@ const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as 
 // The workers, started first: the training worker loads the WebAssembly module meanwhile
 
 const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module', name: 'normlab-trainer' });
-const send = (message: ToWorker) => worker.postMessage(message);
+/**
+ * The training workers: the first one, and as many more as a run with several seeds or batch
+ * sizes uses (each its own WebAssembly instance). Those given jobs by the last start are active.
+ */
+const trainers: Worker[] = [worker];
+let active: number[] = [];
+const trainerStatus: (WorkerStatus | 'error')[] = ['idle'];
+/** Sends a pause, resume, step or reset to every active worker. */
+const send = (message: ToWorker) => {
+  for (const i of active) trainers[i].postMessage(message);
+};
 
 /** The method table, which the training worker posts as soon as it has loaded the module. */
 const methodTable = new Promise<MethodInfo[]>((resolve, reject) => {
@@ -36,8 +46,14 @@ const methodTable = new Promise<MethodInfo[]>((resolve, reject) => {
 
 let status: WorkerStatus | 'error' = 'idle';
 let gen = 0;
+/** One trace per job: job `run * seedCount + s` is run `run` (a batch size of a sweep) with seed `s`. */
 let traces: RunTrace[] = [];
 let runsPlanned = 0;
+let seedCount = 1;
+let seedsPlanned: number[] = [];
+/** The training steps of each job (for the progress bar before its run starts). */
+let jobSteps: number[] = [];
+let batchSizes: number[] = [];
 let viewRun = -1;  // -1: follow the current run
 let stepAfterStart = false;
 let startedAt = 0;
@@ -323,24 +339,35 @@ function renderPresetInfo(): void {
 // ---------------------------------------------------------------------------------------------
 // Runs
 
-worker.onmessage = (e: MessageEvent<FromWorker>) => {
-  const msg = e.data;
+/** The page's status from its active workers': loading, running, paused, done or idle. */
+function overallStatus(): WorkerStatus {
+  const st = active.map((i) => trainerStatus[i]);
+  if (st.some((x) => x === 'loading')) return 'loading';
+  if (st.some((x) => x === 'running')) return 'running';
+  if (st.some((x) => x === 'paused')) return 'paused';
+  if (st.length && st.every((x) => x === 'done')) return 'done';
+  return 'idle';
+}
+
+function onTrainerMessage(index: number, msg: FromWorker): void {
   if (msg.gen !== gen) return;
   switch (msg.type) {
-    case 'status':
-      if (status === 'error') break;  // the worker goes idle after an error: keep showing it
-      if (status === 'running' && msg.status !== 'running') elapsedMs += performance.now() - startedAt;
-      if (msg.status === 'running' && status !== 'running') startedAt = performance.now();
-      status = msg.status;
+    case 'status': {
+      trainerStatus[index] = msg.status;
+      if (status === 'error') break;  // the workers go idle after an error: keep showing it
+      const next = overallStatus();
+      if (status === 'running' && next !== 'running') elapsedMs += performance.now() - startedAt;
+      if (next === 'running' && status !== 'running') startedAt = performance.now();
+      status = next;
       toCharts({ type: 'status', status });
-      if (msg.status === 'paused' && stepAfterStart) {
+      if (next === 'paused' && stepAfterStart) {
         stepAfterStart = false;
         stepOnce();
       }
       break;
+    }
     case 'run-start':
       traces[msg.run] = new RunTrace(msg.config, msg.classes, methods, msg.classNames);
-      runsPlanned = msg.runs;
       toCharts({ type: 'train', message: msg });
       break;
     case 'progress':
@@ -362,22 +389,53 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
     case 'error':
       status = 'error';
       error = msg.message;
+      trainerStatus[index] = 'error';
+      // One run failed: the others of this start stop too (their results would be incomplete).
+      for (const i of active) if (i !== index) trainers[i].postMessage({ type: 'reset' });
       toCharts({ type: 'status', status });
       break;
   }
   markDirty();
-};
-worker.onerror = (e) => {
-  status = 'error';
-  error = `The training worker failed: ${e.message || 'unknown error'}`;
-  markDirty();
-};
+}
+
+function listen(index: number): void {
+  trainers[index].onmessage = (e: MessageEvent<FromWorker>) => onTrainerMessage(index, e.data);
+  trainers[index].onerror = (e) => {
+    status = 'error';
+    error = `A training worker failed: ${e.message || 'unknown error'}`;
+    markDirty();
+  };
+}
+listen(0);
+
+/** Starts training workers up to `n` (the first one is already running). */
+function ensureTrainers(n: number): void {
+  while (trainers.length < n) {
+    trainers.push(new Worker(new URL('./worker.ts', import.meta.url), { type: 'module', name: `normlab-trainer-${trainers.length + 1}` }));
+    trainerStatus.push('idle');
+    listen(trainers.length - 1);
+  }
+}
+
+/** Workers for `jobs` jobs: the setting, or the machine's cores less one for the page (at least 1, at most 16). */
+function workerCount(jobs: number): number {
+  const auto = Math.max(1, (navigator.hardwareConcurrency || 2) - 1);
+  return Math.max(1, Math.min(jobs, state.workers > 0 ? state.workers : auto, 16));
+}
 
 /** The decision maps' grid for the state: 2-D sets, and your data when it has two features. */
 function gridFor(): GridSpec | null {
   if (isPointSet(state.dataset)) return { ...extentFor(state.dataset), n: GRID_N };
   const p = state.dataset === USER_DATA ? userData.parsed : null;
   return p && p.shape.length === 1 && p.shape[0] === 2 ? { ...extentOfPoints(p.x), n: GRID_N } : null;
+}
+
+/** The jobs of the state (runs x seeds); for your data without a usable file, an Error that says why. */
+function stateJobs(): ReturnType<typeof jobsFromState> {
+  if (state.dataset === USER_DATA && userData.error && (state.dataFile === '' || state.dataFile === userData.fileName)) {
+    throw new Error(userData.error);
+  }
+  return jobsFromState(state, methods, state.dataset === USER_DATA ? userData.file : null);
 }
 
 /** The configurations of the state; for your data without a usable file, an Error that says why. */
@@ -390,9 +448,9 @@ function runConfigs(): ReturnType<typeof configsFromState> {
 }
 
 function start(paused = false): void {
-  let runs: ReturnType<typeof configsFromState>;
+  let plan: ReturnType<typeof jobsFromState>;
   try {
-    runs = runConfigs();
+    plan = stateJobs();
   } catch (failure) {
     status = 'error';
     error = failure instanceof Error ? failure.message : String(failure);
@@ -400,6 +458,8 @@ function start(paused = false): void {
     markDirty();
     return;
   }
+  // The workers of the last start stop (a new generation ignores what they still send).
+  send({ type: 'reset' });
   gen += 1;
   traces = [];
   viewRun = -1;
@@ -407,12 +467,27 @@ function start(paused = false): void {
   elapsedMs = 0;
   startedAt = performance.now();
   changedSinceRun = false;
-  runsPlanned = runs.length;
+  runsPlanned = plan.runs.length;
+  seedCount = plan.seeds.length;
+  seedsPlanned = plan.seeds;
+  jobSteps = plan.jobs.map((c) => c.steps ?? 1);
+  batchSizes = plan.runs.map((c) => c.batchSize ?? 32);
   status = 'loading';
   const grid = gridFor();
   runHasMaps = grid !== null;
-  send({ type: 'start', gen, runs, grid, paused });
+  // Jobs go round-robin to the workers; each trains its share one after another.
+  const k = workerCount(plan.jobs.length);
+  ensureTrainers(k);
+  active = Array.from({ length: k }, (_, i) => i);
+  for (const i of active) {
+    const ids = plan.jobs.map((_, j) => j).filter((j) => j % k === i);
+    trainerStatus[i] = 'loading';
+    trainers[i].postMessage({
+      type: 'start', gen, runs: ids.map((j) => plan.jobs[j]), ids, maps: ids.map((j) => j % seedCount === 0), grid, paused,
+    } satisfies ToWorker);
+  }
   resetCharts();
+  toCharts({ type: 'plan', seeds: seedCount });
   toCharts({ type: 'status', status });
   renderTables();
   markDirty();
@@ -425,8 +500,31 @@ function stepOnce(): void {
   send({ type: 'step', steps: Math.max(1, every - (done % every)) });
 }
 
+/** The latest run (sweep point) that has started. */
+function lastRun(): number {
+  let last = 0;
+  traces.forEach((t, j) => {
+    if (t) last = Math.max(last, Math.floor(j / seedCount));
+  });
+  return last;
+}
+
+/** The traces of a run over its seeds (those that have started), the first seed first. */
+function group(run: number): RunTrace[] {
+  return traces.slice(run * seedCount, (run + 1) * seedCount).filter(Boolean);
+}
+
+/** The run on view: its first seed's trace (the one whose maps and records the charts show). */
 function current(): RunTrace | undefined {
-  return traces[viewRun >= 0 ? viewRun : traces.length - 1];
+  return group(viewRun >= 0 ? viewRun : lastRun())[0];
+}
+
+/** The finished runs of each setting, over all its seeds (null until every seed has finished). */
+function finishedGroups(): (RunTrace[] | null)[] {
+  return Array.from({ length: runsPlanned }, (_, r) => {
+    const g = group(r);
+    return g.length === seedCount && g.every((t) => t.result) ? g : null;
+  });
 }
 
 const runButton = $<HTMLButtonElement>('run');
@@ -449,6 +547,7 @@ resetButton.addEventListener('click', () => {
   gen += 1;
   send({ type: 'reset' });
   status = 'idle';
+  for (const i of active) trainerStatus[i] = 'idle';
   toCharts({ type: 'status', status });
   traces = [];
   error = '';
@@ -465,7 +564,7 @@ function settingsChanged(): void {
     writeHash();
   }
   userData.update(state);
-  changedSinceRun = traces.length > 0;
+  changedSinceRun = traces.some(Boolean);
   renderPresetInfo();
   layoutCharts();
   markDirty();
@@ -544,7 +643,8 @@ function render(): void {
   layoutCharts();
   renderStatus();
   const t = current();
-  const summaryKey = t ? `${gen}:${traces.indexOf(t)}:${Boolean(t.result)}:${t.methods.reduce((n, m) => n + m.evals.length, 0)}` : `${gen}:empty`;
+  const g = t ? group(viewRun >= 0 ? viewRun : lastRun()) : [];
+  const summaryKey = t ? `${gen}:${traces.indexOf(t)}:${g.filter((x) => x.result).length}:${t.methods.reduce((n, m) => n + m.evals.length, 0)}` : `${gen}:empty`;
   if (summaryKey !== summaryDrawn) {
     summaryDrawn = summaryKey;
     renderSummary();
@@ -565,39 +665,47 @@ function describe(t: RunTrace): string {
 }
 
 function renderStatus(): void {
-  const t = traces[traces.length - 1];
+  const t = current();
   const running = status === 'running';
   runButton.textContent = running ? 'Pause' : status === 'paused' ? 'Resume' : 'Run';
   runButton.setAttribute('aria-pressed', String(running));
   runButton.disabled = status === 'loading';
   stepButton.disabled = status === 'running' || status === 'loading';
-  resetButton.disabled = status === 'idle' && traces.length === 0;
+  resetButton.disabled = status === 'idle' && !traces.some(Boolean);
   const progress = $<HTMLProgressElement>('progress');
-  const totalSteps = t ? t.steps : 1;
-  const runPart = runsPlanned > 1 ? (traces.length - 1 + (t ? t.stepsDone / totalSteps : 0)) / runsPlanned : t ? t.stepsDone / totalSteps : 0;
-  progress.value = status === 'done' ? 1 : runPart;
+  // Over every job (run x seed): the steps done of the steps planned.
+  const total = jobSteps.reduce((a, b) => a + b, 0) || 1;
+  const done = traces.reduce((a, x) => a + (x ? x.stepsDone : 0), 0);
+  progress.value = status === 'done' ? 1 : done / total;
   const words: Record<string, string> = {
     idle: 'Ready', loading: 'Loading…', running: 'Training', paused: 'Paused', done: 'Finished', error: 'Stopped by an error',
   };
   let text = words[status];
   if (t) {
-    text += ` · step ${grouped(t.stepsDone)} of ${grouped(t.steps)}`;
-    if (runsPlanned > 1) text += ` · run ${traces.length} of ${runsPlanned} (batch ${t.config.batchSize})`;
+    const jobs = jobSteps.length;
+    if (jobs > 1) {
+      const finished = traces.filter((x) => x?.result).length;
+      text += ` · ${grouped(done)} of ${grouped(total)} steps · ${finished} of ${jobs} runs done`;
+      if (seedCount > 1) text += ` (${seedCount} seeds${runsPlanned > 1 ? ` × ${runsPlanned} batch sizes` : ''}, ${active.length} worker${active.length > 1 ? 's' : ''})`;
+      else if (runsPlanned > 1) text += ` (batch sizes ${batchSizes.join(', ')})`;
+    } else {
+      text += ` · step ${grouped(t.stepsDone)} of ${grouped(t.steps)}`;
+    }
     const ms = elapsedMs + (running ? performance.now() - startedAt : 0);
     if (ms > 0) text += ` · ${(ms / 1000).toFixed(1)} s`;
   }
   if (changedSinceRun && status !== 'running') text += ' · settings changed: Run starts over with them';
   $('status').textContent = text;
   $('status').dataset.status = status;
-  $('run-description').textContent = t ? describe(t) : '';
+  $('run-description').textContent = t ? describe(t) + (seedCount > 1 ? ` (and ${seedCount - 1} more seed${seedCount > 2 ? 's' : ''})` : '') : '';
   const err = $('error');
   err.hidden = status !== 'error';
   err.textContent = status === 'error' ? `Could not train with these settings: ${error}` : '';
   // Which run to view (a sweep).
   const view = $<HTMLSelectElement>('view-run');
-  $('view-run-field').hidden = runsPlanned <= 1 || traces.length === 0;
-  if (view.options.length !== traces.length + 1) {
-    view.replaceChildren(new Option('the current run', '-1'), ...traces.map((r, i) => new Option(`batch size ${r.config.batchSize}`, String(i))));
+  $('view-run-field').hidden = runsPlanned <= 1 || !traces.some(Boolean);
+  if (view.options.length !== runsPlanned + 1) {
+    view.replaceChildren(new Option('the current run', '-1'), ...batchSizes.map((b, i) => new Option(`batch size ${b}`, String(i))));
     view.value = String(viewRun);
   }
 }
@@ -646,10 +754,25 @@ function renderSummary(): void {
     host.replaceChildren();
     return;
   }
-  const caption = t.result
-    ? `Final results (${t.config.dataset.name}, batch ${t.config.batchSize}, step ${t.stepsDone}). Gap: batch-statistics minus inference accuracy.`
-    : `Latest evaluation (step ${t.methods[0]?.evals.at(-1)?.step ?? 0}); training loss appears when the run ends.`;
-  const { columns, rows } = summaryTable(t);
+  const run = viewRun >= 0 ? viewRun : lastRun();
+  const seedsDone = finishedGroups()[run];
+  let caption: string;
+  let table: { columns: string[]; rows: Row[] };
+  if (seedCount > 1 && seedsDone) {
+    // Every seed has finished: means with their 95% intervals, and the paired differences.
+    const [result] = seedsResults([seedsDone.map((x) => x.result!)], seedsPlanned);
+    table = seedSummaryTable(result);
+    caption = `Final results over seeds ${seedsPlanned.join(', ')} (${t.config.dataset.name}, batch ${t.config.batchSize}): ` +
+      `mean ± the half-width of its 95% interval over the seeds (not over test examples); the last column pairs each seed's runs.`;
+  } else {
+    table = summaryTable(t);
+    caption = (t.result
+      ? `Final results (${t.config.dataset.name}, batch ${t.config.batchSize}, step ${t.stepsDone}). Gap: batch-statistics minus inference accuracy.`
+      : `Latest evaluation (step ${t.methods[0]?.evals.at(-1)?.step ?? 0}); training loss appears when the run ends.`) +
+      (seedCount > 1 ? ` Seed ${t.config.seed}; the intervals over all ${seedCount} seeds appear when every seed has finished.` : '');
+  }
+  const { columns, rows } = table;
+  const final = Boolean(t.result) && (seedCount === 1 || Boolean(seedsDone));
   const old = host.querySelector<HTMLTableElement>('#results-table');
   const same = old && old.tHead?.rows[0].cells.length === columns.length && old.tBodies[0].rows.length === rows.length &&
     rows.every((r, i) => old.tBodies[0].rows[i].dataset.id === r.id);
@@ -662,13 +785,13 @@ function renderSummary(): void {
       if (cell.value !== undefined && cell.value !== null) td.dataset.value = String(cell.value);
       else delete td.dataset.value;
     }));
-    old.dataset.final = String(Boolean(t.result));
+    old.dataset.final = String(final);
     return;
   }
-  const table = tableOf(columns, rows, caption);
-  table.id = 'results-table';
-  table.dataset.final = String(Boolean(t.result));
-  host.replaceChildren(table);
+  const element = tableOf(columns, rows, caption);
+  element.id = 'results-table';
+  element.dataset.final = String(final);
+  host.replaceChildren(element);
 }
 
 function renderTables(): void {
@@ -676,8 +799,11 @@ function renderTables(): void {
   $<HTMLButtonElement>('export-json').disabled = results.length === 0;
   $<HTMLButtonElement>('export-csv').disabled = results.length === 0;
   const host = $('sweep-summary');
-  if (runsPlanned > 1 && traces.length) {
-    const { columns, rows } = sweepRows(traces);
+  if (runsPlanned > 1 && traces.some(Boolean)) {
+    const groups = finishedGroups();
+    const { columns, rows } = seedCount > 1
+      ? seedSweepRows(groups.map((g) => (g ? seedsResults([g.map((x) => x.result!)], seedsPlanned)[0] : null)), batchSizes)
+      : sweepRows(traces);
     const table = tableOf(columns, rows, 'Test accuracy (inference mode) against batch size');
     table.id = 'sweep-table';
     host.replaceChildren(table);
@@ -687,7 +813,13 @@ function renderTables(): void {
   renderSummary();
 }
 
-$('export-json').addEventListener('click', () => download(resultsJson(finishedResults(traces)), 'normlab-results.json', 'application/json'));
+/** What Download JSON writes: the CLI's --json (with several seeds, each setting's result over its seeds). */
+function exportJson(): string {
+  if (seedCount === 1) return resultsJson(finishedResults(traces));
+  const done = finishedGroups().filter((g): g is RunTrace[] => g !== null);
+  return resultsJson(seedsResults(done.map((g) => g.map((x) => x.result!)), seedsPlanned));
+}
+$('export-json').addEventListener('click', () => download(exportJson(), 'normlab-results.json', 'application/json'));
 $('export-config').addEventListener('click', () => {
   let configs: ReturnType<typeof configsFromState>;
   try {
@@ -698,7 +830,7 @@ $('export-config').addEventListener('click', () => {
   }
   download(`${JSON.stringify(configs.length === 1 ? configs[0] : configs, null, 2)}\n`, 'normlab-config.json', 'application/json');
 });
-$('export-csv').addEventListener('click', () => download(resultsCsv(finishedResults(traces)), 'normlab-results.csv', 'text/csv'));
+$('export-csv').addEventListener('click', () => download(resultsCsv(finishedResults(traces.filter(Boolean))), 'normlab-results.csv', 'text/csv'));
 
 $('copy-link').addEventListener('click', async () => {
   const out = $<HTMLInputElement>('share-url');
@@ -735,14 +867,15 @@ resetCharts();
 renderTables();
 renderStatus();
 
-/** The lines of a line chart for the run on view, as the charts worker draws them. */
+/** The lines of a line chart for the run on view (over its seeds), as the charts worker draws them. */
+const viewGroup = () => group(viewRun >= 0 ? viewRun : lastRun());
 const LINE_CHARTS = {
-  test: testAccuracyChart,
-  loss: (t: RunTrace) => trainChart(t, 'loss'),
-  'train-accuracy': (t: RunTrace) => trainChart(t, 'accuracy'),
-  'renorm-r': (t: RunTrace) => renormChart(t, 'r', 0),
-  'renorm-d': (t: RunTrace) => renormChart(t, 'd', 0),
-  sweep: () => sweepChart(traces),
+  test: () => seedTestAccuracyChart(viewGroup()),
+  loss: () => seedTrainChart(viewGroup(), 'loss'),
+  'train-accuracy': () => seedTrainChart(viewGroup(), 'accuracy'),
+  'renorm-r': () => renormChart(viewGroup()[0], 'r', 0),
+  'renorm-d': () => renormChart(viewGroup()[0], 'd', 0),
+  sweep: () => seedSweepChart(Array.from({ length: runsPlanned }, (_, r) => group(r))),
 };
 
 // For the browser tests and the curious: the runs on view and what their charts show (read-only use).
@@ -752,9 +885,11 @@ Object.defineProperty(globalThis, '__normlab', {
     status: () => status,
     /** The data of a line chart (`test`, `loss`, ...) for the run on view; null before a run. */
     chart: (id: keyof typeof LINE_CHARTS) => {
-      const t = current();
-      return t && Object.hasOwn(LINE_CHARTS, id) ? LINE_CHARTS[id](t) : null;
+      return current() && Object.hasOwn(LINE_CHARTS, id) ? LINE_CHARTS[id]() : null;
     },
+    /** The seeds of the last start, and the training workers it runs on. */
+    seeds: () => [...seedsPlanned],
+    workers: () => active.length,
     /** The settings' URL keys and values as the page holds them. */
     settings: () => ({ ...state, options: { ...state.options } }),
     /** Shown charts not yet showing the latest data (0 once all are up to date). */

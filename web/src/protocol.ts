@@ -16,7 +16,11 @@ export interface MapPoints {
 }
 
 export type ToWorker =
-  | { type: 'start'; gen: number; runs: CompareConfig[]; grid: GridSpec | null; paused?: boolean }
+  /**
+   * Runs `runs` one after another; each one's messages carry its number in `ids` (the page's job
+   * number: run * seeds + seed index), and those with `maps` set post decision maps on `grid`.
+   */
+  | { type: 'start'; gen: number; runs: CompareConfig[]; ids: number[]; maps: boolean[]; grid: GridSpec | null; paused?: boolean }
   | { type: 'pause' }
   | { type: 'resume' }
   /** One chunk of `steps` steps while paused. */
@@ -57,6 +61,8 @@ export type ToCharts =
   /** Which run's curves to show (-1: the latest). */
   | { type: 'view'; run: number }
   | { type: 'reset' }
+  /** A start's seeds per run: job `run * seeds + s` is the run's seed s; the line charts show each run over its seeds. */
+  | { type: 'plan'; seeds: number }
   | { type: 'status'; status: WorkerStatus | 'error' }
   /** A message of the training worker (run-done without the per-step arrays the charts already have). */
   | { type: 'train'; message: FromWorker }

@@ -1,6 +1,6 @@
 // Chart data shaping, free of the DOM: from run traces to the lines, bands and panels the charts
 // draw. Every function here is pure (unit-tested in tests/js/web-series.test.ts).
-import type { CompareResult } from 'normlab';
+import { stat, type CompareResult, type Stat } from 'normlab';
 import { OKABE_ITO } from './palette.js';
 import type { MethodTrace, RunTrace } from './store.js';
 
@@ -227,6 +227,113 @@ export function sweepChart(traces: RunTrace[]): LineChartData {
     lines, bands: [], legend: methodLegend(first.methods),
     xMin: Math.min(...sizes), xMax: Math.max(...sizes),
   };
+}
+
+// ---- several seeds: the mean over the seeds with a shaded 95% band (Student t over the seeds) ----
+
+const SEED_BAND_ALPHA = 0.18;
+
+function seedLegend(group: RunTrace[]): LegendItem {
+  return { label: `95% interval over ${group.length} seeds`, color: '#555555', fill: SEED_BAND_ALPHA };
+}
+
+/** The band of stats at xs, where they have an interval (two seeds or more). */
+function bandOf(color: string, xs: number[], stats: Stat[]): Band {
+  const keep = stats.map((s, i) => (s.ci95 ? i : -1)).filter((i) => i >= 0);
+  return { color, alpha: SEED_BAND_ALPHA, xs: keep.map((i) => xs[i]), lo: keep.map((i) => stats[i].ci95![0]), hi: keep.map((i) => stats[i].ci95![1]) };
+}
+
+/** The seed traces' records of one method, with the evaluation steps of the one that has most. */
+function methodAcross(group: RunTrace[], id: string) {
+  const per = group.map((t) => t.methods.find((x) => x.id === id)).filter((m): m is MethodTrace => m !== undefined);
+  const steps = per.reduce((a, m) => (m.evals.length > a.length ? m.evals : a), per[0]?.evals ?? []).map((e) => e.step);
+  return { per, steps };
+}
+
+/**
+ * Test accuracy over several seeds (`group`: one run's traces, one per seed): per method the mean
+ * in inference mode with its 95% band, and the batch-statistics mean dashed. One trace: testAccuracyChart.
+ */
+export function seedTestAccuracyChart(group: RunTrace[]): LineChartData {
+  if (group.length === 1) return testAccuracyChart(group[0]);
+  const first = group[0];
+  const lines: Line[] = [];
+  const bands: Band[] = [];
+  for (const m of first.methods) {
+    const { per, steps } = methodAcross(group, m.id);
+    const at = (key: 'testAccuracy' | 'testAccuracyBatchStats') => steps.map((step, i) => stat(per.flatMap((p) => {
+      const e = p.evals[i];
+      const v = e && e.step === step ? e[key] : null;
+      return typeof v === 'number' ? [100 * v] : [];
+    })));
+    const inference = at('testAccuracy');
+    lines.push({ label: m.label, color: m.color, xs: steps, ys: inference.map((s) => s.mean) });
+    bands.push(bandOf(m.color, steps, inference));
+    if (m.usesBatchStatistics) {
+      const stats = at('testAccuracyBatchStats');
+      const keep = stats.map((s, i) => (s.n ? i : -1)).filter((i) => i >= 0);
+      if (keep.length) {
+        lines.push({ label: `${m.label} (batch statistics)`, color: m.color, dash: DASH_BATCH_STATS, xs: keep.map((i) => steps[i]), ys: keep.map((i) => stats[i].mean) });
+      }
+    }
+  }
+  const legend: LegendItem[] = [
+    ...methodLegend(first.methods),
+    { label: 'inference mode (mean)', color: '#555555' },
+    { label: 'batch statistics (mean)', color: '#555555', dash: DASH_BATCH_STATS },
+    seedLegend(group),
+  ];
+  return { lines, bands, legend, xMin: 0, xMax: first.steps };
+}
+
+/** Training loss or accuracy over several seeds: each seed smoothed, then the mean with its 95% band. */
+export function seedTrainChart(group: RunTrace[], which: 'loss' | 'accuracy', maxPoints = 400): LineChartData {
+  if (group.length === 1) return trainChart(group[0], which, maxPoints);
+  const first = group[0];
+  const window = smoothingWindow(first.steps);
+  const lines: Line[] = [];
+  const bands: Band[] = [];
+  for (const m of first.methods) {
+    const { per } = methodAcross(group, m.id);
+    const smooth = per.map((p) => movingAverage(which === 'loss' ? p.loss : p.accuracy, window));
+    const n = Math.max(0, ...smooth.map((s) => s.length));
+    const stride = Math.max(1, Math.ceil(n / maxPoints));
+    const idx: number[] = [];
+    for (let i = 0; i < n; i += stride) idx.push(i);
+    if (n > 0 && idx[idx.length - 1] !== n - 1) idx.push(n - 1);
+    const scale = which === 'accuracy' ? 100 : 1;
+    const stats = idx.map((i) => stat(smooth.flatMap((s) => (Number.isFinite(s[i]) ? [scale * s[i]] : []))));
+    const xs = idx.map((i) => i + 1);
+    lines.push({ label: m.label, color: m.color, xs, ys: stats.map((s) => s.mean) });
+    bands.push(bandOf(m.color, xs, stats));
+  }
+  return { lines, bands, legend: [...methodLegend(first.methods), seedLegend(group)], xMin: 0, xMax: first.steps };
+}
+
+/**
+ * A sweep over several seeds (`groups`: per batch size, its seed traces): per method the mean final
+ * test accuracy with its 95% interval as a band (the error bar of each point), markers at the means.
+ */
+export function seedSweepChart(groups: RunTrace[][]): LineChartData {
+  if (groups.every((g) => g.length <= 1)) return sweepChart(groups.map((g) => g[0]).filter(Boolean));
+  const done = groups.filter((g) => g.length && g.every((t) => t.result));
+  const first = groups.find((g) => g.length)?.[0];
+  if (!first || done.length === 0) return { lines: [], bands: [], legend: [] };
+  const lines: Line[] = [];
+  const bands: Band[] = [];
+  for (const m of first.methods) {
+    const pts = done.map((g) => ({
+      b: g[0].config.batchSize,
+      s: stat(g.flatMap((t) => {
+        const f = t.result!.methods.find((r) => r.id === m.id)?.final;
+        return f ? [100 * f.testAccuracy] : [];
+      })),
+    })).filter((p) => p.s.n > 0).sort((a, b) => a.b - b.b);
+    lines.push({ label: m.label, color: m.color, markers: true, xs: pts.map((p) => p.b), ys: pts.map((p) => p.s.mean) });
+    bands.push(bandOf(m.color, pts.map((p) => p.b), pts.map((p) => p.s)));
+  }
+  const sizes = groups.filter((g) => g.length).map((g) => g[0].config.batchSize);
+  return { lines, bands, legend: [...methodLegend(first.methods), seedLegend(done[0])], xMin: Math.min(...sizes), xMax: Math.max(...sizes) };
 }
 
 /** Colour used for limits and reference lines. */

@@ -56,6 +56,10 @@ export interface State {
   /** 0: automatic (steps / 20). */
   evalInterval: number;
   seed: number;
+  /** Seeds per setting ('1', '3', '5', '10'): seed, seed + 1, ...; means with 95% intervals over them. */
+  seeds: '1' | '3' | '5' | '10';
+  /** Training workers (0: automatic, the machine's cores less one for the page). */
+  workers: number;
   /** Batch sizes of a sweep (empty: one run). */
   sweep: number[];
   sweepEpochs: number;
@@ -141,6 +145,8 @@ const GENERAL_PROPS: readonly Prop[] = [
   { name: 'steps', type: 'int', min: 1, max: 200000, help: 'training steps' },
   { name: 'evalInterval', type: 'int', min: 0, max: 200000, help: 'steps between test evaluations (0: steps / 20)' },
   { name: 'seed', type: 'int', min: 0, max: 2147483647, help: 'random seed (data, initial weights, batches)' },
+  { name: 'seeds', type: 'enum', values: ['1', '3', '5', '10'], help: 'seeds per setting (seed, seed + 1, ...): curves as means with 95% bands, intervals in the table' },
+  { name: 'workers', type: 'int', min: 0, max: 16, help: 'training workers (0: the machine\'s cores less one for the page)' },
   { name: 'sweep', type: 'intList', min: 1, max: 4096, minLength: 0, maxLength: 8, help: 'batch sizes of a sweep (empty: a single run)' },
   { name: 'sweepEpochs', type: 'int', min: 1, max: 100, help: 'sweep: epochs per batch size' },
   { name: 'shift', type: 'enum', values: ['none', 'invert', 'shift', 'scale', 'noise'], help: 'domain shift of the test inputs (AdaBN)' },
@@ -189,6 +195,8 @@ export const DEFAULTS: Readonly<Omit<State, 'options'>> = Object.freeze({
   steps: 1500,
   evalInterval: 0,
   seed: 1,
+  seeds: '1',
+  workers: 0,
   sweep: [],
   sweepEpochs: 10,
   shift: 'none',

@@ -19,6 +19,10 @@ const datasets = new Map<string, Promise<Uint8Array>>();
 interface Job {
   gen: number;
   runs: import('normlab').CompareConfig[];
+  /** The page's number of each run (its messages carry it). */
+  ids: number[];
+  /** Which runs post decision maps. */
+  maps: boolean[];
   run: number;
   runner: Runner | null;
   grid: GridSpec | null;
@@ -71,24 +75,24 @@ async function startRun(j: Job): Promise<void> {
   j.msPerStep = 1;
   const info = j.runner.dataInfo();
   // The training points for the decision maps (as the TensorFlow Playground shows them).
-  const points = j.grid ? j.runner.samples('train', MAP_POINTS) : undefined;
+  const points = j.grid && j.maps[j.run] ? j.runner.samples('train', MAP_POINTS) : undefined;
   post({
-    type: 'run-start', gen: j.gen, run: j.run, runs: j.runs.length, config: j.runner.config, classes: info.classes, classNames: info.classNames,
+    type: 'run-start', gen: j.gen, run: j.ids[j.run], runs: j.runs.length, config: j.runner.config, classes: info.classes, classNames: info.classNames,
     points: points && { x: points.x, labels: points.labels },
   });
   j.lastGrid = 0;
-  if (j.grid) postGrid(j);
+  if (j.grid && j.maps[j.run]) postGrid(j);
 }
 
 function postGrid(j: Job): void {
   const runner = j.runner;
-  if (!runner || !j.grid) return;
+  if (!runner || !j.grid || !j.maps[j.run]) return;
   j.gridPoints ??= gridPoints(j.grid, j.grid.n);
   const probs: Record<string, Float32Array> = {};
   for (const m of runner.config.methods) probs[m.id] = runner.predict(m.id, j.gridPoints);
   j.lastGrid = performance.now();
   const { n, xMin, xMax, yMin, yMax } = j.grid;
-  post({ type: 'grid', gen: j.gen, run: j.run, step: runner.stepsDone, n, extent: { xMin, xMax, yMin, yMax }, classes: runner.dataInfo().classes, probs },
+  post({ type: 'grid', gen: j.gen, run: j.ids[j.run], step: runner.stepsDone, n, extent: { xMin, xMax, yMin, yMax }, classes: runner.dataInfo().classes, probs },
     Object.values(probs).map((p) => p.buffer));
 }
 
@@ -99,10 +103,10 @@ async function advance(j: Job, n: number): Promise<void> {
   const event = runner.step(n);
   const ms = performance.now() - t0;
   j.msPerStep = 0.7 * j.msPerStep + 0.3 * (ms / n);
-  post({ type: 'progress', gen: j.gen, run: j.run, event });
+  post({ type: 'progress', gen: j.gen, run: j.ids[j.run], event });
   if (runner.done) {
     if (j.grid) postGrid(j);
-    post({ type: 'run-done', gen: j.gen, run: j.run, result: runner.result(), timing: runner.timing() });
+    post({ type: 'run-done', gen: j.gen, run: j.ids[j.run], result: runner.result(), timing: runner.timing() });
     runner.dispose();
     j.runner = null;
     if (j.run + 1 < j.runs.length) {
@@ -161,7 +165,7 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
     case 'start': {
       job?.runner?.dispose();
       const j: Job = {
-        gen: msg.gen, runs: msg.runs, run: 0, runner: null, grid: msg.grid, gridPoints: null,
+        gen: msg.gen, runs: msg.runs, ids: msg.ids, maps: msg.maps, run: 0, runner: null, grid: msg.grid, gridPoints: null,
         lastGrid: 0, status: 'loading', msPerStep: 1,
       };
       job = j;
