@@ -196,10 +196,21 @@ export function preset(name: string): Preset {
 }
 
 /**
- * The configurations a preset runs: one, or one per batch size of a sweep. `trainSize` is the
- * number of training examples (for a sweep's steps per epoch): 1,297 for the digits preset split.
+ * The training examples of a preset's built-in data set: the 1,797 digits or 10,000 MNIST images
+ * less the test set (1,297 for the digits presets' split, 9,000 for MNIST with 1,000 held out).
  */
-export function presetConfigs(p: Preset, trainSize = 1297): CompareConfig[] {
+function presetTrainSize(p: Preset): number {
+  const d = p.config.dataset ?? {};
+  if (d.name === 'digits' || d.name === 'mnist') return (d.name === 'mnist' ? 10000 : 1797) - (d.testSize ?? 500);
+  return d.trainSize ?? 1000;
+}
+
+/**
+ * The configurations a preset runs: one, or one per batch size of a sweep. `trainSize` is the
+ * number of training examples (for a sweep's steps per epoch), by default that of the preset's
+ * data set.
+ */
+export function presetConfigs(p: Preset, trainSize = presetTrainSize(p)): CompareConfig[] {
   if (!p.sweep) return [p.config];
   const lr = p.config.optimizer?.lr ?? 0.1;
   return p.sweep.batchSize.map((batchSize) => ({
