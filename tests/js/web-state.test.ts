@@ -347,6 +347,10 @@ describe('configurations', () => {
 
   test('the page offers every preset with a named model; those with a described one stay in the CLI', () => {
     expect(PAGE_PRESETS.map((p) => p.name)).toEqual(presets.filter((p) => p.config.model?.layers === undefined).map((p) => p.name));
+    expect(presets.find((p) => p.name === 'residual-small-batch')).toBeDefined();
+    expect(PAGE_PRESETS.find((p) => p.name === 'residual-small-batch')).toBeUndefined();
+    expect(() => stateFromPreset(presets.find((p) => p.name === 'residual-small-batch')!, settings)).toThrow(/named models/);
+    expect(parseHash('#preset=residual-small-batch').notices.join(' ')).toContain('preset');
     const described = { ...presets[0], name: 'described', config: { ...presets[0].config, model: { layers: 'linear:8,norm,relu' } } };
     expect(() => stateFromPreset(described, settings)).toThrow(/named models/);
   });
