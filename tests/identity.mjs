@@ -2,6 +2,7 @@
 // (every batch size of a sweep) for seeds 1-3, and of every layer's outputs, gradients and state
 // over a sweep of configurations. Refactors must leave it bit-identical:
 //   node tests/identity.mjs record [DIST]   writes tests/fixtures/identity.json from DIST (default dist/)
+//   node tests/identity.mjs add    [DIST]   adds the runs of presets it lacks (a new preset), keeping the rest
 //   node tests/identity.mjs check  [DIST]   compares against it; exit 1 naming what differs
 // The fixture was recorded from the tree before the method table landed (see its "recordedFrom");
 // tests/js/identity.test.ts checks it in `npm test`.
@@ -142,6 +143,19 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
     const print = await fingerprint(dist ? resolve(dist) : undefined, { log });
     writeFileSync(fixture, `${JSON.stringify({ recordedFrom: process.env.IDENTITY_FROM ?? 'dist', ...print }, null, 1)}\n`);
     log(`identity: wrote ${fixture}`);
+  } else if (mode === 'add') {
+    // A new preset: its runs are recorded from this tree, beside (never over) the recorded ones.
+    const want = JSON.parse(readFileSync(fixture, 'utf8'));
+    const nl = await (await import(pathToFileURL(join(dist ? resolve(dist) : join(root, 'dist'), 'index.js')).href)).load();
+    const { presets, presetConfigs } = await import(pathToFileURL(join(dist ? resolve(dist) : join(root, 'dist'), 'presets.js')).href);
+    want.addedFrom ??= {};
+    for (const p of presets) {
+      if (SEEDS.every((seed) => want.runs[runKey(p.name, seed)] !== undefined)) continue;
+      for (const seed of SEEDS) want.runs[runKey(p.name, seed)] = await presetFingerprint(nl, presetConfigs, p, seed);
+      want.addedFrom[p.name] = process.env.IDENTITY_FROM ?? 'dist';
+      log(`identity: added ${p.name} (seeds ${SEEDS.join(', ')})`);
+    }
+    writeFileSync(fixture, `${JSON.stringify(want, null, 1)}\n`);
   } else if (mode === 'check') {
     const want = JSON.parse(readFileSync(fixture, 'utf8'));
     const got = await fingerprint(dist ? resolve(dist) : undefined, { log });
@@ -152,7 +166,7 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
     }
     log(`identity: ${Object.keys(got.layers).length} layer cases and ${Object.keys(got.runs).length} preset runs bit-identical`);
   } else {
-    log('usage: node tests/identity.mjs record|check [DIST]');
+    log('usage: node tests/identity.mjs record|add|check [DIST]');
     process.exit(2);
   }
 }

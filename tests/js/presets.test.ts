@@ -94,6 +94,20 @@ describe.each(seeds)('seed %i', (seed) => {
     expect(target('rms').accuracyAdapted).toBe(target('rms').accuracy);
   });
 
+  test('residual-small-batch: in a residual CNN on MNIST BatchNorm degrades at batch 2; GroupNorm holds, Batch Renorm recovers part', async () => {
+    const runs = await run('residual-small-batch', seed);
+    expect(runs.map((r) => [r.config.batchSize, r.config.steps])).toEqual([[2, 4500], [32, 281]]);  // one epoch each
+    const [small, large] = runs;
+    const bn = acc(small, 'bn').inference;
+    expect(bn).toBeLessThan(0.6);
+    expect(bn).toBeLessThan(acc(large, 'bn').inference - 0.3);         // batch 2 vs batch 32
+    const gn = acc(small, 'gn').inference;
+    expect(gn).toBeGreaterThan(Math.max(0.9, bn + 0.3));
+    expect(Math.abs(gn - acc(large, 'gn').inference), 'gn spread').toBeLessThan(0.03);
+    expect(acc(small, 'brn').inference).toBeGreaterThan(bn + 0.05);
+    for (const id of ['bn', 'gn', 'brn']) expect(acc(large, id).inference, `${id} at 32`).toBeGreaterThan(0.88);
+  }, 120_000);
+
   test('batch-size-sweep: BatchNorm needs large batches, GroupNorm and LayerNorm stay flat', async () => {
     const runs = await run('batch-size-sweep', seed);
     expect(runs.map((r) => r.config.batchSize)).toEqual([2, 4, 8, 16, 32]);

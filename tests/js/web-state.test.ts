@@ -11,7 +11,7 @@ import { load, presetConfigs, presets, type MethodInfo, type Normlab } from 'nor
 import { parseCsvDataset } from 'normlab/csv-data';
 import { root } from './helpers.js';
 import {
-  DEFAULTS, MAX_HASH_LENGTH, Settings, formatValue, parseValue, valueOf, type GeneralKey, type State,
+  DEFAULTS, MAX_HASH_LENGTH, PAGE_PRESETS, Settings, formatValue, parseValue, valueOf, type GeneralKey, type State,
 } from '../../web/src/state.js';
 import {
   baseConfig, configsFromState, extentFor, extentOfPoints, gridPoints, heldOut, stateFromPreset, trainCount, type UserFile,
@@ -59,7 +59,7 @@ describe('URL state', () => {
   });
 
   test('round trip: toHash then parseHash gives the same state, for the defaults and every preset', () => {
-    const states: State[] = [defaultState(), ...presets.map((p) => stateFromPreset(p, settings))];
+    const states: State[] = [defaultState(), ...PAGE_PRESETS.map((p) => stateFromPreset(p, settings))];
     const custom = withOptions(defaultState(), { 'gn.groups': 4, 'brn.rMax': 2.5, 'sn.useIN': false, 'gn.eps': 1e-3 });
     Object.assign(custom, {
       dataset: 'spiral', noise: 0.35, classes: 3, trainSize: 640, depth: 3, width: 24, methods: ['none', 'gn', 'ln'],
@@ -360,9 +360,19 @@ describe('configurations', () => {
     ]);
   });
 
-  test('every preset: the playground runs exactly what `normlab compare --preset` runs', async () => {
+  test('the page offers every preset with a named model; those with a described one stay in the CLI', () => {
+    expect(PAGE_PRESETS.map((p) => p.name)).toEqual(presets.filter((p) => p.config.model?.layers === undefined).map((p) => p.name));
+    expect(presets.find((p) => p.name === 'residual-small-batch')).toBeDefined();
+    expect(PAGE_PRESETS.find((p) => p.name === 'residual-small-batch')).toBeUndefined();
+    expect(() => stateFromPreset(presets.find((p) => p.name === 'residual-small-batch')!, settings)).toThrow(/named models/);
+    expect(parseHash('#preset=residual-small-batch').notices.join(' ')).toContain('preset');
+    const described = { ...presets[0], name: 'described', config: { ...presets[0].config, model: { layers: 'linear:8,norm,relu' } } };
+    expect(() => stateFromPreset(described, settings)).toThrow(/named models/);
+  });
+
+  test('every preset of the page: the playground runs exactly what `normlab compare --preset` runs', async () => {
     const digits = await nl.loadDataset('digits');
-    for (const p of presets) {
+    for (const p of PAGE_PRESETS) {
       const ours = configsFromState(stateFromPreset(p, settings), methods);
       const theirs = presetConfigs(p);
       expect(ours.length, p.name).toBe(theirs.length);
@@ -378,7 +388,7 @@ describe('configurations', () => {
   });
 
   test('a preset state round-trips through the URL', () => {
-    for (const p of presets) {
+    for (const p of PAGE_PRESETS) {
       const s = stateFromPreset(p, settings);
       expect(s.preset).toBe(p.name);
       expect(parseHash(toHash(s)).state).toEqual(s);

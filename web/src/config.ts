@@ -162,7 +162,7 @@ export function stateFromPreset(p: Preset, settings: Settings): State {
   s.testSize = d.testSize ?? 500;
   if (d.classes !== undefined) s.classes = d.classes;
   const m = c.model ?? {};
-  // The presets use the named models; the page offers no described ones (model: { layers }).
+  // The page offers the presets with named models (PAGE_PRESETS); no described ones (model: { layers }).
   if (m.kind === 'layers' || m.layers !== undefined) throw new Error(`preset ${p.name}: the playground runs the named models (mlp, cnn) only`);
   s.model = m.kind ?? 'mlp';
   const hidden = m.hidden ?? [128, 128];

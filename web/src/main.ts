@@ -3,7 +3,7 @@
 // only keeps the records, forwards them and updates a few texts, so it stays free while training.
 // The methods, their options and colours come from the method table, which the training worker
 // posts once it has loaded the WebAssembly module: the settings are built when it arrives.
-import { compactLayers, presets, type MethodInfo, type Preset } from 'normlab';
+import { compactLayers, type MethodInfo, type Preset } from 'normlab';
 import { configsFromState, extentFor, extentOfPoints, isPointSet, jobsFromState, stateFromPreset } from './config.js';
 import { Controls } from './controls.js';
 import { download, fileName } from './export.js';
@@ -11,7 +11,7 @@ import { Methods } from './methods.js';
 import { CHART_IDS, type ChartId, type FromCharts, type FromWorker, type GridSpec, type ToCharts, type ToWorker, type WorkerStatus } from './protocol.js';
 import { resultsCsv, resultsJson, seedsResults, seedSummaryTable, seedSweepRows, summaryTable, sweepRows, type Row } from './results.js';
 import { finishedResults, layerCount, renormChart, seedSweepChart, seedTestAccuracyChart, seedTrainChart, smoothingWindow } from './series.js';
-import { Settings, USER_DATA, type State } from './state.js';
+import { PAGE_PRESETS, Settings, USER_DATA, type State } from './state.js';
 import { RunTrace } from './store.js';
 import { UserDataPanel } from './userdata.js';
 
@@ -295,11 +295,11 @@ window.addEventListener('hashchange', () => {
 // Presets
 
 function presetByName(name: string): Preset | undefined {
-  return presets.find((p) => p.name === name);
+  return PAGE_PRESETS.find((p) => p.name === name);
 }
 
 const presetList = $('preset-list');
-for (const p of presets) {
+for (const p of PAGE_PRESETS) {
   const button = document.createElement('button');
   button.type = 'button';
   button.className = 'preset';

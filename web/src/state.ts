@@ -10,6 +10,12 @@ import { presets } from 'normlab';
 import { fromLegacy } from './legacy.js';
 import type { Methods, OptionValue, PageOption } from './methods.js';
 
+/**
+ * The presets the page offers: those with a named model (mlp, cnn). A preset with a described model
+ * (`model: { layers }`) runs in the CLI and the package only.
+ */
+export const PAGE_PRESETS = presets.filter((p) => p.config.model?.kind !== 'layers' && p.config.model?.layers === undefined);
+
 export const DATASETS = ['circle', 'xor', 'gauss', 'spiral', 'moons', 'blobs', 'digits', 'mnist', 'user'] as const;
 export const POINT_SETS: readonly string[] = ['circle', 'xor', 'gauss', 'spiral', 'moons', 'blobs'];
 export type DatasetKey = (typeof DATASETS)[number];
@@ -116,7 +122,7 @@ export type Prop = EnumProp | BooleanProp | NumberProp | IntListProp | EnumListP
 
 /** The settings besides the methods' options; the options follow 'methods' in the URL. */
 const GENERAL_PROPS: readonly Prop[] = [
-  { name: 'preset', type: 'enum', values: ['', ...presets.map((p) => p.name)], help: 'the preset the settings came from' },
+  { name: 'preset', type: 'enum', values: ['', ...PAGE_PRESETS.map((p) => p.name)], help: 'the preset the settings came from' },
   { name: 'dataset', type: 'enum', values: DATASETS, help: 'data set' },
   { name: 'noise', type: 'number', min: 0, max: 1, help: '2-D sets: noise level' },
   { name: 'trainSize', type: 'int', min: 10, max: 20000, help: '2-D sets: training examples' },
