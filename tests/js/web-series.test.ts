@@ -3,8 +3,8 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import { load, type CompareConfig, type CompareResult, type ResolvedConfig } from 'normlab';
 import {
-  activationPanels, dataRange, layerCount, movingAverage, niceTicks, renormChart, smoothingWindow, sweepChart,
-  testAccuracyChart, thin, trainChart,
+  activationPanels, dataRange, layerCount, movingAverage, niceTicks, renormChart, seedSweepChart, seedTestAccuracyChart,
+  seedTrainChart, smoothingWindow, sweepChart, testAccuracyChart, thin, trainChart,
 } from '../../web/src/series.js';
 import { resultsCsv, resultsJson, summaryTable, sweepRows, pct } from '../../web/src/results.js';
 import { RunTrace } from '../../web/src/store.js';
@@ -240,5 +240,65 @@ describe('results', () => {
     expect([...px.slice(12, 16)]).toEqual([200, 200, 200, 255]);
     expect(px[0]).toBeGreaterThan(px[2]);  // orange: red > blue
     expect(px[10]).toBeGreaterThan(px[8]);  // blue: blue > red
+  });
+});
+
+describe('several seeds', () => {
+  /** A finished trace whose method i has the test accuracies accs[i] at steps 20 and 40 and losses `loss` per step. */
+  function seedTrace(seed: number, accs: [number, number][], loss: number[]): RunTrace {
+    const c = { ...result.config, seed } as ResolvedConfig;
+    const t = new RunTrace(c, 2, methods);
+    t.finish({
+      ...result, config: c, methods: result.methods.map((m, i) => ({
+        ...m,
+        train: { loss, accuracy: loss.map(() => 0.5) },
+        eval: [20, 40].map((step, k) => ({ ...m.eval[0], step, testAccuracy: accs[i][k], testAccuracyBatchStats: null })),
+        final: { ...m.final!, testAccuracy: accs[i][1] },
+      })),
+    }, {});
+    return t;
+  }
+  const four = (a: number, b: number): [number, number][] => [[a, b], [a, b], [a, b], [a, b]];
+  // Built in the tests: the run they copy finishes in beforeAll.
+  let group: RunTrace[];
+  beforeAll(() => {
+    group = [seedTrace(1, four(0.5, 0.6), [1, 1]), seedTrace(2, four(0.6, 0.7), [2, 2]), seedTrace(3, four(0.7, 0.8), [3, 3])];
+  });
+
+  test('test accuracy: the mean over the seeds at each evaluation, and its 95% band (hand-worked)', () => {
+    const chart = seedTestAccuracyChart(group);
+    expect(chart.lines[0].xs).toEqual([20, 40]);
+    expect(chart.lines[0].ys[0]).toBeCloseTo(60, 4);
+    expect(chart.lines[0].ys[1]).toBeCloseTo(70, 4);
+    // [50, 60, 70]: sd 10, half-width 4.302653 · 10 / √3 = 24.84138.
+    expect(chart.bands[0].lo[0]).toBeCloseTo(60 - 24.84138, 3);
+    expect(chart.bands[0].hi[1]).toBeCloseTo(70 + 24.84138, 3);
+    expect(chart.legend.at(-1)).toEqual({ label: '95% interval over 3 seeds', color: '#555555', fill: 0.18 });
+    // One seed: the single-run chart, no band.
+    expect(seedTestAccuracyChart([group[0]])).toEqual(testAccuracyChart(group[0]));
+  });
+
+  test('training curves: each seed smoothed, then the mean and its band', () => {
+    const chart = seedTrainChart(group, 'loss');
+    expect(chart.lines[0].ys).toEqual([2, 2]);
+    expect(chart.bands[0].lo[0]).toBeCloseTo(2 - 2.484138, 5);
+  });
+
+  test('a sweep: the mean final accuracy per batch size with its interval', () => {
+    const b8 = group.map((t) => {
+      const c = { ...t.config, batchSize: 8 } as ResolvedConfig;
+      const u = new RunTrace(c, 2, methods);
+      u.finish({ ...t.result!, config: c }, {});
+      return u;
+    });
+    const chart = seedSweepChart([group.map((t) => {
+      const c = { ...t.config, batchSize: 2 } as ResolvedConfig;
+      const u = new RunTrace(c, 2, methods);
+      u.finish({ ...t.result!, config: c }, {});
+      return u;
+    }), b8]);
+    expect(chart.lines[0].xs).toEqual([2, 8]);
+    expect(chart.lines[0].ys[0]).toBeCloseTo(70, 4);
+    expect(chart.bands[0].hi[0]).toBeCloseTo(70 + 24.84138, 3);
   });
 });
