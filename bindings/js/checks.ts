@@ -40,3 +40,13 @@ export function optionsJson(method: string, options: unknown): string {
     throw new Error(`${method}: options must be plain data (${(error as Error).message})`);
   }
 }
+
+/**
+ * The warning for a normalization layer's momentum of 0.5 or more (the CLI's, the playground's and
+ * the package's): normlab follows PyTorch's convention, under which Keras's habitual 0.99 keeps
+ * almost no memory of the running statistics.
+ */
+export function momentumWarning(method: string, momentum: number): string {
+  return `${method} momentum ${momentum}: normlab follows PyTorch, running = (1 - momentum) * running + momentum * batch, ` +
+    `so ${momentum} keeps little memory of the running statistics; Keras's momentum ${momentum} is PyTorch's ${Number((1 - momentum).toPrecision(6))}`;
+}

@@ -2,13 +2,16 @@
 // The `normlab` command: `normlab compare --preset non-iid`, `normlab compare --dataset moons
 // --methods bn,gn --batch-size 4 ...`, `normlab presets`. A progress bar on stderr, a summary
 // table on stdout; --json and --csv write the full result. Bad flags or configs: exit code 2.
-import { writeFileSync, readFileSync } from 'node:fs';
-import { basename, extname } from 'node:path';
+import { accessSync, constants, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, extname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { load, parseNldsDataset, parseSeeds, resultsCsv, seedConfig, seedsOf, type ArrayDataset, type BuiltinDataset, type CompareConfig,
   type CompareResult, type CsvDataset, type MethodEntry, type MethodInfo, type OptionInfo, type SeedsResult, type Stat } from './index.js';
 import { compareInWorkers } from './workers.js';
 import { expandGrid, mergeParts, parseShard, partLines, shardPoints, type SweepResult } from './sweep.js';
+import { didYouMean, fold } from './suggest.js';
+import { momentumWarning } from './checks.js';
 import { preset, presetConfigs, presets } from './presets.js';
 import { compactLayers } from './model.js';
 
@@ -86,41 +89,133 @@ const valueFlags = new Set([
   'domain-shift', 'preprocess', 'data', 'label-column', 'test-data', 'test-fraction', 'image-shape', 'layers',
   'seeds', 'baseline', 'workers', 'shard', 'out',
 ]);
-const switchFlags = new Set(['frn-learnable-eps', 'cosine-centered', 'nesterov', 'no-renorm-schedule', 'quiet', 'help']);
+const switchFlags = new Set(['frn-learnable-eps', 'cosine-centered', 'nesterov', 'no-renorm-schedule', 'quiet', 'help', 'version']);
 
-function parseFlags(args: string[]): { flags: Flags; repeated: Map<string, string[]> } {
+// ---- output files: checked before anything trains; '-' is standard output --------------------------
+
+/** The tables and lines for people: stdout, or stderr when a result file goes to stdout ('-'). */
+let say = (line: string) => console.log(line);
+
+/**
+ * Checks that every output of `names` given in `flags` can be written, before anything trains:
+ * its folder exists and is writable, it is not a folder, an existing file is writable. '-' is
+ * standard output (one output at most), and then the tables go to stderr.
+ */
+function checkOutputs(flags: Flags, names: readonly string[]): void {
+  const given = names.filter((n) => flags.has(n));
+  const toStdout = given.filter((n) => text(flags, n) === '-');
+  if (toStdout.length > 1) throw new UsageError(`only one output can be standard output: ${toStdout.map((n) => `--${n} -`).join(' and ')}`);
+  say = toStdout.length ? (line: string) => process.stderr.write(`${line}\n`) : (line: string) => console.log(line);
+  for (const name of given) {
+    const file = text(flags, name)!;
+    if (file === '-') continue;
+    const folder = dirname(resolve(file));
+    let what: string | undefined;
+    try {
+      if (!statSync(folder).isDirectory()) what = `${folder} is not a folder`;
+      else accessSync(folder, constants.W_OK);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      what = code === 'ENOENT' ? `the folder ${folder} does not exist` : code === 'EACCES' || code === 'EPERM' ? `the folder ${folder} is not writable` : (error as Error).message;
+    }
+    if (!what) {
+      try {
+        if (statSync(file).isDirectory()) what = `${file} is a folder; give a file name`;
+        else accessSync(file, constants.W_OK);
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if (code === 'EACCES' || code === 'EPERM') what = `${file} is not writable`;
+      }
+    }
+    if (what) throw new UsageError(`--${name} ${file}: ${what} (checked before training, so no run is lost)`);
+  }
+}
+
+/** Writes an output file, or standard output for '-'. */
+function emit(file: string, content: string): void {
+  if (file === '-') process.stdout.write(content);
+  else writeFileSync(file, content);
+}
+
+/** Every flag of the commands, for did-you-mean. */
+const allFlags = () => [...valueFlags, ...switchFlags, ...repeatFlags, 'version'];
+
+/**
+ * The flags of `args` (Node's util.parseArgs, strict): values of value flags, true for switches,
+ * every occurrence of a repeatable flag. A negative number is a value (`--lr -1`). Positionals are
+ * returned for the commands that take them (merge); the others refuse them.
+ */
+function parseFlags(args: string[], { positionals = false } = {}): { flags: Flags; repeated: Map<string, string[]>; files: string[] } {
+  // `--lr -1`: parseArgs would take -1 for a flag; a negative number after a value flag is its value.
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith('--') ? args[i].slice(2) : '';
+    if ((valueFlags.has(name) || repeatFlags.has(name)) && /^-\d|^-\.\d/.test(args[i + 1] ?? '')) joined.push(`${args[i]}=${args[++i]}`);
+    else joined.push(args[i]);
+  }
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
+  for (const f of valueFlags) options[f] = { type: 'string' };
+  for (const f of switchFlags) options[f] = { type: 'boolean' };
+  for (const f of repeatFlags) options[f] = { type: 'string', multiple: true };
+  let parsed;
+  try {
+    parsed = parseArgs({ args: joined, options, strict: true, allowPositionals: true });
+  } catch (error) {
+    const e = error as Error & { code?: string };
+    const flag = /'(--?[^'<\s]+)/.exec(e.message)?.[1] ?? '';
+    const bare = flag.replace(/^-+/, '').split('=')[0];
+    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      throw new UsageError(`unknown flag ${flag}${didYouMean(bare, allFlags(), (n) => `--${n}`)} (see normlab --help)`);
+    }
+    if (/does not take an argument/.test(e.message)) throw new UsageError(`--${bare} takes no value`);
+    if (/argument missing|argument is ambiguous/.test(e.message)) throw new UsageError(`--${bare} needs a value`);
+    throw new UsageError(e.message.split('\n')[0]);
+  }
+  if (!positionals && parsed.positionals.length) {
+    const arg = parsed.positionals[0];
+    throw new UsageError(`unexpected argument '${arg}'${arg.startsWith('-') ? '' : ' (flags start with --)'}`);
+  }
   const flags: Flags = new Map();
   const repeated = new Map<string, string[]>();
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (!arg.startsWith('--')) throw new UsageError(`unexpected argument '${arg}'`);
-    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2);
-    if (repeatFlags.has(name)) {
-      const value = inline ?? args[++i];
-      if (value === undefined || (inline === undefined && value.startsWith('--'))) {
-        throw new UsageError(`--${name} needs a value`);
-      }
-      repeated.set(name, [...(repeated.get(name) ?? []), value]);
-    } else if (switchFlags.has(name)) {
-      if (inline !== undefined) throw new UsageError(`--${name} takes no value`);
-      flags.set(name, true);
-    } else if (valueFlags.has(name)) {
-      const value = inline ?? args[++i];
-      if (value === undefined || (inline === undefined && value.startsWith('--'))) {
-        throw new UsageError(`--${name} needs a value`);
-      }
-      flags.set(name, value);
-    } else {
-      throw new UsageError(`unknown flag --${name} (see normlab --help)`);
-    }
+  for (const [name, value] of Object.entries(parsed.values)) {
+    if (Array.isArray(value)) repeated.set(name, value as string[]);
+    else if (value !== undefined && value !== false) flags.set(name, value as string | true);
   }
-  return { flags, repeated };
+  return { flags, repeated, files: parsed.positionals };
 }
 
-/** The method a name or alias stands for, from the method table ('none' included). */
+/**
+ * The method a name stands for, from the method table ('none' included): its name, an alias or the
+ * label the tables print, in any case and with or without spaces or dashes ('BatchNorm', 'Batch Renorm').
+ */
 function findMethod(table: readonly MethodInfo[], name: string): MethodInfo | undefined {
-  return table.find((m) => m.name === name || m.aliases.includes(name));
+  const f = fold(name);
+  return table.find((m) => m.name === name || m.aliases.includes(name)) ??
+    table.find((m) => [m.name, ...m.aliases, m.label].some((n) => fold(n) === f));
 }
+
+/** Every name and alias of the table (for did-you-mean). */
+const methodNames = (table: readonly MethodInfo[]) => table.flatMap((m) => [m.name, ...m.aliases]);
+
+/** A method name of --methods or --baseline as the table's name, or a usage error with a suggestion. */
+function methodName(table: readonly MethodInfo[], name: string, flag: string): string {
+  const m = findMethod(table, name);
+  if (!m) {
+    throw new UsageError(`${flag}: unknown method '${name}'${didYouMean(name, [...methodNames(table), ...table.map((x) => x.label)])} ` +
+      `(known: ${table.map((x) => (x.aliases[0] ? `${x.name}/${x.aliases[0]}` : x.name)).join(', ')})`);
+  }
+  return m.name;
+}
+
+/** A name among `known`, in any case; else a usage error naming them all, with a suggestion. */
+function oneOf(flag: string, value: string, known: readonly string[], what: string): string {
+  const hit = known.find((k) => k === value) ?? known.find((k) => fold(k) === fold(value));
+  if (hit === undefined) throw new UsageError(`--${flag}: unknown ${what} '${value}'${didYouMean(value, known)} (known: ${known.join(', ')})`);
+  return hit;
+}
+
+/** The built-in data sets. */
+const DATASET_NAMES = ['circle', 'xor', 'gauss', 'spiral', 'moons', 'blobs', 'digits', 'mnist'];
 
 /**
  * A `--option` value as the JSON value the layer reads: null, a boolean, a number or a list of
@@ -325,6 +420,50 @@ function userDataset(flags: Flags): ArrayDataset | CsvDataset {
   };
 }
 
+/** The flags that set something of one method only. */
+const METHOD_FLAGS: [string, string][] = [
+  ['groups', 'groupnorm'], ['r-max', 'batchrenorm'], ['d-max', 'batchrenorm'], ['lrn-size', 'lrn'], ['frn-learnable-eps', 'frn'],
+  ['cosine-centered', 'cosinenorm'], ['renorm-warmup', 'batchrenorm'], ['renorm-ramp-end', 'batchrenorm'], ['no-renorm-schedule', 'batchrenorm'],
+];
+
+/**
+ * Warnings for flags that change nothing in this comparison (a method's flag without the method, a
+ * model's flag with the other model, the 2-D sets' flags with an image set), and for a layer
+ * momentum of 0.5 or more, which under PyTorch's convention (normlab's) keeps little memory.
+ */
+function noEffect(flags: Flags, config: CompareConfig, table: readonly MethodInfo[]): string[] {
+  const out: string[] = [];
+  const entries = config.methods.map((e) => (typeof e === 'string' ? { method: e } : e));
+  const compared = new Set<string | undefined>(entries.map((e) => findMethod(table, e.method)?.name));
+  const listed = text(flags, 'methods') ?? entries.map((e) => e.method).join(',');
+  for (const [flag, method] of METHOD_FLAGS) {
+    if (flags.has(flag) && !compared.has(method)) {
+      const label = table.find((m) => m.name === method)?.label ?? method;
+      out.push(`--${flag} has no effect: it is for ${label}, which is not compared (--methods ${listed})`);
+    }
+  }
+  const model = config.model ?? {};
+  const kind = model.layers !== undefined ? 'layers' : model.kind ?? 'mlp';
+  for (const flag of ['hidden', 'width', 'depth']) {
+    if (flags.has(flag) && kind !== 'mlp') out.push(`--${flag} has no effect: it sizes the mlp, and the model is the ${kind === 'layers' ? 'described one (--layers)' : kind}`);
+  }
+  if (flags.has('channels') && kind !== 'cnn') out.push(`--channels has no effect: it sizes the cnn, and the model is the ${kind === 'layers' ? 'described one (--layers)' : kind}`);
+  const name = (config.dataset as { name?: string } | undefined)?.name;
+  if (name === 'digits' || name === 'mnist') {
+    for (const flag of ['noise', 'train-size', 'classes']) {
+      if (flags.has(flag)) out.push(`--${flag} has no effect: it is for the generated 2-D sets, and ${name} is a fixed image set`);
+    }
+  }
+  for (const e of entries) {
+    const m = findMethod(table, e.method);
+    const momentum = (e.options as Record<string, unknown> | undefined)?.momentum;
+    if (m && m.options.some((o) => o.key === 'momentum') && typeof momentum === 'number' && momentum >= 0.5) {
+      out.push(momentumWarning(m.name, momentum));
+    }
+  }
+  return out;
+}
+
 /** The configuration from the preset, the config file, then the flags. */
 function buildConfig(flags: Flags, options: readonly string[], table: readonly MethodInfo[]):
     { config: CompareConfig; sweep?: CompareConfig[]; title?: string; warnings: string[] } {
@@ -333,12 +472,12 @@ function buildConfig(flags: Flags, options: readonly string[], table: readonly M
   let title: string | undefined;
   const presetName = text(flags, 'preset');
   if (presetName !== undefined) {
-    let p;
-    try {
-      p = preset(presetName);
-    } catch (error) {
-      throw new UsageError((error as Error).message);
+    const names = presets.map((x) => x.name);
+    const name = names.find((n) => fold(n) === fold(presetName));
+    if (name === undefined) {
+      throw new UsageError(`unknown preset '${presetName}'${didYouMean(presetName, names)} (known: ${names.join(', ')})`);
     }
+    const p = preset(name);
     config = structuredClone(p.config);
     title = p.title;
     if (p.sweep) sweep = presetConfigs(p);
@@ -364,7 +503,7 @@ function buildConfig(flags: Flags, options: readonly string[], table: readonly M
     const flag = dataFlags.find((f) => flags.has(f));
     if (flag) throw new UsageError(`--${flag} goes with --data FILE (your own data)`);
     const dataset: BuiltinDataset = { ...(config.dataset as BuiltinDataset) };
-    if (flags.has('dataset')) dataset.name = text(flags, 'dataset') as never;
+    if (flags.has('dataset')) dataset.name = oneOf('dataset', text(flags, 'dataset')!, DATASET_NAMES, 'data set') as never;
     if (flags.has('noise')) dataset.noise = number(flags, 'noise');
     if (flags.has('classes')) dataset.classes = number(flags, 'classes', true);
     if (flags.has('train-size')) dataset.trainSize = number(flags, 'train-size', true);
@@ -392,7 +531,7 @@ function buildConfig(flags: Flags, options: readonly string[], table: readonly M
   if (flags.has('methods')) {
     const names = text(flags, 'methods')!.split(',').map((s) => s.trim()).filter(Boolean);
     if (names.length === 0) throw new UsageError('--methods needs at least one method');
-    config.methods = names as CompareConfig['methods'];
+    config.methods = names.map((n) => methodName(table, n, '--methods')) as CompareConfig['methods'];
   }
   if (optionFlags.some((o) => flags.has(o.flag))) {
     config.methods = config.methods.map((m) => {
@@ -408,7 +547,7 @@ function buildConfig(flags: Flags, options: readonly string[], table: readonly M
   if (flags.has('batch-size')) config.batchSize = number(flags, 'batch-size', true);
   if (flags.has('batching')) config.batching = text(flags, 'batching') as never;
   const optimizer = { ...config.optimizer };
-  if (flags.has('optimizer')) optimizer.kind = text(flags, 'optimizer') as never;
+  if (flags.has('optimizer')) optimizer.kind = oneOf('optimizer', text(flags, 'optimizer')!, ['sgd', 'adam', 'adamw'], 'optimizer') as never;
   if (flags.has('lr')) optimizer.lr = number(flags, 'lr');
   if (flags.has('momentum')) optimizer.momentum = number(flags, 'momentum');
   if (flags.has('nesterov')) optimizer.nesterov = true;
@@ -433,6 +572,16 @@ function buildConfig(flags: Flags, options: readonly string[], table: readonly M
   if (flags.has('baseline')) {
     if (!config.seeds) throw new UsageError('--baseline goes with --seeds (the differences over seeds are against it)');
     config.baseline = text(flags, 'baseline');
+    // A method's name or label stands for its id when the comparison has it once ('BatchNorm' -> 'bn').
+    const m = findMethod(table, config.baseline!);
+    const ids = config.methods.map((e) => (typeof e === 'string' ? e : e.id ?? e.method));
+    if (m && !ids.includes(config.baseline!)) {
+      const same = config.methods.map((e, i) => [findMethod(table, typeof e === 'string' ? e : e.method)?.name, i] as const).filter(([n]) => n === m.name);
+      if (same.length === 1) {
+        const e = config.methods[same[0][1]];
+        config.baseline = typeof e !== 'string' && e.id ? e.id : m.aliases[0] ?? m.name;
+      }
+    }
   }
   if (flags.has('no-renorm-schedule')) {
     config.renormSchedule = false;
@@ -458,6 +607,7 @@ function buildConfig(flags: Flags, options: readonly string[], table: readonly M
     sweep = sweep.map((s) => ({ ...config, batchSize: s.batchSize, steps: flags.has('steps') ? config.steps : s.steps,
       optimizer: { ...config.optimizer, lr: flags.has('lr') ? config.optimizer!.lr : s.optimizer!.lr } }));
   }
+  warnings.push(...noEffect(flags, config, table));
   return { config, sweep, title, warnings };
 }
 
@@ -579,6 +729,7 @@ async function checkRuns(nl: Awaited<ReturnType<typeof load>>, runs: readonly Co
 }
 
 async function compare(flags: Flags, repeated: Map<string, string[]>): Promise<void> {
+  checkOutputs(flags, ['json', 'csv']);
   const nl = await load();
   const { config, sweep, title, warnings } = buildConfig(flags, repeated.get('option') ?? [], nl.describeMethods());
   for (const w of warnings) process.stderr.write(`normlab: warning: ${w}\n`);
@@ -586,7 +737,7 @@ async function compare(flags: Flags, repeated: Map<string, string[]>): Promise<v
   const threads = workers(flags);
   const runs = sweep ?? [config];
   await checkRuns(nl, runs);
-  if (title) console.log(`${title}\n`);
+  if (title) say(`${title}\n`);
   const progress = new Progress(quiet, runs.length > 1 ? `${runs.length} batch sizes` : 'training');
   const t0 = performance.now();
   let results: (CompareResult | SeedsResult)[];
@@ -599,11 +750,11 @@ async function compare(flags: Flags, repeated: Map<string, string[]>): Promise<v
   for (const result of results) {
     if ('summary' in result) {
       const first = result.runs[0];
-      console.log(`${describeRun(first.config, result.seeds)} (${first.data.train} train / ${first.data.test} test)`);
-      console.log(`${seedsSummary(result)}\n`);
+      say(`${describeRun(first.config, result.seeds)} (${first.data.train} train / ${first.data.test} test)`);
+      say(`${seedsSummary(result)}\n`);
     } else {
-      console.log(`${describeRun(result.config)} (${result.data.train} train / ${result.data.test} test)`);
-      console.log(`${summary(result)}\n`);
+      say(`${describeRun(result.config)} (${result.data.train} train / ${result.data.test} test)`);
+      say(`${summary(result)}\n`);
     }
   }
   if (!quiet) process.stderr.write(`normlab: ${seconds.toFixed(1)} s with ${threads} worker${threads > 1 ? 's' : ''}\n`);
@@ -615,12 +766,12 @@ async function compare(flags: Flags, repeated: Map<string, string[]>): Promise<v
       rows.push([String(one(r).config.batchSize), ...methods.map((m, i) => ('summary' in r ? meanPm(r.summary.methods[i].testAccuracy, true)
         : pct(r.methods[i].final?.testAccuracy)))]);
     }
-    console.log(`Test accuracy (inference mode) against batch size\n${table(rows)}`);
+    say(`Test accuracy (inference mode) against batch size\n${table(rows)}`);
   }
   const jsonFile = text(flags, 'json');
-  if (jsonFile) writeFileSync(jsonFile, `${JSON.stringify(results.length === 1 ? results[0] : { runs: results }, null, 1)}\n`);
+  if (jsonFile) emit(jsonFile, `${JSON.stringify(results.length === 1 ? results[0] : { runs: results }, null, 1)}\n`);
   const csvFile = text(flags, 'csv');
-  if (csvFile) writeFileSync(csvFile, resultsCsv(results.flatMap((r) => ('summary' in r ? r.runs : [r]))));
+  if (csvFile) emit(csvFile, resultsCsv(results.flatMap((r) => ('summary' in r ? r.runs : [r]))));
 }
 
 /** A CSV field: quoted when it holds a comma, a quote or a line break. */
@@ -644,9 +795,9 @@ function sweepCsv(result: SweepResult): string {
 /** Writes the sweep's --json and --csv. */
 function writeSweep(flags: Flags, result: SweepResult): void {
   const jsonFile = text(flags, 'json');
-  if (jsonFile) writeFileSync(jsonFile, `${JSON.stringify(result, null, 1)}\n`);
+  if (jsonFile) emit(jsonFile, `${JSON.stringify(result, null, 1)}\n`);
   const csvFile = text(flags, 'csv');
-  if (csvFile) writeFileSync(csvFile, sweepCsv(result));
+  if (csvFile) emit(csvFile, sweepCsv(result));
 }
 
 /** A short line per point: its values and each method's final test accuracy (a mean over seeds). */
@@ -695,6 +846,7 @@ async function sweep(flags: Flags): Promise<void> {
   } else if (flags.has('out')) {
     throw new UsageError('--out is for --shard (a part of a sweep); the whole sweep writes --json and --csv');
   }
+  checkOutputs(flags, ['json', 'csv', 'out']);
   const mine = shard ? shardPoints(points, shard) : points;
   const nl = await load();
   await checkRuns(nl, mine.map((p) => p.config), (k) => `point ${mine[k].index} (${JSON.stringify(mine[k].values)}): `);
@@ -709,8 +861,8 @@ async function sweep(flags: Flags): Promise<void> {
   }
   const done = mine.map((p, k) => ({ index: p.index, values: p.values, result: results[k] }));
   if (shard) {
-    writeFileSync(text(flags, 'out')!, partLines(grid as SweepResult['grid'], shard, points.length, done));
-    console.log(`shard ${shard[0]}/${shard[1]}: ${done.length} of ${points.length} points written to ${text(flags, 'out')}`);
+    emit(text(flags, 'out')!, partLines(grid as SweepResult['grid'], shard, points.length, done));
+    say(`shard ${shard[0]}/${shard[1]}: ${done.length} of ${points.length} points written to ${text(flags, 'out')}`);
     return;
   }
   const result: SweepResult = { grid: grid as SweepResult['grid'], points: done.map(({ values, result: r }) => ({ values, result: r })) };
@@ -719,21 +871,12 @@ async function sweep(flags: Flags): Promise<void> {
 }
 
 function merge(args: string[]): void {
-  // The part files are the arguments that are not flags nor a flag's value.
-  const files: string[] = [];
-  const flagArgs: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    if (!args[i].startsWith('--')) files.push(args[i]);
-    else {
-      flagArgs.push(args[i]);
-      if (valueFlags.has(args[i].slice(2)) && !args[i].includes('=') && i + 1 < args.length) flagArgs.push(args[++i]);
-    }
-  }
-  const { flags } = parseFlags(flagArgs);
+  const { flags, files } = parseFlags(args, { positionals: true });
   for (const f of flags.keys()) {
     if (!['json', 'csv', 'quiet'].includes(f)) throw new UsageError(`--${f} is not a flag of merge (it takes the part files, --json and --csv)`);
   }
   if (files.length === 0) throw new UsageError('merge needs the part files: normlab merge part-*.jsonl --json all.json');
+  checkOutputs(flags, ['json', 'csv']);
   let result: SweepResult;
   try {
     result = mergeParts(files.map((name) => {
@@ -759,6 +902,11 @@ function listPresets(): void {
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    if (command === '--version' || command === '-v' || command === 'version' || rest.includes('--version')) {
+      const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+      console.log(pkg.version);
+      return 0;
+    }
     if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       process.stdout.write(help((await load()).describeMethods()));
       return command === undefined ? 2 : 0;

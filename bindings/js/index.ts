@@ -26,6 +26,7 @@
 // (parseCsvDataset) is the subpath 'normlab/csv-data', not re-exported here: it imports papaparse,
 // which a browser cannot load without a bundler, and this entry point must load anywhere.
 export * from './types.js';
+export { momentumWarning } from './checks.js';
 export * from './layers.js';
 export * from './load.js';
 export * from './runner.js';

@@ -3,7 +3,7 @@
 // (Normlab): createLayer, scope, memory, the runner, preprocessing and the bundled data sets.
 import createNormlabModule from './normlab_wasm.js';
 import type { NormlabWasmModule } from './normlab_wasm.js';
-import { checkError, optionsJson, typeName } from './checks.js';
+import { checkError, momentumWarning, optionsJson, typeName } from './checks.js';
 import { BatchRenormLayer, NormLayer, OwnedLayer, WeightLayer, type LayerFor } from './layers.js';
 import { Model, type ModelOptions } from './model.js';
 import { Preprocessor, type PreprocessKind } from './preprocess.js';
@@ -140,6 +140,11 @@ class NormlabInstance implements Normlab {
           : new NormLayer(method as NormMethod, handle, onDispose);
     }
     this.#scopes.at(-1)?.add(layer);
+    // Keras's habit (0.99) under PyTorch's convention keeps almost no memory: said once, per layer.
+    const momentum = (options as { momentum?: unknown } | undefined)?.momentum;
+    if (typeof momentum === 'number' && momentum >= 0.5 && info?.options.some((o) => o.key === 'momentum')) {
+      console.warn(`normlab: ${momentumWarning(method, momentum)}`);
+    }
     return layer as LayerFor<MethodOf<M>>;
   }
 

@@ -102,8 +102,11 @@ const cases: Record<string, MethodCases> = {
     models: [{ config: digits, options: { size: 5 }, id: 'lrn', label: 'LRN',
       layers: 'conv2d lrn relu maxpool2d conv2d lrn relu maxpool2d flatten linear', ...learnsDigits }],
     errors: [
-      ['lrn without its size', { methods: ['lrn'] }, /lrn: option size is required/],
-      ['lrn in an mlp', { methods: [{ method: 'lrn', options: { size: 3 } }] }, /lrn: input shape \[1,128\] must have at least 3 dims/],
+      ['lrn without its size', {
+        methods: ['lrn'], model: { kind: 'cnn', channels: [4] }, batchSize: 2,
+        dataset: { x: new Float32Array(8 * 16).map((_, i) => (i % 7) / 7), labels: [0, 1, 0, 1, 0, 1, 0, 1], shape: [1, 4, 4] },
+      }, /lrn: option size is required/],
+      ['lrn in an mlp', { methods: [{ method: 'lrn', options: { size: 3 } }] }, /lrn needs image feature maps \[N, C, H, W\].*use the cnn model/],
     ],
   },
   rmsnorm: {

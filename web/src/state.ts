@@ -6,7 +6,7 @@
 // too (legacy.ts). Anything invalid or hostile in a hash falls back to the default of that setting
 // and produces a notice; nothing here touches the DOM.
 
-import { presets } from 'normlab';
+import { momentumWarning, presets } from 'normlab';
 import { fromLegacy } from './legacy.js';
 import type { Methods, OptionValue, PageOption } from './methods.js';
 
@@ -448,6 +448,12 @@ export class Settings {
       notices.push(`Batch Renorm's ramp end (${state.renormRampEnd}) came before its warmup (${state.renormWarmup}); both were reset.`);
       state.renormWarmup = DEFAULTS.renormWarmup;
       state.renormRampEnd = DEFAULTS.renormRampEnd;
+    }
+    // A momentum of Keras's habit: kept (it is a valid setting), with the convention spelled out.
+    for (const key of state.methods) {
+      const value = state.options[`${key}.momentum`];
+      const m = this.methods.get(key);
+      if (m && typeof value === 'number' && value >= 0.5) notices.push(`${momentumWarning(m.label, value)}.`);
     }
     if (state.shift === 'invert' && state.shiftAmount > 1) {
       notices.push(`The invert shift takes an amount from 0 to 1, not ${state.shiftAmount}; it was set to 1.`);

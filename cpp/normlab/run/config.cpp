@@ -8,6 +8,7 @@
 
 #include "normlab/core/error.h"
 #include "normlab/core/options.h"
+#include "normlab/data/datasets.h"
 #include "normlab/data/preprocess.h"
 #include "normlab/norm/registry.h"
 
@@ -53,6 +54,14 @@ DatasetSpec dataset_spec_from_json(const nlohmann::json& d) {
   if (!(d.is_object() && d.contains("source"))) {
     OptionReader dr(d, "dataset", {"name", "noise", "trainSize", "testSize", "classes"});
     if (dr.has("name")) s.name = text(d, "dataset", "name");
+    // Every built-in set by name: the generated 2-D sets and the two image sets.
+    std::vector<std::string> known = kinds_2d();
+    known.insert(known.end(), {"digits", "mnist"});
+    if (std::find(known.begin(), known.end(), s.name) == known.end()) {
+      std::string list;
+      for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
+      fail("dataset: unknown data set '", s.name, "' (known: ", list, ")");
+    }
     s.noise = dr.number("noise", s.noise);
     if (dr.has("trainSize")) s.train_size = dr.integer("trainSize");
     if (dr.has("testSize")) s.test_size = dr.integer("testSize");

@@ -161,6 +161,16 @@ void Runner::build(double memory_limit) {
     check_memory(estimate_memory(config_, sample, data_.train.num_classes, n_train, data_.test.x.shape[0]),
                  config_, memory_limit);
   }
+  // Non-i.i.d. batches, in the user's terms (the sampler checks them again for its other callers).
+  const int32_t k = config_.noniid_classes;
+  if (k > 0 && k > data_.train.num_classes) {
+    fail("batching noniid:", k, ": ", k, " classes per batch, but ", config_.dataset.name, " has ",
+         data_.train.num_classes, " classes");
+  }
+  if (k > 0 && config_.batch_size % k != 0) {
+    fail("batch size ", config_.batch_size, " is not divisible by the ", k,
+         " classes of a non-i.i.d. batch (noniid:", k, "): use a multiple of ", k);
+  }
   Rng order = root.fork(kOrderStream);
   const uint64_t order_seed = (static_cast<uint64_t>(order.next_u32()) << 32) | order.next_u32();
   sampler_ = std::make_unique<BatchSampler>(data_.train, config_.batch_size, config_.noniid_classes,
@@ -170,6 +180,13 @@ void Runner::build(double memory_limit) {
     auto arm = std::make_unique<Arm>();
     arm->spec = spec;
     const MethodInfo& info = method_info(spec.method);
+    // Methods that normalize over spatial positions need feature maps where their norm goes.
+    if (info.needs_spatial_dims && detail::flat_norm_slot(config_.model, sample_shape)) {
+      fail(spec.method, " needs image feature maps [N, C, H, W] (it normalizes over spatial positions), but ",
+           config_.model.kind == "layers" ? "a norm slot of this model gets flat features"
+                                          : "the " + config_.model.kind + " gives it flat features",
+           ": use the cnn model (--model cnn), or conv layers before each norm of a described model");
+    }
     arm->model = build_model(config_.model, sample_shape, data_.train.num_classes,
                              info.baseline ? "" : spec.method, spec.options, root.fork(kInitStream));
     // One value per channel: batch statistics of a single example of an MLP are undefined.
