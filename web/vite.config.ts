@@ -8,6 +8,8 @@ import { defineConfig } from 'vite';
 const packageEntry = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 // The page parses your data's CSV itself (papaparse, a CommonJS package the bundler converts).
 const csvEntry = fileURLToPath(new URL('../dist/csv-data.js', import.meta.url));
+// The data set files, as the package's subpath exports name them (normlab/data/digits.nlds).
+const dataDir = fileURLToPath(new URL('../dist/data/', import.meta.url));
 if (!existsSync(packageEntry)) {
   throw new Error('web: dist/index.js is missing; build the package first: node scripts/build.mjs wasm js');
 }
@@ -15,7 +17,8 @@ if (!existsSync(packageEntry)) {
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   base: './',
-  resolve: { alias: [{ find: /^normlab$/, replacement: packageEntry }, { find: /^normlab\/csv-data$/, replacement: csvEntry }] },
+  resolve: { alias: [{ find: /^normlab$/, replacement: packageEntry }, { find: /^normlab\/csv-data$/, replacement: csvEntry },
+    { find: /^normlab\/data\/(.*)$/, replacement: `${dataDir}$1` }] },
   worker: { format: 'es' },
   build: {
     outDir: 'dist',

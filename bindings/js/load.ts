@@ -14,7 +14,10 @@ import type { MemoryInfo, Method, MethodAlias, MethodInfo, MethodOf, MethodOptio
 
 /** Where to find the `.wasm` file, for bundlers and custom hosting. Default: beside this module. */
 export interface LoadOptions {
-  /** URL (or file: URL / path in Node) of `normlab_wasm.wasm`. */
+  /**
+   * URL of `normlab_wasm.wasm`; in Node also a file: URL or a path (relative to the working
+   * directory, any characters: `#`, spaces, non-ASCII; a Windows path too).
+   */
   wasmUrl?: string | URL;
   /** The bytes of `normlab_wasm.wasm`, already loaded. */
   wasmBinary?: ArrayBuffer | ArrayBufferView;
@@ -69,8 +72,13 @@ export interface Normlab {
    * Error naming the problem for a bad description, input shape or option. Free it with `dispose()`.
    */
   model(options: ModelOptions): Model;
-  /** The bytes of a bundled data set file (digits: 1,797 8x8 UCI digits; mnist: 10,000 MNIST digits). */
-  loadDataset(name: 'digits' | 'mnist'): Promise<Uint8Array>;
+  /**
+   * The bytes of a bundled data set file (digits: 1,797 8x8 UCI digits; mnist: 10,000 MNIST digits).
+   * Read beside this module (Node, or a page that serves the package's files as they are) unless
+   * `url` says where: a bundled app imports the file's URL from the subpath export, e.g. with Vite
+   * `import url from 'normlab/data/digits.nlds?url'`, so the data sets are in a bundle only when used.
+   */
+  loadDataset(name: 'digits' | 'mnist', url?: string | URL): Promise<Uint8Array>;
 }
 
 export interface CompareOptions {
@@ -196,11 +204,19 @@ class NormlabInstance implements Normlab {
     return Model.create(this.#raw, options);
   }
 
-  async loadDataset(name: 'digits' | 'mnist'): Promise<Uint8Array> {
+  async loadDataset(name: 'digits' | 'mnist', url?: string | URL): Promise<Uint8Array> {
     if (name !== 'digits' && name !== 'mnist') {
       throw new Error(`loadDataset: unknown data set '${String(name)}' (known: digits, mnist)`);
     }
-    return readAsset(new URL(`./data/${name}.nlds`, import.meta.url));
+    // Not `new URL('./data/...', import.meta.url)`: bundlers would copy every data set into every app.
+    const where = url !== undefined ? resolveUrl(url) : new URL(`./data/${name}.nlds`, moduleUrl);
+    try {
+      return await readAsset(where);
+    } catch (error) {
+      if (url !== undefined) throw error;
+      throw new Error(`${(error as Error).message}. The ${name} data set is not beside the package's modules (a bundled app): ` +
+        `give its URL, nl.loadDataset('${name}', url), e.g. with Vite: import url from 'normlab/data/${name}.nlds?url'`);
+    }
   }
 
   compare(config: CompareConfig & { seeds: number[] }, options?: CompareOptions): Promise<SeedsResult>;
@@ -227,13 +243,37 @@ class NormlabInstance implements Normlab {
   }
 }
 
+/** This module's URL, kept in a variable so bundlers do not take `new URL(x, moduleUrl)` for an asset. */
+const moduleUrl = import.meta.url;
+
+interface NodeProcess {
+  versions?: { node?: string };
+  cwd?: () => string;
+  /** Node >= 20.16: a built-in module without an import statement a bundler would follow. */
+  getBuiltinModule?: (id: string) => unknown;
+}
+
+const nodeProcess = () => (globalThis as { process?: NodeProcess }).process;
+const isNode = () => nodeProcess()?.versions?.node !== undefined;
+
+/** A Node built-in module (fs, url), or an Error saying which Node it needs. */
+function builtin<T>(id: string): T {
+  const get = nodeProcess()?.getBuiltinModule;
+  if (!get) throw new Error(`normlab: reading files needs Node 20.19 or later (process.getBuiltinModule; this is ${nodeProcess()?.versions?.node})`);
+  return get(id) as T;
+}
+
 /** The bytes at a URL: fs for file: URLs (Node), fetch otherwise. */
 async function readAsset(url: URL): Promise<Uint8Array<ArrayBuffer>> {
   if (url.protocol === 'file:') {
-    const fsModule = 'node:fs/promises';
-    // Node: fetch does not read file: URLs. The specifier is a variable so bundlers leave it alone.
-    const fs = (await import(/* @vite-ignore */ fsModule)) as { readFile(path: URL): Promise<Uint8Array> };
-    const bytes = await fs.readFile(url);
+    const fs = builtin<{ readFile(path: URL): Promise<Uint8Array> }>('node:fs/promises');
+    let bytes: Uint8Array;
+    try {
+      bytes = await fs.readFile(url);
+    } catch (error) {
+      const path = builtin<{ fileURLToPath(u: URL): string }>('node:url').fileURLToPath(url);
+      throw new Error(`normlab: could not read ${path}: ${(error as { code?: string }).code ?? (error as Error).message}`);
+    }
     return new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength);
   }
   const response = await fetch(url);
@@ -241,15 +281,21 @@ async function readAsset(url: URL): Promise<Uint8Array<ArrayBuffer>> {
   return new Uint8Array(await response.arrayBuffer());
 }
 
-interface NodeProcess {
-  versions?: { node?: string };
-}
+/** What to do when the .wasm is not found: most often a bundler did not copy it. */
+const WASM_HELP = 'The bundle did not copy normlab_wasm.wasm beside the package\'s modules (esbuild and Rollup do not): ' +
+  'serve node_modules/normlab/dist/normlab_wasm.wasm and pass its URL, load({ wasmUrl: \'/normlab_wasm.wasm\' }) ' +
+  '(the README has a recipe per bundler)';
 
 /** The compiled .wasm at `url`: streamed where the server says application/wasm. */
-async function fetchWasm(url: URL): Promise<WebAssembly.Module> {
+async function fetchWasm(url: URL, given: boolean): Promise<WebAssembly.Module> {
   if (url.protocol !== 'file:' && typeof WebAssembly.compileStreaming === 'function') {
-    const response = await fetch(url);
-    if (!response.ok) throw new Error(`normlab: could not fetch ${url.href}: HTTP ${response.status}`);
+    let response: Response;
+    try {
+      response = await fetch(url);
+    } catch (error) {
+      throw new Error(`normlab: could not fetch ${url.href} (${(error as Error).message})${given ? '' : `. ${WASM_HELP}`}`);
+    }
+    if (!response.ok) throw new Error(`normlab: could not fetch ${url.href}: HTTP ${response.status}${given ? '' : `. ${WASM_HELP}`}`);
     if (response.headers.get('content-type')?.startsWith('application/wasm')) {
       return WebAssembly.compileStreaming(response);
     }
@@ -258,17 +304,19 @@ async function fetchWasm(url: URL): Promise<WebAssembly.Module> {
   return WebAssembly.compile(await readAsset(url));
 }
 
-function resolveUrl(wasmUrl: string | URL): URL {
-  if (wasmUrl instanceof URL) return wasmUrl;
-  const proc = (globalThis as { process?: NodeProcess }).process;
-  const isNode = proc?.versions?.node !== undefined;
-  // A plain path in Node (absolute or relative to the working directory).
-  if (isNode && !/^[a-z][a-z0-9+.-]*:/i.test(wasmUrl)) {
-    const cwd = (proc as { cwd?: () => string }).cwd?.() ?? '/';
-    return new URL(wasmUrl, new URL(`file://${cwd.endsWith('/') ? cwd : `${cwd}/`}`));
+/**
+ * A URL from `load({ wasmUrl })` or `loadDataset(name, url)`: in Node a path (relative to the
+ * working directory, or a Windows path) goes through pathToFileURL, so '#', spaces and non-ASCII
+ * stay part of it; elsewhere relative to the page.
+ */
+function resolveUrl(given: string | URL): URL {
+  if (given instanceof URL) return given;
+  const windowsPath = /^[a-zA-Z]:[\\/]/.test(given) || given.startsWith('\\\\');
+  if (isNode() && (windowsPath || !/^[a-z][a-z0-9+.-]*:/i.test(given))) {
+    return builtin<{ pathToFileURL(p: string): URL }>('node:url').pathToFileURL(given);
   }
-  const base = (globalThis as { location?: { href: string } }).location?.href ?? import.meta.url;
-  return new URL(wasmUrl, base);
+  const base = (globalThis as { location?: { href: string } }).location?.href ?? moduleUrl;
+  return new URL(given, base);
 }
 
 async function instantiate(options: LoadOptions): Promise<Normlab> {
@@ -283,7 +331,7 @@ async function instantiate(options: LoadOptions): Promise<Normlab> {
     const url = options.wasmUrl !== undefined
       ? resolveUrl(options.wasmUrl)
       : new URL('./normlab_wasm.wasm', import.meta.url);
-    wasmModule = await fetchWasm(url);
+    wasmModule = await fetchWasm(url, options.wasmUrl !== undefined);
   }
   let fail: (error: unknown) => void = () => {};
   const failed = new Promise<never>((_, reject) => {

@@ -17,7 +17,8 @@ beforeAll(() => {
   // dist/ is already built by `npm test`; --ignore-scripts keeps prepack from rebuilding it.
   const out = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8' });
   tarball = join(work, JSON.parse(out)[0].filename);
-  app = join(work, 'app');
+  // A folder name with '#', a space and non-ASCII: every path of the package goes through it.
+  app = join(work, 'my app #1 ü');
   execFileSync('mkdir', ['-p', app]);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
   execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', tarball], { cwd: app, stdio: 'pipe' });
@@ -32,7 +33,7 @@ test('the tarball ships only the package files', () => {
   expect(files).toEqual(['checks.d.ts', 'checks.js', 'cli.d.ts', 'cli.js', 'csv-data.d.ts', 'csv-data.js', 'csv.d.ts', 'csv.js', 'data', 'dataset.d.ts', 'dataset.js', 'handle.d.ts', 'handle.js',
     'index.d.ts', 'index.js', 'layers.d.ts', 'layers.js', 'load.d.ts', 'load.js', 'model.d.ts', 'model.js', 'normlab_wasm.d.ts', 'normlab_wasm.js',
     'normlab_wasm.wasm', 'preprocess.d.ts', 'preprocess.js', 'presets.d.ts', 'presets.js', 'runner.d.ts', 'runner.js',
-    'seeds.d.ts', 'seeds.js', 'stats.d.ts', 'stats.js', 'sweep.d.ts', 'sweep.js', 'types.d.ts', 'types.js',
+    'seeds.d.ts', 'seeds.js', 'stats.d.ts', 'stats.js', 'suggest.d.ts', 'suggest.js', 'sweep.d.ts', 'sweep.js', 'types.d.ts', 'types.js',
     'workers-thread.d.ts', 'workers-thread.js', 'workers.d.ts', 'workers.js']);
   expect(readdirSync(join(app, 'node_modules', 'normlab', 'dist', 'data')).sort()).toEqual(['digits.nlds', 'mnist.nlds']);
 });
@@ -57,6 +58,27 @@ test('import { load } from "normlab" works in a fresh folder without build tools
   const result = JSON.parse(out);
   expect(result.live).toBe(0);
   expectClose('groupnorm y from the installed package', result.y, c.steps[0].y);
+});
+
+test("paths with '#', spaces and non-ASCII: wasmUrl and a data set's path as plain paths, relative to the working directory", () => {
+  const odd = join(app, 'odd dir #2 é');
+  execFileSync('mkdir', ['-p', odd]);
+  copyFileSync(join(app, 'node_modules', 'normlab', 'dist', 'normlab_wasm.wasm'), join(odd, 'normlab_wasm.wasm'));
+  copyFileSync(join(app, 'node_modules', 'normlab', 'dist', 'data', 'digits.nlds'), join(odd, 'd #.nlds'));
+  writeFileSync(join(app, 'paths.mjs'), `
+    import { load } from 'normlab';
+    const nl = await load({ wasmUrl: './odd dir #2 é/normlab_wasm.wasm' });
+    const bytes = await nl.loadDataset('digits', 'odd dir #2 é/d #.nlds');
+    const bundled = await (await load()).loadDataset('digits');
+    let missing = '';
+    try { await load({ wasmUrl: './odd dir #2 é/none.wasm' }); } catch (e) { missing = e.message; }
+    console.log(JSON.stringify({ methods: nl.methods.length, bytes: bytes.length, same: bytes.length === bundled.length, missing }));
+  `);
+  const out = JSON.parse(execFileSync(process.execPath, ['paths.mjs'], { cwd: app, encoding: 'utf8' }));
+  expect(out.methods).toBe(13);
+  expect(out.bytes).toBeGreaterThan(100_000);
+  expect(out.same).toBe(true);
+  expect(out.missing).toMatch(/could not read .*odd dir #2 é\/none\.wasm: ENOENT/);
 });
 
 test('the CSV parser is the subpath normlab/csv-data, and a comparison runs on CSV text', () => {

@@ -2,6 +2,9 @@
 // ProgressEvent, so the page stays responsive; between chunks it reads pause/step/reset messages.
 // For 2-D sets it also posts each method's class probabilities on a grid (the decision maps).
 import { load, type Normlab, type Runner } from 'normlab';
+// The image sets' files: in the build only because they are imported here (the package names no data set).
+import digitsUrl from 'normlab/data/digits.nlds?url';
+import mnistUrl from 'normlab/data/mnist.nlds?url';
 import { gridPoints } from './config.js';
 import type { FromWorker, GridSpec, ToWorker, WorkerStatus } from './protocol.js';
 
@@ -52,7 +55,7 @@ async function dataFor(dataset: import('normlab').CompareConfig['dataset']): Pro
   if (name !== 'digits' && name !== 'mnist') return undefined;
   let bytes = datasets.get(name);
   if (!bytes) {
-    bytes = (await nlInstance()).loadDataset(name);
+    bytes = (await nlInstance()).loadDataset(name, name === 'digits' ? digitsUrl : mnistUrl);
     datasets.set(name, bytes);
     bytes.catch(() => datasets.delete(name));
   }
