@@ -7,21 +7,20 @@
 // Extra arguments filter the tests by name: `node scripts/browser.mjs --no-build sweep`.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildJs, buildWasm } from './build.mjs';
+import { buildJs, buildWasm, buildWeb } from './build.mjs';
+
+export { buildWeb };
 import { nodeBin, root, run } from './lib.mjs';
 import { installSystemPackages } from './setup.mjs';
 
 /** The browser test files, in the order they run; each prints 'N passed, M failed' last. */
-export const BROWSER_TESTS = ['playground.test.mjs', 'csp.test.mjs'];
+export const BROWSER_TESTS = ['playground.test.mjs', 'csp.test.mjs', 'installed.test.mjs'];
 
 export async function ensureChromium() {
   if (!existsSync('/usr/bin/chromium')) await installSystemPackages(['chromium']);
   if (!existsSync('/usr/bin/chromium')) throw new Error('Debian\'s chromium is needed: apt-get install -y chromium');
 }
 
-export async function buildWeb() {
-  await run(nodeBin('vite'), ['build', join(root, 'web'), '--logLevel', 'warn']);
-}
 
 async function main() {
   const args = process.argv.slice(2);

@@ -2,7 +2,9 @@
 //   wasm    the WebAssembly module (emcmake cmake, Release -O3 -msimd128) into dist/
 //   js      the TypeScript wrapper and its declarations into dist/
 //   native  the native core and its GoogleTest tests into build/native
-import { copyFileSync, mkdirSync } from 'node:fs';
+//   web     the playground's static build (vite) into web/dist, and a copy without source maps
+//           into dist/playground, which the package ships for `npx normlab playground`
+import { copyFileSync, cpSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeBin, root, run } from './lib.mjs';
 
@@ -31,7 +33,14 @@ export async function buildNative({ sanitize = false } = {}) {
   return dir;
 }
 
-const targets = { wasm: buildWasm, js: buildJs, native: buildNative };
+export async function buildWeb() {
+  await run(nodeBin('vite'), ['build', join(root, 'web'), '--logLevel', 'warn']);
+  const out = join(root, 'dist', 'playground');
+  rmSync(out, { recursive: true, force: true });
+  cpSync(join(root, 'web', 'dist'), out, { recursive: true, filter: (src) => !src.endsWith('.map') });
+}
+
+const targets = { wasm: buildWasm, js: buildJs, native: buildNative, web: buildWeb };
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const wanted = process.argv.slice(2).length ? process.argv.slice(2) : ['wasm', 'js'];

@@ -1,86 +1,19 @@
-// A tiny static file server for the playground's build (web/dist), on 127.0.0.1 only: correct MIME
-// types for .wasm (so browsers compile it while it streams), .js and .nlds, no directory listings,
-// nothing outside the served folder. Plain Node, no dependencies.
+// Serves the playground's build (web/dist) with the package's static server (dist/serve.js, from
+// bindings/js/serve.ts: the one `npx normlab playground` uses), on 127.0.0.1.
 //   node scripts/serve-web.mjs [--port 8080] [--dir web/dist]
 // Tests import `serve` and use a free port (port 0).
-import { createServer } from 'node:http';
-import { createReadStream, statSync } from 'node:fs';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { serve as serveDir } from '../dist/serve.js';
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 
-export const MIME = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.wasm': 'application/wasm',
-  '.nlds': 'application/octet-stream',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.txt': 'text/plain; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-};
+export { MIME } from '../dist/serve.js';
 
-/**
- * Serves `dir` on 127.0.0.1:`port` (0: any free port). Resolves with `{ url, close(), requests }`,
- * where `requests` lists every path asked for (the tests check the page asks only for its own files).
- * `headers` are added to every response (the tests send a strict Content-Security-Policy).
- */
-export function serve(dir = join(root, 'web', 'dist'), { port = 0, host = '127.0.0.1', headers = {} } = {}) {
-  const base = resolve(dir);
-  const requests = [];
-  const server = createServer((req, res) => {
-    let path;
-    try {
-      path = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
-    } catch {
-      res.writeHead(400).end('bad request');
-      return;
-    }
-    requests.push(path);
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD' }).end();
-      return;
-    }
-    let file = normalize(join(base, path));
-    if (file !== base && !file.startsWith(base + sep)) {
-      res.writeHead(403).end('forbidden');
-      return;
-    }
-    try {
-      if (statSync(file).isDirectory()) file = join(file, 'index.html');
-      const stat = statSync(file);
-      res.writeHead(200, {
-        'content-type': MIME[extname(file)] ?? 'application/octet-stream',
-        'content-length': stat.size,
-        'cache-control': 'no-cache',
-        'x-content-type-options': 'nosniff',
-        ...headers,
-      });
-      if (req.method === 'HEAD') res.end();
-      else createReadStream(file).pipe(res);
-    } catch {
-      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found');
-    }
-  });
-  return new Promise((resolvePromise, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      const address = server.address();
-      resolvePromise({
-        url: `http://${host}:${address.port}/`,
-        requests,
-        close: () => new Promise((done) => {
-          server.closeAllConnections?.();
-          server.close(() => done());
-        }),
-      });
-    });
-  });
+/** The package's server (bindings/js/serve.ts), serving web/dist unless told otherwise. */
+export function serve(dir = join(root, 'web', 'dist'), options = {}) {
+  return serveDir(dir, options);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

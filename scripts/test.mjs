@@ -8,8 +8,8 @@
 //           the package and the playground under a strict Content-Security-Policy
 // `node scripts/test.mjs native js` runs only those suites.
 import { join } from 'node:path';
-import { buildJs, buildNative, buildWasm } from './build.mjs';
-import { BROWSER_TESTS, buildWeb, ensureChromium } from './browser.mjs';
+import { buildJs, buildNative, buildWasm, buildWeb } from './build.mjs';
+import { BROWSER_TESTS, ensureChromium } from './browser.mjs';
 import { nodeBin, root, run } from './lib.mjs';
 
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
@@ -79,6 +79,8 @@ async function main() {
   if (wanted.some((s) => s !== 'native' && s !== 'sanitize')) {
     await buildWasm();
     await buildJs();
+    // The package ships the playground's build (dist/playground): the package tests pack it.
+    await buildWeb();
   }
   // The JS suites compare the WebAssembly runner with the native one (build/native/run_native).
   if (wanted.includes('js') && !wanted.includes('native')) await buildNative();

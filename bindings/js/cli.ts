@@ -2,8 +2,10 @@
 // The `normlab` command: `normlab compare --preset non-iid`, `normlab compare --dataset moons
 // --methods bn,gn --batch-size 4 ...`, `normlab presets`. A progress bar on stderr, a summary
 // table on stdout; --json and --csv write the full result. Bad flags or configs: exit code 2.
-import { accessSync, constants, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, extname, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { accessSync, constants, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { load, parseNldsDataset, parseSeeds, resultsCsv, seedConfig, seedsOf, type ArrayDataset, type BuiltinDataset, type CompareConfig,
@@ -12,6 +14,7 @@ import { compareInWorkers } from './workers.js';
 import { expandGrid, mergeParts, parseShard, partLines, shardPoints, type SweepResult } from './sweep.js';
 import { didYouMean, fold } from './suggest.js';
 import { momentumWarning } from './checks.js';
+import { serve } from './serve.js';
 import { preset, presetConfigs, presets } from './presets.js';
 import { compactLayers } from './model.js';
 
@@ -30,6 +33,8 @@ Usage:
                                    [0.01, 0.1], "batchSize": [4, 32] } }; --shard I/N (or auto/N, from
                                    JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID) runs slice I of N
   normlab merge PART.jsonl... [--json F] [--csv F]               the shards' parts as one sweep
+  normlab playground [--port N] [--host H] [--open]             the playground, served from this
+                                   installation (default port 8080, or a free one if it is taken)
   normlab presets                                                list the presets
   normlab --help
 
@@ -87,9 +92,9 @@ const valueFlags = new Set([
   'activation', 'methods', 'groups', 'lrn-size', 'r-max', 'd-max', 'batch-size', 'batching', 'optimizer', 'lr', 'momentum',
   'weight-decay', 'schedule', 'steps', 'eval-interval', 'seed', 'renorm-warmup', 'renorm-ramp-end', 'json', 'csv',
   'domain-shift', 'preprocess', 'data', 'label-column', 'test-data', 'test-fraction', 'image-shape', 'layers',
-  'seeds', 'baseline', 'workers', 'shard', 'out',
+  'seeds', 'baseline', 'workers', 'shard', 'out', 'port', 'host',
 ]);
-const switchFlags = new Set(['frn-learnable-eps', 'cosine-centered', 'nesterov', 'no-renorm-schedule', 'quiet', 'help', 'version']);
+const switchFlags = new Set(['frn-learnable-eps', 'cosine-centered', 'nesterov', 'no-renorm-schedule', 'quiet', 'help', 'version', 'open']);
 
 // ---- output files: checked before anything trains; '-' is standard output --------------------------
 
@@ -728,7 +733,13 @@ async function checkRuns(nl: Awaited<ReturnType<typeof load>>, runs: readonly Co
   }
 }
 
+/** Refuses the flags of other commands. */
+function onlyFlags(command: string, flags: Flags, others: readonly string[]): void {
+  for (const f of others) if (flags.has(f)) throw new UsageError(`--${f} is not a flag of ${command} (see normlab --help)`);
+}
+
 async function compare(flags: Flags, repeated: Map<string, string[]>): Promise<void> {
+  onlyFlags('compare', flags, ['shard', 'out', 'port', 'host', 'open']);
   checkOutputs(flags, ['json', 'csv']);
   const nl = await load();
   const { config, sweep, title, warnings } = buildConfig(flags, repeated.get('option') ?? [], nl.describeMethods());
@@ -893,6 +904,40 @@ function merge(args: string[]): void {
   writeSweep(flags, result);
 }
 
+/** Opens `url` in the system's browser (best effort: says so when it cannot). */
+function openBrowser(url: string): void {
+  const [cmd, args] = process.platform === 'darwin' ? ['open', [url]] : process.platform === 'win32' ? ['cmd', ['/c', 'start', '""', url]] : ['xdg-open', [url]];
+  const child = spawn(cmd as string, args as string[], { stdio: 'ignore', detached: true });
+  child.on('error', () => process.stderr.write(`normlab: could not open a browser (${cmd}); open ${url} yourself\n`));
+  child.unref();
+}
+
+/** `normlab playground`: the playground's static build in this installation, on a local port. */
+async function playground(flags: Flags): Promise<void> {
+  for (const f of flags.keys()) {
+    if (!['port', 'host', 'open', 'quiet'].includes(f)) throw new UsageError(`--${f} is not a flag of playground (it takes --port, --host and --open)`);
+  }
+  const dir = fileURLToPath(new URL('./playground/', import.meta.url));
+  if (!existsSync(join(dir, 'index.html'))) {
+    throw new UsageError(`the playground is not in this installation (${dir} has no index.html): reinstall normlab, ` +
+      'or in its repository build it with npm run build:web');
+  }
+  const host = text(flags, 'host') ?? '127.0.0.1';
+  const given = flags.has('port');
+  const port = given ? number(flags, 'port', true)! : 8080;
+  if (port < 0 || port > 65535) throw new UsageError(`--port must be from 0 to 65535, got ${port}`);
+  let served;
+  try {
+    served = await serve(dir, { port, host });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'EADDRINUSE' && !given) served = await serve(dir, { port: 0, host });
+    else throw new UsageError(`cannot serve on ${host}:${port}: ${code === 'EADDRINUSE' ? 'the port is in use; choose another --port' : (error as Error).message}`);
+  }
+  console.log(`normlab playground: ${served.url}  (Ctrl-C to stop)`);
+  if (flags.has('open')) openBrowser(served.url);
+}
+
 function listPresets(): void {
   for (const p of presets) {
     console.log(`${p.name}\n  ${p.title}\n  ${p.paper.title}: ${p.paper.url}\n`);
@@ -934,11 +979,17 @@ async function main(argv: string[]): Promise<number> {
       await sweep(flags);
       return 0;
     }
+    if (command === 'playground') {
+      const { flags } = parseFlags(rest);
+      await playground(flags);
+      return 0;
+    }
     if (command === 'merge') {
       merge(rest);
       return 0;
     }
-    throw new UsageError(`unknown command '${command}' (known: compare, sweep, merge, presets)`);
+    const commands = ['compare', 'sweep', 'merge', 'playground', 'presets'];
+    throw new UsageError(`unknown command '${command}'${didYouMean(command, commands)} (known: ${commands.join(', ')})`);
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`normlab: ${error.message}\n`);

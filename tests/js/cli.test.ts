@@ -129,7 +129,7 @@ describe('bad flags and configurations exit with code 2 and say why', () => {
     [['compare', '--methods', 'brn', '--option', 'brn.rMax=0.5', '--steps', '5'], /batchrenorm: rMax must be a finite number >= 1, got 0.5/],
     [['compare', '--methods', 'gn', '--option', 'gn.channels=4', '--steps', '5'], /--option gn.channels=4: groupnorm's channels is the model's/],
     [['compare', '--methods', 'gbn', '--option', 'gbn.center=mode', '--steps', '5'], /generalizedbatchnorm: .*center/],
-    [['frobnicate'], /unknown command 'frobnicate' \(known: compare, sweep, merge, presets\)/],
+    [['frobnicate'], /unknown command 'frobnicate' \(known: compare, sweep, merge, playground, presets\)/],
     [['compare', '--layers', 'linear:16,norm,relu', '--model', 'cnn'], /--layers describes the whole model: give it without --model$/m],
     [['compare', '--layers', 'linear:16,nrom,relu', '--steps', '5'], /model: layers: unknown layer 'nrom' at character 11/],
     [['compare', '--dataset', 'digits', '--layers', 'conv:8,norm,relu,res[conv:16,norm]', '--steps', '5'],
