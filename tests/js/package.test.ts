@@ -1,7 +1,7 @@
 // The published artifact: `npm pack` gives a tarball that installs into a fresh folder, where
 // `import { load } from 'normlab'` works with no build tools on PATH, computes the same numbers as
 // PyTorch, and the shipped declarations type-check the README example.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -28,12 +28,27 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
+test('npm pack --dry-run: the files it lists, reviewed (no stray files), and its size', () => {
+  const [info] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--ignore-scripts', '--json'], { cwd: root, encoding: 'utf8' }));
+  const files: string[] = info.files.map((f: { path: string }) => f.path);
+  const allowed = [/^dist\/[a-z_-]+\.(js|d\.ts)$/, /^dist\/normlab_wasm\.wasm$/, /^dist\/data\/(digits|mnist)\.nlds$/,
+    /^dist\/playground\/(index\.html|assets\/[\w-]+\.(js|css|wasm|nlds|svg))$/, /^examples\/(basic\.ts|compare-layers\.mjs)$/,
+    /^(package\.json|README\.md|LICENSE|CHANGELOG\.md)$/];
+  const stray = files.filter((f) => !allowed.some((a) => a.test(f)));
+  expect(stray).toEqual([]);
+  expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
+  for (const f of ['dist/index.js', 'dist/cli.js', 'dist/playground/index.html', 'CHANGELOG.md', 'examples/basic.ts']) expect(files).toContain(f);
+  console.log(`npm pack: ${files.length} files, ${(info.size / 2 ** 20).toFixed(1)} MiB packed, ${(info.unpackedSize / 2 ** 20).toFixed(1)} MiB unpacked`);
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  expect(Object.keys(pkg)).toEqual(expect.arrayContaining(['repository', 'homepage', 'bugs', 'engines']));
+});
+
 test('the tarball ships only the package files', () => {
   const files = readdirSync(join(app, 'node_modules', 'normlab', 'dist')).sort();
   expect(files).toEqual(['checks.d.ts', 'checks.js', 'cli.d.ts', 'cli.js', 'csv-data.d.ts', 'csv-data.js', 'csv.d.ts', 'csv.js', 'data', 'dataset.d.ts', 'dataset.js', 'handle.d.ts', 'handle.js',
     'index.d.ts', 'index.js', 'layers.d.ts', 'layers.js', 'load.d.ts', 'load.js', 'model.d.ts', 'model.js', 'normlab_wasm.d.ts', 'normlab_wasm.js',
-    'normlab_wasm.wasm', 'preprocess.d.ts', 'preprocess.js', 'presets.d.ts', 'presets.js', 'runner.d.ts', 'runner.js',
-    'seeds.d.ts', 'seeds.js', 'stats.d.ts', 'stats.js', 'suggest.d.ts', 'suggest.js', 'sweep.d.ts', 'sweep.js', 'types.d.ts', 'types.js',
+    'normlab_wasm.wasm', 'playground', 'preprocess.d.ts', 'preprocess.js', 'presets.d.ts', 'presets.js', 'runner.d.ts', 'runner.js',
+    'seeds.d.ts', 'seeds.js', 'serve.d.ts', 'serve.js', 'stats.d.ts', 'stats.js', 'suggest.d.ts', 'suggest.js', 'sweep.d.ts', 'sweep.js', 'types.d.ts', 'types.js',
     'workers-thread.d.ts', 'workers-thread.js', 'workers.d.ts', 'workers.js']);
   expect(readdirSync(join(app, 'node_modules', 'normlab', 'dist', 'data')).sort()).toEqual(['digits.nlds', 'mnist.nlds']);
 });
@@ -80,6 +95,17 @@ test("paths with '#', spaces and non-ASCII: wasmUrl and a data set's path as pla
   expect(out.same).toBe(true);
   expect(out.missing).toMatch(/could not read .*odd dir #2 é\/none\.wasm: ENOENT/);
 });
+
+test("every js block of the README that starts with an import runs as it is against the installed package", () => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const blocks = [...readme.matchAll(/^```js\n([\s\S]*?)^```$/gm)].map((m) => m[1]).filter((b) => b.startsWith('import '));
+  expect(blocks.length).toBeGreaterThanOrEqual(4);
+  blocks.forEach((block, k) => {
+    writeFileSync(join(app, `readme-${k}.mjs`), block);
+    const r = spawnSync(process.execPath, [`readme-${k}.mjs`], { cwd: app, encoding: 'utf8' });
+    expect(r.status, `README block ${k + 1}:\n${block}\n${r.stderr}`).toBe(0);
+  });
+}, 120_000);
 
 test('the CSV parser is the subpath normlab/csv-data, and a comparison runs on CSV text', () => {
   writeFileSync(join(app, 'csv.mjs'), `
