@@ -14,7 +14,7 @@ import { nodeBin, root, run } from './lib.mjs';
 import { installSystemPackages } from './setup.mjs';
 
 /** The browser test files, in the order they run; each prints 'N passed, M failed' last. */
-export const BROWSER_TESTS = ['playground.test.mjs', 'csp.test.mjs', 'installed.test.mjs'];
+export const BROWSER_TESTS = ['playground.test.mjs', 'csp.test.mjs', 'installed.test.mjs', 'bundlers.test.mjs'];
 
 export async function ensureChromium() {
   if (!existsSync('/usr/bin/chromium')) await installSystemPackages(['chromium']);
