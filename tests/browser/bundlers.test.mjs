@@ -22,7 +22,13 @@ const N = fixtureCase.shape.reduce((a, b) => a * b, 1);
 /** The app: one GroupNorm layer, its output against the fixture's (PyTorch's), reported on window. */
 const MAIN = `import { load } from 'normlab';
 const c = ${JSON.stringify(fixtureCase)};
-const nl = await load(${'/*WASM*/'});
+let nl;
+try {
+  nl = await load(${'/*WASM*/'});
+} catch (error) {
+  window.__result = { error: error.message };
+  throw error;
+}
 const layer = nl.createLayer('groupnorm', c.options);
 layer.setParams({ gamma: Float32Array.from(c.params.gamma), beta: Float32Array.from(c.params.beta) });
 const y = layer.forward(Float32Array.from(c.steps[0].x), c.shape, { training: true });
@@ -51,7 +57,7 @@ function build(name, dir, command, args) {
 }
 
 /** Loads `dist` in Chromium and returns the app's result. */
-async function runApp(browser, dist) {
+async function runApp(browser, dist, { expectError = false } = {}) {
   const server = await serve(dist);
   try {
     const page = await browser.context.newPage();
@@ -60,7 +66,7 @@ async function runApp(browser, dist) {
     await page.goto(server.url);
     await page.waitForFunction(() => globalThis.__result, null, { timeout: 30_000 });
     const result = await page.evaluate(() => globalThis.__result);
-    assertEqual(problems, [], 'no page errors');
+    if (!expectError) assertEqual(problems, [], 'no page errors');
     assert(!server.requests.some((p) => p.endsWith('.nlds')), 'no data set fetched');
     await page.close();
     return result;
@@ -113,6 +119,12 @@ test('esbuild: the recipe (copy the .wasm, pass wasmUrl) works; no data set', as
   const dir = join(apps, 'esbuild');
   mkdirSync(join(dir, 'dist'), { recursive: true });
   writeFileSync(join(dir, 'main.js'), MAIN.replace('/*WASM*/', "{ wasmUrl: './normlab_wasm.wasm' }"));
+  // Without the recipe: the bundle looks for the .wasm beside itself, and the error says what to do.
+  writeFileSync(join(dir, 'plain.js'), MAIN.replace('/*WASM*/', ''));
+  build('esbuild', dir, bin('esbuild'), ['plain.js', '--bundle', '--format=esm', '--target=es2022', '--outfile=plain/main.js', '--log-level=warning']);
+  writeFileSync(join(dir, 'plain', 'index.html'), '<!doctype html><script type="module" src="./main.js"></script>');
+  const missing = await runApp(browser, join(dir, 'plain'), { expectError: true });
+  assert(/HTTP 404\. The bundle did not copy normlab_wasm\.wasm .*load\(\{ wasmUrl: '\/normlab_wasm\.wasm' \}\)/.test(missing.error), `404 message: ${missing.error}`);
   build('esbuild', dir, bin('esbuild'), ['main.js', '--bundle', '--format=esm', '--target=es2022', '--outfile=dist/main.js', '--log-level=warning']);
   copyFileSync(join(apps, 'node_modules', 'normlab', 'dist', 'normlab_wasm.wasm'), join(dir, 'dist', 'normlab_wasm.wasm'));
   writeFileSync(join(dir, 'dist', 'index.html'), '<!doctype html><script type="module" src="./main.js"></script>');

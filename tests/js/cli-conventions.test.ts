@@ -106,3 +106,20 @@ test('a flag with no effect, and a momentum of the Keras convention, get a warni
 test('--help lists the CSV columns as written', () => {
   expect(cli('--help').stdout).toContain('seed,batchSize,method,kind,step,loss,accuracy,lossBatchStats,accuracyBatchStats');
 });
+
+test('the package warns once per layer for a momentum of 0.5 or more (Keras\'s convention), and not for 0.1', async () => {
+  const { load } = await import('../../dist/index.js');
+  const nl = await load();
+  const warned: string[] = [];
+  const original = console.warn;
+  console.warn = (message: string) => warned.push(message);
+  try {
+    nl.createLayer('batchnorm', { channels: 4, momentum: 0.99 }).dispose();
+    nl.createLayer('bn', { channels: 4, momentum: 0.1 }).dispose();
+    nl.createLayer('layernorm', { normalizedShape: [4] }).dispose();
+  } finally {
+    console.warn = original;
+  }
+  expect(warned).toHaveLength(1);
+  expect(warned[0]).toMatch(/^normlab: batchnorm momentum 0.99: normlab follows PyTorch, .*Keras's momentum 0.99 is PyTorch's 0.01$/);
+});

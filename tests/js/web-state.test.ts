@@ -476,6 +476,13 @@ describe('survey methods and data normalization in the playground', () => {
     expect(cnn.notices).toEqual([]);
   });
 
+  test("a BatchNorm momentum of Keras's convention is kept, with a notice that spells out PyTorch's", () => {
+    const { state, notices } = parseHash('#methods=bn,ln&bn.momentum=0.99');
+    expect(state.options['bn.momentum']).toBe(0.99);
+    expect(notices.join(' ')).toMatch(/BatchNorm momentum 0.99: normlab follows PyTorch, .*Keras's momentum 0.99 is PyTorch's 0.01/);
+    expect(parseHash('#methods=bn&bn.momentum=0.1').notices).toEqual([]);
+  });
+
   test("controls show a method's options only when it is compared", () => {
     const s = withMethods(['gbn']);
     expect(relevant(s, 'gbn.center')).toBe(true);
