@@ -25,9 +25,23 @@
 // steps, choose k steps per sample so that a sample takes >= 10 ms, then take 15 samples (7 with
 // --quick). Samples of the implementations compared in the same process are interleaved round by
 // round, so a change in the machine's load hits them alike. Reported: the median ms per step.
+//
+// The CNN cases also report their FLOPs per step (2 per multiply-add of the convolutions and the
+// dense layer: forward, weight gradient and input gradient, the first layer's input gradient left
+// out as nobody computes it) and the rate each implementation reaches, against a WebAssembly SIMD
+// limit of 24 GFLOP/s (4-float multiply and add, no fused multiply-add, on one core).
+//
+// The scaling row (case id `workers`): one comparison over seeds, the non-i.i.d. preset's 4 methods
+// x 4 seeds (16 arms) at its 4000 steps, run by compareInWorkers (normlab/workers, dist/) on 1 worker
+// (in-process) and on N = os.availableParallelism() worker threads, alternately, 3 times each (1
+// with --quick). Reported: the median wall time of each, the speed-up (goal: >= 0.85 x N on N
+// otherwise idle cores), whether the two results are byte-identical JSON, and the 1-minute load
+// average before the row (other work on the machine takes cores from the workers).
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire, register } from 'node:module';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { root, run } from './lib.mjs';
@@ -40,16 +54,37 @@ const only = onlyArg >= 0 ? args[onlyArg + 1].split(',') : null;
 const SAMPLES = quick ? 7 : 15;
 const jobs = '2';
 
+// FLOPs of a training step of the CNN (conv3x3 'same' + 2x2 max-pool per entry of `channels`, then
+// dense to 10 classes) on 28x28x1 inputs: 2 per multiply-add of the convolutions and the dense
+// layer, for the forward, the weight gradient and the input gradient (not for the first layer,
+// whose input gradient is never computed). Normalization, ReLU, pooling, the loss and the
+// optimizer (about a tenth more, all element-wise) are not counted.
+function cnnStepFlops(batch, channels) {
+  let flops = 0;
+  let inputs = 1;
+  let size = 28;
+  for (const [i, outputs] of channels.entries()) {
+    flops += (i === 0 ? 2 : 3) * 2 * batch * outputs * size * size * inputs * 9;
+    inputs = outputs;
+    size /= 2;
+  }
+  return flops + 3 * 2 * batch * inputs * size * size * 10;
+}
+
 const CASES = [
   { id: 'mlp-b32', label: 'MLP 784-256-256-10 step, batch 32', kind: 'mlp', batch: 32, hidden: [256, 256], inputs: 784 },
   { id: 'mlp-b4', label: 'MLP 784-256-256-10 step, batch 4', kind: 'mlp', batch: 4, hidden: [256, 256], inputs: 784 },
-  { id: 'cnn-b32', label: 'CNN conv8-conv16-dense10 step, batch 32', kind: 'cnn', batch: 32 },
+  { id: 'cnn-b32', label: 'CNN conv8-conv16-dense10 step, batch 32', kind: 'cnn', batch: 32, flops: cnnStepFlops(32, [8, 16]) },
   { id: 'bn-fb', label: 'BatchNorm fwd+bwd [32,16,28,28]', kind: 'bn' },
   { id: 'ln-fb', label: 'LayerNorm fwd+bwd [32,16,28,28]', kind: 'ln' },
   { id: 'tiny-b2', label: 'MLP 64-128-128-10 step, batch 2', kind: 'mlp', batch: 2, hidden: [128, 128], inputs: 64 },
   { id: 'runner-mlp-b32', label: 'Runner step, MLP, batch 32', kind: 'runner', model: { kind: 'mlp', hidden: [256, 256] } },
-  { id: 'runner-cnn-b32', label: 'Runner step, CNN, batch 32', kind: 'runner', model: { kind: 'cnn', channels: [8, 16] } },
+  { id: 'runner-cnn-b32', label: 'Runner step, CNN, batch 32', kind: 'runner', model: { kind: 'cnn', channels: [8, 16] }, flops: cnnStepFlops(32, [8, 16]) },
 ].filter((c) => !only || only.includes(c.id));
+const SCALING = !only || only.includes('workers');
+
+// The WebAssembly SIMD limit the FLOP rates are read against (GFLOP/s, one core).
+const SIMD_LIMIT_GFLOPS = 24;
 
 const LR = 0.01;
 const MOMENTUM = 0.9;
@@ -339,6 +374,40 @@ function runNative(exe, mnistPath) {
   return JSON.parse(r.stdout).cases;
 }
 
+// ---- the scaling row ---------------------------------------------------------------------------
+
+const SCALING_STEPS = 4000;  // the preset's own
+
+// The non-i.i.d. preset over 4 seeds, by compareInWorkers on 1 worker and on N, alternately (see
+// the header). Returns null on a machine with one core.
+async function measureScaling() {
+  const workers = availableParallelism();
+  if (workers < 2) return null;
+  const { presets } = await import(join(root, 'dist', 'index.js'));
+  const { compareInWorkers } = await import(join(root, 'dist', 'workers.js'));
+  const { seed: _seed, ...base } = presets.find((p) => p.name === 'non-iid').config;
+  const config = { ...base, steps: SCALING_STEPS, seeds: [1, 2, 3, 4] };
+  const load = loadavg()[0];
+  const runs = { 1: { seconds: [], digests: new Set() }, [workers]: { seconds: [], digests: new Set() } };
+  let bytes = 0;
+  for (let round = 0; round < (quick ? 1 : 3); ++round) {
+    for (const n of [1, workers]) {
+      const t0 = performance.now();
+      const [result] = await compareInWorkers([config], { workers: n });
+      runs[n].seconds.push((performance.now() - t0) / 1000);
+      const json = JSON.stringify(result);
+      bytes = json.length;
+      runs[n].digests.add(createHash('sha256').update(json).digest('hex'));
+    }
+  }
+  const digests = new Set([...runs[1].digests, ...runs[workers].digests]);
+  return {
+    workers, load, bytes, rounds: runs[1].seconds.length, arms: config.methods.length * config.seeds.length,
+    serial: median(runs[1].seconds), parallel: median(runs[workers].seconds),
+    identical: digests.size === 1, digest: [...digests][0],
+  };
+}
+
 // ---- the table ---------------------------------------------------------------------------------
 
 const fmt = (ms) => (ms === undefined ? '—' : ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms >= 1 ? ms.toFixed(2) : ms.toFixed(3));
@@ -359,7 +428,7 @@ async function main() {
   const mnist = new Uint8Array(readFileSync(mnistPath));
 
   console.log('bench: native ...');
-  const native = runNative(nativeExe, mnistPath);
+  const native = CASES.length ? runNative(nativeExe, mnistPath) : {};
 
   const { tf, simd, threads } = await loadTf();
   const convErr = checkConvFilterKernel(tf);
@@ -421,6 +490,11 @@ async function main() {
     results[c.id] = { ...r, native: native[c.id] };
   }
   tf.setBackend('wasm');
+  let scaling = null;
+  if (SCALING) {
+    console.log('bench: workers (the scaling row) ...');
+    scaling = await measureScaling();
+  }
 
   // ---- output ----
   console.log(`\nnormlab bench (${quick ? 'quick, ' : ''}${SAMPLES} samples; ms per step, median), Node ${process.versions.node}, ` +
@@ -430,34 +504,76 @@ async function main() {
     return [c.id, c.label, fmt(r.ours?.ms), fmt(r.native?.ms), fmt(r['tfjs-wasm']?.ms), fmt(r['tfjs-cpu']?.ms),
       ratio(r['tfjs-wasm']?.ms, r.ours?.ms), ratio(r['tfjs-cpu']?.ms, r.ours?.ms), ratio(r.ours?.ms, r.native?.ms)];
   });
-  console.log(table(rows, ['case', 'what', 'ours WASM', 'ours native', 'tfjs-wasm', 'tfjs-cpu',
-    'tfjs-wasm/ours', 'tfjs-cpu/ours', 'WASM/native']));
+  if (CASES.length) {
+    console.log(table(rows, ['case', 'what', 'ours WASM', 'ours native', 'tfjs-wasm', 'tfjs-cpu',
+      'tfjs-wasm/ours', 'tfjs-cpu/ours', 'WASM/native']));
+  }
   const pkg = CASES.filter((c) => results[c.id].package);
   if (pkg.length) {
     console.log(`runner rows: Runner::step(1) + take_events() in the bench module and natively; through the package ` +
       `(dist/, nl.createRunner(...).step(1)): ${pkg.map((c) => `${c.id} ${fmt(results[c.id].package.ms)} ms`).join(', ')}`);
   }
 
-  console.log('\nWASM heap (after each case\'s steps):');
-  console.log(table(CASES.map((c) => [c.id, mib(heap[c.id].ours), mib(heap[c.id].oursHeap),
-    heap[c.id].tfjs === undefined ? '—' : mib(heap[c.id].tfjs), mib(heap[c.id].tfjsHeap)]),
-  ['case', 'ours: case\'s allocations', 'ours: module heap', 'tfjs-wasm: case\'s tensors', 'tfjs-wasm: module heap']));
-  console.log('(allocations: bytes malloc\'d for the case and still held after its steps: model, grads, optimizer ' +
-    'state, caches, scratch; runner rows include the MNIST split as float32, 31 MB. Module heap: the ' +
-    'WebAssembly memory\'s size, which only grows, so it is the largest case so far.)');
+  const conv = CASES.filter((c) => c.flops);
+  if (conv.length) {
+    const limitMs = (flops) => flops / (SIMD_LIMIT_GFLOPS * 1e6);
+    const rate = (flops, ms) => {
+      if (ms === undefined) return '—';
+      const g = flops / ms / 1e6;
+      return g >= 10 ? g.toFixed(1) : g >= 1 ? g.toFixed(2) : g.toPrecision(2);
+    };
+    console.log(`\nFLOP rates (GFLOP/s from the medians; FLOPs: the products of the convolutions and the dense layer, ` +
+      `forward and both gradients; the WebAssembly SIMD limit of ${SIMD_LIMIT_GFLOPS} GFLOP/s is ` +
+      `${conv.map((c) => `${fmt(limitMs(c.flops))} ms for ${c.id}`).join(', ')}):`);
+    console.log(table(conv.map((c) => {
+      const r = results[c.id];
+      return [c.id, (c.flops / 1e6).toFixed(1), rate(c.flops, r.ours?.ms), rate(c.flops, r.native?.ms),
+        rate(c.flops, r.package?.ms), rate(c.flops, r['tfjs-wasm']?.ms), rate(c.flops, r['tfjs-cpu']?.ms),
+        ratio(r.ours?.ms, limitMs(c.flops))];
+    }), ['case', 'MFLOP/step', 'ours WASM', 'ours native', 'package', 'tfjs-wasm', 'tfjs-cpu', 'ours WASM / limit']));
+  }
 
+  if (scaling) {
+    const { workers: n } = scaling;
+    console.log(`\nscaling (case workers): compareInWorkers, non-iid preset, 4 methods x 4 seeds = ${scaling.arms} arms of ` +
+      `${SCALING_STEPS} steps; wall time, median of ${scaling.rounds}; 1-minute load average before: ${scaling.load.toFixed(2)} ` +
+      `on ${n} cores`);
+    console.log(table([
+      ['1', scaling.serial.toFixed(2), '1.00x'],
+      [String(n), scaling.parallel.toFixed(2), `${(scaling.serial / scaling.parallel).toFixed(2)}x`],
+    ], ['workers', 'wall s', 'speed-up']));
+    console.log(`results of 1 and ${n} workers, every run: byte-identical JSON ${scaling.identical ? 'yes' : 'NO'} ` +
+      `(${(scaling.bytes / 2 ** 20).toFixed(1)} MiB${scaling.identical ? `, sha256 ${scaling.digest.slice(0, 16)}` : ''})`);
+  } else if (SCALING) {
+    console.log('\nscaling: one core (os.availableParallelism() = 1), nothing to compare');
+  }
+
+  if (CASES.length) {
+    console.log('\nWASM heap (after each case\'s steps):');
+    console.log(table(CASES.map((c) => [c.id, mib(heap[c.id].ours), mib(heap[c.id].oursHeap),
+      heap[c.id].tfjs === undefined ? '—' : mib(heap[c.id].tfjs), mib(heap[c.id].tfjsHeap)]),
+    ['case', 'ours: case\'s allocations', 'ours: module heap', 'tfjs-wasm: case\'s tensors', 'tfjs-wasm: module heap']));
+    console.log('(allocations: bytes malloc\'d for the case and still held after its steps: model, grads, optimizer ' +
+      'state, caches, scratch; runner rows include the MNIST split as float32, 31 MB. Module heap: the ' +
+      'WebAssembly memory\'s size, which only grows, so it is the largest case so far.)');
+  }
+
+  // Each target: what, its value (NaN when a case was not run), and the goal.
+  const ms = (id, impl) => results[id]?.[impl]?.ms;
+  const cnnLimitMs = cnnStepFlops(32, [8, 16]) / (SIMD_LIMIT_GFLOPS * 1e6);
   const targets = [
-    ['tfjs-wasm / ours, MLP b32', results['mlp-b32'], (r) => r['tfjs-wasm'].ms / r.ours.ms, '>=', 5],
-    ['tfjs-wasm / ours, CNN b32', results['cnn-b32'], (r) => r['tfjs-wasm'].ms / r.ours.ms, '>=', 5],
-    ['tfjs-wasm / ours, BN fwd+bwd', results['bn-fb'], (r) => r['tfjs-wasm'].ms / r.ours.ms, '>=', 10],
-    ['ours WASM / native, MLP b32', results['mlp-b32'], (r) => r.ours.ms / r.native.ms, '<=', 2],
+    ['tfjs-wasm / ours, MLP b32', ms('mlp-b32', 'tfjs-wasm') / ms('mlp-b32', 'ours'), '>=', 5],
+    ['tfjs-wasm / ours, CNN b32', ms('cnn-b32', 'tfjs-wasm') / ms('cnn-b32', 'ours'), '>=', 5],
+    ['tfjs-wasm / ours, BN fwd+bwd', ms('bn-fb', 'tfjs-wasm') / ms('bn-fb', 'ours'), '>=', 10],
+    ['ours WASM / native, MLP b32', ms('mlp-b32', 'ours') / ms('mlp-b32', 'native'), '<=', 2],
+    ['ours WASM / SIMD limit, CNN b32', ms('cnn-b32', 'ours') / cnnLimitMs, '<=', 1.6],
+    [`workers speed-up, N = ${scaling?.workers}`, scaling ? scaling.serial / scaling.parallel : NaN, '>=', 0.85 * (scaling?.workers ?? 0)],
   ];
   console.log('\ntargets:');
-  for (const [what, r, f, op, goal] of targets) {
-    if (!r || !r.ours || (op === '<=' && !r.native)) continue;
-    const value = f(r);
+  for (const [what, value, op, goal] of targets) {
+    if (!Number.isFinite(value)) continue;
     const met = op === '>=' ? value >= goal : value <= goal;
-    console.log(`  ${what.padEnd(30)} ${value.toFixed(2).padStart(6)}x  (target ${op} ${goal}x)  ${met ? 'met' : 'MISSED'}`);
+    console.log(`  ${what.padEnd(32)} ${value.toFixed(2).padStart(6)}x  (target ${op} ${goal.toFixed(2).replace(/\.?0+$/, '')}x)  ${met ? 'met' : 'MISSED'}`);
   }
   console.log(`\nnotes: tfjs-wasm Conv2DBackpropFilter is registered by this script (the backend's ` +
     `Conv3DBackpropFilterV2 on depth-1 views; max rel. difference to tfjs-cpu ${convErr.toExponential(1)}). ` +

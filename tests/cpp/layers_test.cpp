@@ -40,6 +40,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -51,6 +52,7 @@
 #include "normlab/core/tensor.h"
 #include "normlab/nn/activations.h"
 #include "normlab/nn/conv2d.h"
+#include "normlab/nn/gemm.h"
 #include "normlab/nn/linear.h"
 #include "normlab/nn/loss.h"
 #include "normlab/nn/module.h"
@@ -898,6 +900,66 @@ TEST(Modules, Conv2dOutputShapes) {
   EXPECT_EQ(Conv2d(1, 1, 3, 1, 1, rng).output_shape({1, 1, 1, 1}), (Shape{1, 1, 1, 1}));
   EXPECT_EQ(MaxPool2d(3, 2).output_shape({2, 3, 8, 8}), (Shape{2, 3, 3, 3}));
   EXPECT_EQ(GlobalAvgPool().output_shape({2, 3, 8, 8}), (Shape{2, 3}));
+}
+
+// Stride-1 convolutions take a direct path (no im2col; a contiguous col2im for "same" ones) that
+// must give exactly the bits of the plain composition: im2col + gemm for y and dW, gemm + a
+// scatter in col2im's order (c, ki, kj, oh, ow) for dx. Inputs with zeros (as after a ReLU);
+// shapes with C*K*K and O above the GEMM's depth block of 256, odd widths, every padding.
+TEST(Modules, Conv2dDirectPathIsIm2colGemmBitForBit) {
+  struct Cfg { int64_t N, C, H, W, O, K, pad; };
+  using normlab::Trans;
+  for (const Cfg& c : std::vector<Cfg>{{3, 1, 28, 28, 8, 3, 1}, {2, 8, 14, 14, 16, 3, 1}, {2, 3, 9, 7, 5, 5, 2},
+                                       {2, 4, 6, 9, 3, 3, 0}, {1, 3, 5, 6, 4, 2, 1}, {2, 2, 4, 5, 3, 1, 1},
+                                       {1, 32, 5, 6, 7, 3, 1}, {1, 2, 5, 6, 300, 3, 1}, {2, 3, 3, 2, 5, 3, 3}}) {
+    SCOPED_TRACE("C" + std::to_string(c.C) + " H" + std::to_string(c.H) + " W" + std::to_string(c.W) + " O" +
+                 std::to_string(c.O) + " K" + std::to_string(c.K) + " pad" + std::to_string(c.pad));
+    NRng rng(21);
+    const int64_t Ho = normlab::conv_out_size(c.H, c.K, 1, c.pad), Wo = normlab::conv_out_size(c.W, c.K, 1, c.pad);
+    const int64_t L = Ho * Wo, F = c.C * c.K * c.K, HW = c.H * c.W;
+    std::vector<float> x = normals(rng, static_cast<size_t>(c.N * c.C * HW));
+    std::vector<float> dy = normals(rng, static_cast<size_t>(c.N * c.O * L));
+    for (size_t i = 0; i < x.size(); i += 3) x[i] = 0.0f;
+    for (size_t i = 0; i < dy.size(); i += 4) dy[i] = 0.0f;
+    const std::vector<float> w = normals(rng, static_cast<size_t>(c.O * F)), b = normals(rng, static_cast<size_t>(c.O));
+    std::vector<float> col(static_cast<size_t>(F * L)), dcol(col.size());
+
+    std::vector<float> y(dy.size()), dx(x.size()), dw(w.size()), db(b.size());
+    normlab::conv2d_forward(y.data(), col.data(), x.data(), w.data(), b.data(), c.N, c.C, c.H, c.W, c.O, c.K, 1, c.pad);
+    normlab::conv2d_backward(dx.data(), dw.data(), db.data(), col.data(), dcol.data(), dy.data(), x.data(), w.data(),
+                             c.N, c.C, c.H, c.W, c.O, c.K, 1, c.pad);
+
+    std::vector<float> ry(y.size()), rdx(x.size(), 0.0f), rdw(w.size());
+    for (int64_t n = 0; n < c.N; ++n) {
+      const float* xn = x.data() + n * c.C * HW;
+      const float* dyn = dy.data() + n * c.O * L;
+      float* yn = ry.data() + n * c.O * L;
+      normlab::im2col(col.data(), xn, c.C, c.H, c.W, c.K, 1, c.pad, Ho, Wo);
+      normlab::gemm(false, Trans::N, Trans::N, c.O, L, F, w.data(), F, col.data(), L, yn, L);
+      for (int64_t o = 0; o < c.O; ++o)
+        for (int64_t l = 0; l < L; ++l) yn[o * L + l] += b[static_cast<size_t>(o)];
+      normlab::gemm(n > 0, Trans::N, Trans::T, c.O, F, L, dyn, L, col.data(), L, rdw.data(), F);
+      normlab::gemm(false, Trans::T, Trans::N, F, L, c.O, w.data(), F, dyn, L, dcol.data(), L);
+      for (int64_t ch = 0; ch < c.C; ++ch)
+        for (int64_t ki = 0; ki < c.K; ++ki)
+          for (int64_t kj = 0; kj < c.K; ++kj)
+            for (int64_t oh = 0; oh < Ho; ++oh)
+              for (int64_t ow = 0; ow < Wo; ++ow) {
+                const int64_t ih = oh - c.pad + ki, iw = ow - c.pad + kj;
+                if (ih < 0 || ih >= c.H || iw < 0 || iw >= c.W) continue;
+                rdx[static_cast<size_t>((n * c.C + ch) * HW + ih * c.W + iw)] +=
+                    dcol[static_cast<size_t>(((ch * c.K + ki) * c.K + kj) * L + oh * Wo + ow)];
+              }
+    }
+    const auto bits = [](const std::vector<float>& v) {
+      std::vector<uint32_t> out(v.size());
+      std::memcpy(out.data(), v.data(), v.size() * sizeof(float));
+      return out;
+    };
+    EXPECT_EQ(bits(y), bits(ry));
+    EXPECT_EQ(bits(dw), bits(rdw));
+    EXPECT_EQ(bits(dx), bits(rdx));
+  }
 }
 
 // y = x + relu(W x + b) by hand, two samples, one with a unit below the ReLU's kink:

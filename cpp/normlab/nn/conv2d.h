@@ -1,6 +1,9 @@
 // 2-D convolution with PyTorch nn.Conv2d semantics (cross-correlation, NCHW, square kernels, equal
 // stride and zero padding on both axes, no dilation or groups) and PyTorch's default init.
-// Computed as im2col + one GEMM per sample; col2im scatters the column gradient back for dx.
+// Computed as im2col + one GEMM per sample; col2im scatters the column gradient back for dx. With
+// stride 1 the forward and the weight gradient take a direct path instead (conv2d.cpp): the same
+// sums in the same order, bit for bit, read from a zero-padded copy of each sample rather than
+// from its unfolded columns.
 // Optionally with Weight Normalization or Cosine Normalization of its weight (weight_mode.h).
 #pragma once
 
@@ -37,8 +40,8 @@ void col2im(float* dx,                                    // (C,H,W)
             int64_t Ho, int64_t Wo);
 
 // y[n] = weight * im2col(x[n]) + bias (per output channel), weight viewed as (O, C*K*K).
-// col is scratch of C*K*K*Ho*Wo floats (unused, may be null, when K = 1, stride 1, padding 0:
-// the sample itself is then its column matrix). bias may be null.
+// col is scratch of C*K*K*Ho*Wo floats (unused, may be null, with stride 1: the direct path, or
+// for K = 1 and padding 0 the sample itself is its column matrix). bias may be null.
 // reference: torch.nn.functional.conv2d.
 void conv2d_forward(float* y,                              // (N,O,Ho,Wo)
                     float* col,                            // (C*K*K, Ho*Wo) scratch
@@ -53,8 +56,8 @@ void conv2d_forward(float* y,                              // (N,O,Ho,Wo)
 //   dx_n = col2im(Wm^T dY_n)                    (CKK,L) = (CKK,O)(O,L), scattered back
 // The columns are recomputed from x here rather than cached by the forward (a cache would hold
 // N*CKK*L floats, CKK times the input; recomputing costs one unfold per sample, small next to the
-// two GEMMs). col and dcol are scratch of C*K*K*Ho*Wo floats each (col unused for the 1x1/stride
-// 1/padding 0 case). dweight and dbias are overwritten; dx and dbias may be null.
+// two GEMMs). col and dcol are scratch of C*K*K*Ho*Wo floats each (col unused with stride 1, dcol
+// unused without dx). dweight and dbias are overwritten; dx and dbias may be null.
 void conv2d_backward(float* dx, float* dweight, float* dbias,  // (N,C,H,W), (O,C,K,K), (O)
                      float* col, float* dcol,                  // scratch, scratch
                      const float* dy, const float* x,          // (N,O,Ho,Wo), (N,C,H,W)
@@ -135,7 +138,7 @@ class Conv2d : public Module {
   std::vector<float> effective_weight() const;
 
  private:
-  bool direct() const { return k_ == 1 && stride_ == 1 && pad_ == 0; }  // no unfolding needed
+  bool pointwise() const { return k_ == 1 && stride_ == 1 && pad_ == 0; }  // no unfolding needed
 
   int64_t in_ = 0, out_ = 0, k_ = 0, stride_ = 1, pad_ = 0;
   bool has_bias_ = true;

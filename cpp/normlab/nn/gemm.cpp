@@ -54,7 +54,7 @@ void pack_rows_k_major(float* out, const float* src, int64_t ld, int64_t rows, i
 
 constexpr int64_t MR = 4;    // rows of a micro-tile
 constexpr int64_t NR = 8;    // columns of a micro-tile (two vectors)
-constexpr int64_t KC = 256;  // depth of a packed block (A panel 4 KiB, B panel 8 KiB: L1)
+constexpr int64_t KC = kGemmDepthBlock;  // depth of a packed block (A panel 4 KiB, B panel 8 KiB: L1)
 constexpr int64_t MC = 128;  // rows of a packed A block (128 KiB: L2)
 constexpr int64_t NC = 512;  // columns of a packed B block (512 KiB: L2)
 

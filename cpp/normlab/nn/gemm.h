@@ -14,6 +14,11 @@ namespace normlab {
 
 enum class Trans { N, T };
 
+// The depth of a packed block: a sum over K runs in blocks of this many terms, each summed from
+// zero in ascending order and then added into C, block after block. Kernels that must give the
+// GEMM's results bit for bit (conv2d.cpp's direct path) sum in the same blocks.
+constexpr int64_t kGemmDepthBlock = 256;
+
 // op(A)[i,k] = A[i*lda + k] (Trans::N, A stored (M,K)) or A[k*lda + i] (Trans::T, A stored (K,M));
 // op(B)[k,j] = B[k*ldb + j] (Trans::N, B stored (K,N)) or B[j*ldb + k] (Trans::T, B stored (N,K)).
 // C[i*ldc + j] = sum_k op(A)[i,k] * op(B)[k,j]  (+ C[i*ldc + j] when accumulate).
