@@ -148,7 +148,7 @@ describe('bad flags and configurations exit with code 2 and say why', () => {
   });
 });
 
-test('--probes landscape,ics: the probes in the JSON and their table', () => {
+test('--probes landscape,ics: the probes in the JSON and their table; the landscape preset has them, --probes none drops them', () => {
   const r = cli('compare', '--dataset', 'moons', '--methods', 'none,bn', '--hidden', '8,8', '--steps', '40', '--eval-interval', '20',
     '--probes', 'landscape,ics', '--probe-etas', '0.05,0.5', '--quiet', '--json', 'probes.json');
   expect(r.code, r.stderr).toBe(0);
@@ -160,6 +160,17 @@ test('--probes landscape,ics: the probes in the JSON and their table', () => {
     expect(m.eval[0].landscape.etas).toEqual([0.05, 0.5]);
     expect(m.eval[0].ics.map((row: { layer: number }) => row.layer)).toEqual([2, 3]);
   }
+  const preset = cli('compare', '--preset', 'landscape', '--steps', '20', '--eval-interval', '10', '--quiet', '--json', 'landscape.json');
+  expect(preset.code, preset.stderr).toBe(0);
+  const p = JSON.parse(readFileSync(join(work, 'landscape.json'), 'utf8'));
+  expect(p.methods.map((m: { id: string }) => m.id)).toEqual(['none', 'bn', 'ln']);
+  for (const m of p.methods) {
+    for (const e of m.eval) expect(Object.keys(e.landscape).sort()).toEqual(['betaSmoothness', 'etas', 'gradientDistanceMax', 'gradientDistances', 'gradientNorm', 'loss', 'lossMax', 'lossMin', 'losses']);
+  }
+  const off = cli('compare', '--preset', 'landscape', '--steps', '20', '--probes', 'none', '--quiet', '--json', 'off.json');
+  expect(off.code, off.stderr).toBe(0);
+  expect(off.stdout).not.toContain('Probes on');
+  expect(JSON.parse(readFileSync(join(work, 'off.json'), 'utf8')).methods[0].eval[0].landscape).toBeUndefined();
 });
 
 test('--layers: a described residual CNN trains on the digits, and the summary names it', () => {
