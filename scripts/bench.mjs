@@ -2,7 +2,7 @@
 // process and against our own native build. Not part of `npm test`: it prints a table and asserts
 // nothing (timings depend on the machine and its load; only ratios measured in one run mean much).
 //
-//   node scripts/bench.mjs [--quick] [--no-build] [--cases mlp-b32,bn-fb,...]
+//   node scripts/bench.mjs [--quick] [--no-build] [--cases mlp-b32,bn-fb,...,probes]
 //
 // Implementations, on the same models, batch sizes and tensor shapes:
 //   ours WASM     the training core in WebAssembly (bench/bench_wasm.cpp: the cases of
@@ -18,6 +18,8 @@
 //   tfjs-cpu      @tensorflow/tfjs-backend-cpu (plain JS kernels)
 // The tfjs models are written with tf ops (NHWC, as tfjs wants) and trained with
 // tf.train.momentum(0.01, 0.9).minimize(), reading the loss with dataSync() to end each step.
+// The probes (`--cases probes`, bench/probes.mjs): the cost of an evaluation with and without the
+// runner's landscape and ICS probes, and of a training step with them on, through the package.
 // tfjs-wasm has no Conv2DBackpropFilter kernel: this script registers one that runs the backend's
 // own Conv3DBackpropFilterV2 kernel on the tensors viewed with a depth of 1.
 //
@@ -31,6 +33,7 @@ import { createRequire, register } from 'node:module';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { root, run } from './lib.mjs';
+import { benchProbes, probesColumns, probesRows } from '../bench/probes.mjs';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -365,9 +368,11 @@ async function main() {
   const convErr = checkConvFilterKernel(tf);
   const ours = await loadBenchModule(wasmDir);
   let nl = null;
+  let presetOf = null;
   try {
-    const { load } = await import(join(root, 'dist', 'index.js'));
+    const { load, preset } = await import(join(root, 'dist', 'index.js'));
     nl = await load();
+    presetOf = preset;
   } catch (error) {
     console.log(`bench: no package in dist/ (${error.message}); skipping the runner rows through it`);
   }
@@ -421,6 +426,12 @@ async function main() {
     results[c.id] = { ...r, native: native[c.id] };
   }
   tf.setBackend('wasm');
+  // The probes' cost (bench/probes.mjs), through the package.
+  let probes = null;
+  if (nl && (!only || only.includes('probes'))) {
+    console.log('bench: probes ...');
+    probes = benchProbes(nl, presetOf, await nl.loadDataset('digits'), measure);
+  }
 
   // ---- output ----
   console.log(`\nnormlab bench (${quick ? 'quick, ' : ''}${SAMPLES} samples; ms per step, median), Node ${process.versions.node}, ` +
@@ -436,6 +447,13 @@ async function main() {
   if (pkg.length) {
     console.log(`runner rows: Runner::step(1) + take_events() in the bench module and natively; through the package ` +
       `(dist/, nl.createRunner(...).step(1)): ${pkg.map((c) => `${c.id} ${fmt(results[c.id].package.ms)} ms`).join(', ')}`);
+  }
+
+  if (probes) {
+    console.log('\nprobes (the landscape preset\'s model: digits, CNN 16-32, batch 32, 500 test digits; through the package; ms, median):');
+    console.log(table(probesRows(probes, fmt), probesColumns));
+    console.log('(an evaluation = a runner step with evalInterval 1 less a training step; probes: landscape with 5 step sizes ' +
+      'and ICS, 8 forward/backward passes of the probe batch; "train step, probes on": between evaluations, where they cost nothing.)');
   }
 
   console.log('\nWASM heap (after each case\'s steps):');
