@@ -2,7 +2,7 @@
 // process and against our own native build. Not part of `npm test`: it prints a table and asserts
 // nothing (timings depend on the machine and its load; only ratios measured in one run mean much).
 //
-//   node scripts/bench.mjs [--quick] [--no-build] [--cases mlp-b32,bn-fb,...]
+//   node scripts/bench.mjs [--quick] [--no-build] [--cases mlp-b32,bn-fb,...,probes]
 //
 // Implementations, on the same models, batch sizes and tensor shapes:
 //   ours WASM     the training core in WebAssembly (bench/bench_wasm.cpp: the cases of
@@ -18,6 +18,8 @@
 //   tfjs-cpu      @tensorflow/tfjs-backend-cpu (plain JS kernels)
 // The tfjs models are written with tf ops (NHWC, as tfjs wants) and trained with
 // tf.train.momentum(0.01, 0.9).minimize(), reading the loss with dataSync() to end each step.
+// The probes (`--cases probes`, bench/probes.mjs): the cost of an evaluation with and without the
+// runner's landscape and ICS probes, and of a training step with them on, through the package.
 // tfjs-wasm has no Conv2DBackpropFilter kernel: this script registers one that runs the backend's
 // own Conv3DBackpropFilterV2 kernel on the tensors viewed with a depth of 1.
 //
@@ -45,6 +47,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { root, run } from './lib.mjs';
+import { benchProbes, probesColumns, probesRows } from '../bench/probes.mjs';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -434,9 +437,11 @@ async function main() {
   const convErr = checkConvFilterKernel(tf);
   const ours = await loadBenchModule(wasmDir);
   let nl = null;
+  let presetOf = null;
   try {
-    const { load } = await import(join(root, 'dist', 'index.js'));
+    const { load, preset } = await import(join(root, 'dist', 'index.js'));
     nl = await load();
+    presetOf = preset;
   } catch (error) {
     console.log(`bench: no package in dist/ (${error.message}); skipping the runner rows through it`);
   }
@@ -495,6 +500,12 @@ async function main() {
     console.log('bench: workers (the scaling row) ...');
     scaling = await measureScaling();
   }
+  // The probes' cost (bench/probes.mjs), through the package.
+  let probes = null;
+  if (nl && (!only || only.includes('probes'))) {
+    console.log('bench: probes ...');
+    probes = benchProbes(nl, presetOf, await nl.loadDataset('digits'), measure);
+  }
 
   // ---- output ----
   console.log(`\nnormlab bench (${quick ? 'quick, ' : ''}${SAMPLES} samples; ms per step, median), Node ${process.versions.node}, ` +
@@ -532,6 +543,13 @@ async function main() {
         ratio(r.ours?.ms, limitMs(c.flops))];
     }), ['case', 'MFLOP/step', 'ours WASM', 'ours native', 'package', 'tfjs-wasm', 'tfjs-cpu', 'ours WASM / limit']));
   }
+  if (probes) {
+    console.log('\nprobes (the landscape preset\'s model: digits, CNN 16-32, batch 32, 500 test digits; through the package; ms, median):');
+    console.log(table(probesRows(probes, fmt), probesColumns));
+    console.log('(an evaluation = a runner step with evalInterval 1 less a training step; probes: landscape with 5 step sizes ' +
+      'and ICS, 8 forward/backward passes of the probe batch; "train step, probes on": between evaluations, where they cost nothing.)');
+  }
+
 
   if (scaling) {
     const { workers: n } = scaling;

@@ -17,6 +17,7 @@ import { momentumWarning } from './checks.js';
 import { serve } from './serve.js';
 import { preset, presetConfigs, presets } from './presets.js';
 import { compactLayers } from './model.js';
+import { probeSummary } from './probes.js';
 
 class UsageError extends Error {}
 
@@ -75,6 +76,11 @@ Flags of compare (each overrides the preset and the config file):
                        accuracy there before and after re-estimating BatchNorm's statistics
   --option METHOD.KEY=VALUE      a layer option of one method, repeatable:
                        --option bn.momentum=0.01 --option brn.rMax=2 (the options are listed below)
+  --probes LIST        at every evaluation, on a fixed training batch (Santurkar et al. 2018,
+                       arXiv 1805.11604): landscape (the loss and gradient at steps along the
+                       gradient: loss range, gradient change, beta-smoothness), ics (internal
+                       covariate shift per layer), or none; the training is the same with or without
+  --probe-etas LIST    the landscape's step sizes, e.g. 0.025,0.05,0.1 (default: lr x 1/4,1/2,1,2,4)
 Output:
   --json FILE          the full result (identical for identical configurations and seeds)
   --csv FILE           the curves: seed,batchSize,method,kind,step,loss,accuracy,lossBatchStats,accuracyBatchStats
@@ -92,7 +98,7 @@ const valueFlags = new Set([
   'activation', 'methods', 'groups', 'lrn-size', 'r-max', 'd-max', 'batch-size', 'batching', 'optimizer', 'lr', 'momentum',
   'weight-decay', 'schedule', 'steps', 'eval-interval', 'seed', 'renorm-warmup', 'renorm-ramp-end', 'json', 'csv',
   'domain-shift', 'preprocess', 'data', 'label-column', 'test-data', 'test-fraction', 'image-shape', 'layers',
-  'seeds', 'baseline', 'workers', 'shard', 'out', 'port', 'host',
+  'seeds', 'baseline', 'workers', 'shard', 'out', 'port', 'host', 'probes', 'probe-etas',
 ]);
 const switchFlags = new Set(['frn-learnable-eps', 'cosine-centered', 'nesterov', 'no-renorm-schedule', 'quiet', 'help', 'version', 'open']);
 
@@ -607,6 +613,18 @@ function buildConfig(flags: Flags, options: readonly string[], table: readonly M
     }
     config.domainShift = { kind: kind as never, ...(value === undefined ? {} : { amount: value }) };
   }
+  if (flags.has('probes')) config.probes = probesFlag(text(flags, 'probes')!);
+  if (flags.has('probe-etas')) {
+    const raw = text(flags, 'probe-etas')!;
+    const etas = raw.split(',').map((v) => (v.trim() === '' ? NaN : Number(v)));
+    if (!etas.every((v) => Number.isFinite(v) && v > 0)) {
+      throw new UsageError(`--probe-etas must be a comma-separated list of step sizes > 0, e.g. 0.025,0.05,0.1, got '${raw}'`);
+    }
+    if (!config.probes?.landscape) {
+      throw new UsageError('--probe-etas are the landscape probe\'s step sizes: give them with --probes landscape');
+    }
+    config.probes = { ...config.probes, etas };
+  }
   if (sweep) {
     // A sweep keeps its own batch sizes, steps and scaled learning rates; other flags apply to all.
     sweep = sweep.map((s) => ({ ...config, batchSize: s.batchSize, steps: flags.has('steps') ? config.steps : s.steps,
@@ -614,6 +632,45 @@ function buildConfig(flags: Flags, options: readonly string[], table: readonly M
   }
   warnings.push(...noEffect(flags, config, table));
   return { config, sweep, title, warnings };
+}
+
+/** The probes of `--probes landscape,ics` (or `none`). */
+function probesFlag(raw: string): CompareConfig['probes'] {
+  const names = raw.split(',').map((s) => s.trim());
+  const known = ['landscape', 'ics', 'none'];
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length || names.length === 0 || (names.includes('none') && names.length > 1)) {
+    throw new UsageError(`--probes must be landscape, ics, both (landscape,ics) or none, got '${raw}'` +
+      (unknown.length ? ` (unknown: ${unknown.map((n) => `'${n}'`).join(', ')})` : ''));
+  }
+  if (names.includes('none')) return null;
+  return { landscape: names.includes('landscape'), ics: names.includes('ics') };
+}
+
+/** The probes' table: per method, the means over the evaluations (and seeds) of the landscape and ICS. */
+function probesTable(runs: readonly CompareResult[]): string {
+  const s = probeSummary(runs);
+  const config = runs[0].config.probes!;
+  const layers = [...new Set(s.flatMap((m) => m.ics.map((r) => r.layer)))].sort((a, b) => a - b);
+  // A layer's kind, short: "conv2d", "linear", "residual".
+  const kind = (l: number) => s.flatMap((m) => m.ics).find((r) => r.layer === l)!.kind.replace(/\(.*$/, '');
+  const f = (v: number | null) => (v === null ? '-' : v.toPrecision(3));
+  const rows = [['method',
+    ...(config.landscape ? ['loss range along g', 'gradient change', 'beta-smoothness'] : []),
+    ...layers.flatMap((l) => [`ICS l2 layer ${l} (${kind(l)})`, `cosine ${l}`])]];
+  for (const m of s) {
+    rows.push([m.label,
+      ...(config.landscape ? [f(m.lossRange), f(m.gradientDistance), f(m.betaSmoothness)] : []),
+      ...layers.flatMap((l) => {
+        const row = m.ics.find((r) => r.layer === l);
+        return [f(row?.l2 ?? null), f(row?.cosine ?? null)];
+      })]);
+  }
+  const n = runs[0].methods[0].eval.length;
+  const skipped = s.filter((m) => m.nonFinite > 0).map((m) => `${m.label}: ${m.nonFinite}`);
+  return `Probes on a fixed training batch, training mode (Santurkar et al. 2018), means over ${n} evaluations` +
+    `${runs.length > 1 ? ` of each of ${runs.length} seeds` : ''}${config.etas ? `; step sizes ${config.etas.join(', ')}` : ''}\n${table(rows)}` +
+    (skipped.length ? `\nevaluations with a non-finite loss along the gradient, left out of the means: ${skipped.join(', ')}` : '');
 }
 
 function pct(v: number | null | undefined): string {
@@ -763,9 +820,11 @@ async function compare(flags: Flags, repeated: Map<string, string[]>): Promise<v
       const first = result.runs[0];
       say(`${describeRun(first.config, result.seeds)} (${first.data.train} train / ${first.data.test} test)`);
       say(`${seedsSummary(result)}\n`);
+      if (first.config.probes) say(`${probesTable(result.runs)}\n`);
     } else {
       say(`${describeRun(result.config)} (${result.data.train} train / ${result.data.test} test)`);
       say(`${summary(result)}\n`);
+      if (result.config.probes) say(`${probesTable([result])}\n`);
     }
   }
   if (!quiet) process.stderr.write(`normlab: ${seconds.toFixed(1)} s with ${threads} worker${threads > 1 ? 's' : ''}\n`);

@@ -22,7 +22,7 @@
 // The package's entry point: it only re-exports. types.ts holds the types, layers.ts the layers,
 // load.ts the loader and the loaded instance; runner.ts, presets.ts and preprocess.ts the
 // comparisons and data normalization; model.ts a model of the user's own (nl.model); csv.ts their
-// results as CSV; dataset.ts the user's own data (the array form checked, NLDS files). csv-data.ts
+// results as CSV; probes.ts the probes' summaries; dataset.ts the user's own data (the array form checked, NLDS files). csv-data.ts
 // (parseCsvDataset) is the subpath 'normlab/csv-data', not re-exported here: it imports papaparse,
 // which a browser cannot load without a bundler, and this entry point must load anywhere.
 export * from './types.js';
@@ -37,3 +37,4 @@ export * from './csv.js';
 export * from './dataset.js';
 export * from './stats.js';
 export * from './seeds.js';
+export * from './probes.js';

@@ -225,6 +225,32 @@ export const presets: readonly Preset[] = [
       seed: 1,
     },
   },
+  {
+    name: 'landscape',
+    title: 'BatchNorm smooths the loss landscape: the loss and its gradient along the gradient, with and without',
+    explanation:
+      'At every evaluation each network is probed on one fixed batch of training digits, in training mode, ' +
+      'on a copy of its weights: from the current weights w, steps of 1/4 to 4 times the learning rate along ' +
+      'the gradient g, the loss at each, and how far the gradient there is from g. Without normalization the ' +
+      'loss along the gradient varies several times more (the larger steps overshoot and the loss climbs back), ' +
+      'the gradient changes more, and the effective beta-smoothness (the largest gradient change per distance ' +
+      'moved) is higher: the landscape BatchNorm trains on is smoother, the paper\'s Figure 4. LayerNorm smooths ' +
+      'the loss range less than BatchNorm and its beta-smoothness not at all. The internal covariate shift ' +
+      'probe (how a layer\'s gradient changes when the layers below it take their step) shows BatchNorm does ' +
+      'not reduce it at the second convolution, the paper\'s other finding.',
+    paper: { title: 'How Does Batch Normalization Help Optimization? (Santurkar et al. 2018), Figures 4 and 5', url: 'https://arxiv.org/abs/1805.11604' },
+    config: {
+      dataset: { name: 'digits', testSize: 500 },
+      model: { kind: 'cnn', channels: [16, 32], activation: 'relu' },
+      methods: ['none', 'bn', 'ln'],
+      batchSize: 32,
+      optimizer: { kind: 'sgd', lr: 0.1 },
+      steps: 400,
+      evalInterval: 40,
+      probes: { landscape: true, ics: true },
+      seed: 1,
+    },
+  },
 ];
 
 /** The preset of that name; throws an Error listing the known ones. */

@@ -112,6 +112,65 @@ export interface CompareConfig {
    * `standardize`, `pca` or `zca` whitening (with `eps`, default 1e-5). Default: none.
    */
   preprocess?: 'minmax' | 'standardize' | 'pca' | 'zca' | { kind: 'minmax' | 'standardize' | 'pca' | 'zca'; eps?: number } | null;
+  /**
+   * Probes at every evaluation, after Santurkar et al. 2018 (https://arxiv.org/abs/1805.11604), on a
+   * fixed batch of training examples drawn from the seed, in training mode, on copies of each model:
+   * the training itself is bit for bit the same with or without them. Default: none.
+   */
+  probes?: ProbesConfig | null;
+}
+
+/** `CompareConfig.probes`. */
+export interface ProbesConfig {
+  /**
+   * The loss and its gradient at `w - eta * g` (g the gradient at the current weights w) for each
+   * step size of `etas`: `EvalRecord.landscape`. Costs one forward and backward pass of the probe
+   * batch per step size, plus one for g.
+   */
+  landscape?: boolean;
+  /**
+   * Internal covariate shift per layer: how each layer's gradient changes when the layers below it
+   * take their update step (`EvalRecord.ics`). Costs one pass per layer reported.
+   */
+  ics?: boolean;
+  /** The landscape's step sizes (1 to 16, each > 0). Default: the optimizer's lr times 1/4, 1/2, 1, 2, 4. */
+  etas?: number[];
+}
+
+/** `EvalRecord.landscape`: the loss and its gradient along the gradient, on the probe batch. */
+export interface LandscapeRecord {
+  /** The step sizes, as configured. */
+  etas: number[];
+  /** L(w), at the current weights. */
+  loss: number;
+  /** L(w - eta g) per step size; null where the loss is not finite. */
+  losses: (number | null)[];
+  /** The smallest and largest of `losses` (the paper's Figure 4a band). */
+  lossMin: number | null;
+  lossMax: number | null;
+  /** ||g||, over every parameter. */
+  gradientNorm: number;
+  /** ||g - grad L(w - eta g)|| per step size (gradient predictiveness, Figure 4b). */
+  gradientDistances: (number | null)[];
+  gradientDistanceMax: number | null;
+  /** Effective beta-smoothness: the largest ||g - grad L(w - eta g)|| / ||eta g|| (Figure 4c); 0 when g = 0. */
+  betaSmoothness: number | null;
+}
+
+/** One row of `EvalRecord.ics`: a layer's internal covariate shift (Santurkar et al., Definition 2.1). */
+export interface IcsRecord {
+  /**
+   * The layer: 1-based among the model's layers with weights (Linear, Conv2d, residual blocks; not
+   * the normalization layers), so the same number names the same layer for every method. Layers
+   * with nothing below them (the first) have no row.
+   */
+  layer: number;
+  /** "linear", "conv2d", "residual(...)". */
+  kind: string;
+  /** ||G - G'||: G the layer's gradient, G' the same after the layers below took their update step. */
+  l2: number;
+  /** The cosine of the angle between G and G' (1: the same direction); null if either is zero. */
+  cosine: number | null;
 }
 
 /** [min, mean, max] over channels. */
@@ -134,6 +193,10 @@ export interface EvalRecord {
   renorm?: { r: Range3; d: Range3; rMax: number; dMax: number }[];
   /** With a domainShift, at the last step: accuracy on the shifted test set before and after AdaBN. */
   target?: { accuracy: number; accuracyAdapted: number };
+  /** With `probes.landscape`: the loss landscape along the gradient on the probe batch. */
+  landscape?: LandscapeRecord;
+  /** With `probes.ics`: internal covariate shift per layer on the probe batch. */
+  ics?: IcsRecord[];
 }
 
 export interface FinalRecord {
@@ -188,6 +251,8 @@ export interface ResolvedConfig {
   renormSchedule: { warmup: number; rampEnd: number } | false;
   domainShift: { kind: 'invert' | 'shift' | 'scale' | 'noise'; amount: number } | null;
   preprocess: { kind: 'minmax' | 'standardize' | 'pca' | 'zca'; eps: number } | null;
+  /** Only in a run with probes: which, and the landscape's step sizes (null without the landscape). */
+  probes?: { landscape: boolean; ics: boolean; etas: number[] | null };
 }
 
 export interface CompareResult {
@@ -219,8 +284,13 @@ export interface ProgressEvent {
 
 export interface MethodTiming {
   trainMs: number;
+  /** Every evaluation, its probes included. */
   evalMs: number;
   msPerStep: number;
+  /** Evaluations so far. */
+  evaluations: number;
+  /** The probes' share of evalMs (0 without probes). */
+  probeMs: number;
 }
 
 /** Options of `Runner.predict`. */

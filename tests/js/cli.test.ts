@@ -129,6 +129,12 @@ describe('bad flags and configurations exit with code 2 and say why', () => {
     [['compare', '--methods', 'brn', '--option', 'brn.rMax=0.5', '--steps', '5'], /batchrenorm: rMax must be a finite number >= 1, got 0.5/],
     [['compare', '--methods', 'gn', '--option', 'gn.channels=4', '--steps', '5'], /--option gn.channels=4: groupnorm's channels is the model's/],
     [['compare', '--methods', 'gbn', '--option', 'gbn.center=mode', '--steps', '5'], /generalizedbatchnorm: .*center/],
+    [['compare', '--probes', 'hessian'], /--probes must be landscape, ics, both \(landscape,ics\) or none, got 'hessian' \(unknown: 'hessian'\)/],
+    [['compare', '--probes', 'landscape,none'], /--probes must be landscape, ics, both \(landscape,ics\) or none, got 'landscape,none'/],
+    [['compare', '--probes', ''], /--probes needs a value|--probes must be/],
+    [['compare', '--probes', 'ics', '--probe-etas', '0.1'], /--probe-etas are the landscape probe's step sizes: give them with --probes landscape/],
+    [['compare', '--probes', 'landscape', '--probe-etas', '0.1,-1'], /--probe-etas must be a comma-separated list of step sizes > 0, e.g. 0.025,0.05,0.1, got '0.1,-1'/],
+    [['compare', '--probes', 'landscape', '--probe-etas', '0.1,,0.2'], /--probe-etas must be a comma-separated list of step sizes > 0/],
     [['frobnicate'], /unknown command 'frobnicate' \(known: compare, sweep, merge, playground, presets\)/],
     [['compare', '--layers', 'linear:16,norm,relu', '--model', 'cnn'], /--layers describes the whole model: give it without --model$/m],
     [['compare', '--layers', 'linear:16,nrom,relu', '--steps', '5'], /model: layers: unknown layer 'nrom' at character 11/],
@@ -140,6 +146,31 @@ describe('bad flags and configurations exit with code 2 and say why', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
   });
+});
+
+test('--probes landscape,ics: the probes in the JSON and their table; the landscape preset has them, --probes none drops them', () => {
+  const r = cli('compare', '--dataset', 'moons', '--methods', 'none,bn', '--hidden', '8,8', '--steps', '40', '--eval-interval', '20',
+    '--probes', 'landscape,ics', '--probe-etas', '0.05,0.5', '--quiet', '--json', 'probes.json');
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stdout).toMatch(/Probes on a fixed training batch, training mode \(Santurkar et al. 2018\), means over 2 evaluations; step sizes 0.05, 0.5/);
+  expect(r.stdout).toMatch(/method +loss range along g +gradient change +beta-smoothness +ICS l2 layer 2 \(linear\) +cosine 2/);
+  const result = JSON.parse(readFileSync(join(work, 'probes.json'), 'utf8'));
+  expect(result.config.probes).toEqual({ landscape: true, ics: true, etas: [0.05, 0.5] });
+  for (const m of result.methods) {
+    expect(m.eval[0].landscape.etas).toEqual([0.05, 0.5]);
+    expect(m.eval[0].ics.map((row: { layer: number }) => row.layer)).toEqual([2, 3]);
+  }
+  const preset = cli('compare', '--preset', 'landscape', '--steps', '20', '--eval-interval', '10', '--quiet', '--json', 'landscape.json');
+  expect(preset.code, preset.stderr).toBe(0);
+  const p = JSON.parse(readFileSync(join(work, 'landscape.json'), 'utf8'));
+  expect(p.methods.map((m: { id: string }) => m.id)).toEqual(['none', 'bn', 'ln']);
+  for (const m of p.methods) {
+    for (const e of m.eval) expect(Object.keys(e.landscape).sort()).toEqual(['betaSmoothness', 'etas', 'gradientDistanceMax', 'gradientDistances', 'gradientNorm', 'loss', 'lossMax', 'lossMin', 'losses']);
+  }
+  const off = cli('compare', '--preset', 'landscape', '--steps', '20', '--probes', 'none', '--quiet', '--json', 'off.json');
+  expect(off.code, off.stderr).toBe(0);
+  expect(off.stdout).not.toContain('Probes on');
+  expect(JSON.parse(readFileSync(join(work, 'off.json'), 'utf8')).methods[0].eval[0].landscape).toBeUndefined();
 });
 
 test('--layers: a described residual CNN trains on the digits, and the summary names it', () => {

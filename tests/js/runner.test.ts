@@ -115,6 +115,45 @@ describe('what it records', () => {
     }
   });
 
+  test('probes: the landscape and ICS at every evaluation, and the training exactly as without them', async () => {
+    const base = { ...moons, steps: 120, evalInterval: 40 };
+    const plain = await nl.compare(base);
+    const runner = nl.createRunner({ ...base, probes: { landscape: true, ics: true } });
+    while (!runner.done) runner.step(25);
+    const probed = runner.result();
+    const timing = runner.timing();
+    runner.dispose();
+    expect(probed.config.probes).toEqual({ landscape: true, ics: true, etas: [0.025, 0.05, 0.1, 0.2, 0.4] });
+    expect(plain.config.probes).toBeUndefined();
+    // The result less the probes' fields is the plain run's, bit for bit.
+    const { probes: _probes, ...config } = probed.config;
+    const stripped = { ...probed, config, methods: probed.methods.map((m) => ({ ...m, eval: m.eval.map(({ landscape: _l, ics: _i, ...e }) => e) })) };
+    expect(JSON.stringify(stripped)).toBe(JSON.stringify(plain));
+    for (const m of probed.methods) {
+      expect(m.eval).toHaveLength(3);
+      for (const e of m.eval) {
+        const L = e.landscape!;
+        expect(L.losses).toHaveLength(5);
+        const losses = L.losses as number[], distances = L.gradientDistances as number[];
+        expect(L.lossMin).toBe(Math.min(...losses));
+        expect(L.lossMax).toBe(Math.max(...losses));
+        expect(L.gradientDistanceMax).toBe(Math.max(...distances));
+        // beta-smoothness is the largest gradient change per distance moved (within the 7 digits kept).
+        const ratios = distances.map((d, i) => d / (L.etas[i] * L.gradientNorm));
+        expect(L.betaSmoothness! / Math.max(...ratios)).toBeCloseTo(1, 5);
+        // mlp 2-16-16-2: the second and third Linear have layers below them.
+        expect(e.ics!.map((r) => r.layer), m.id).toEqual([2, 3]);
+        for (const r of e.ics!) {
+          expect(r.l2).toBeGreaterThan(0);
+          expect(Math.abs(r.cosine!)).toBeLessThanOrEqual(1);
+        }
+      }
+      expect(timing[m.id].evaluations).toBe(3);
+      expect(timing[m.id].probeMs).toBeGreaterThan(0);
+      expect(timing[m.id].probeMs).toBeLessThan(timing[m.id].evalMs);
+    }
+  });
+
   test('AdaBN reports target accuracy and leaves the trained model as it was', async () => {
     const base = { ...moons, methods: ['bn'], steps: 60, evalInterval: 60 } as CompareConfig;
     const plain = await nl.compare(base);
@@ -193,6 +232,13 @@ describe('configuration errors', () => {
     ['unknown domain shift', { methods: ['bn'], domainShift: { kind: 'rotate' as never } }, /domainShift: unknown kind 'rotate' \(known: invert, shift, scale, noise\)/],
     ['invert amount', { methods: ['bn'], domainShift: { kind: 'invert', amount: 2 } }, /domainShift: invert's amount must be in \[0, 1\], got 2/],
     ['batch larger than the data', { methods: ['ln'], dataset: { name: 'moons', trainSize: 10 }, batchSize: 32 }, /batchSize 32 is larger than the training set \(10\)/],
+    ['unknown probe', { methods: ['bn'], probes: { landscape: true, hessian: true } as never }, /probes: unknown option 'hessian' \(known: landscape, ics, etas\)/],
+    ['probes not an object', { methods: ['bn'], probes: 'landscape' as never }, /probes/],
+    ['probe flag not a boolean', { methods: ['bn'], probes: { ics: 1 as never } }, /probes: .*ics/],
+    ['negative step size', { methods: ['bn'], probes: { landscape: true, etas: [0.1, -0.1] } }, /probes: every step size in etas must be a finite number > 0, got -0.1/],
+    ['infinite step size', { methods: ['bn'], probes: { landscape: true, etas: [Infinity] } }, /probes: every step size in etas must be a finite number > 0, got "Infinity"/],
+    ['no step sizes', { methods: ['bn'], probes: { landscape: true, etas: [] } }, /probes: etas must be a list of 1 to 16 step sizes/],
+    ['step sizes without the landscape', { methods: ['bn'], probes: { ics: true, etas: [0.1] } }, /probes: etas are the landscape probe's step sizes; set landscape: true with them/],
   ];
   test.each(cases)('%s', (_label, config, message) => {
     hostile('runner config');

@@ -115,6 +115,9 @@ export function baseConfig(state: State, methods: Methods, file?: UserFile | nul
   }
   if (state.shift !== 'none') config.domainShift = { kind: state.shift, amount: state.shiftAmount };
   if (state.preprocess !== 'none') config.preprocess = state.preprocess;
+  if (state.probes !== 'none') {
+    config.probes = { landscape: state.probes !== 'ics', ics: state.probes !== 'landscape' };
+  }
   return config;
 }
 
@@ -207,6 +210,10 @@ export function stateFromPreset(p: Preset, settings: Settings): State {
   }
   const pre = c.preprocess;
   s.preprocess = pre ? (typeof pre === 'string' ? pre : pre.kind) : 'none';
+  const probes = c.probes;
+  if (probes && (probes.landscape || probes.ics)) {
+    s.probes = probes.landscape && probes.ics ? 'both' : probes.landscape ? 'landscape' : 'ics';
+  }
   s.sweep = p.sweep ? [...p.sweep.batchSize] : [];
   if (p.sweep) s.sweepEpochs = p.sweep.epochs;
   return settings.checkState(s).state;

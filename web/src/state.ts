@@ -72,6 +72,8 @@ export interface State {
   /** AdaBN: the target domain of the test inputs ('none': no shift). */
   shift: 'none' | 'invert' | 'shift' | 'scale' | 'noise';
   shiftAmount: number;
+  /** The runner's probes at every evaluation (CompareConfig.probes): off unless a preset sets them. */
+  probes: 'none' | 'landscape' | 'ics' | 'both';
 }
 
 /** The settings other than the methods' options, each a property of State. */
@@ -157,6 +159,7 @@ const GENERAL_PROPS: readonly Prop[] = [
   { name: 'sweepEpochs', type: 'int', min: 1, max: 100, help: 'sweep: epochs per batch size' },
   { name: 'shift', type: 'enum', values: ['none', 'invert', 'shift', 'scale', 'noise'], help: 'domain shift of the test inputs (AdaBN)' },
   { name: 'shiftAmount', type: 'number', min: 0, max: 10, help: 'domain shift: amount' },
+  { name: 'probes', type: 'enum', values: ['none', 'landscape', 'ics', 'both'], help: 'probes at every evaluation: the loss landscape along the gradient, internal covariate shift per layer, or both (Santurkar et al. 2018)' },
 ];
 
 /** The settings of your data (in a link only while it is the data set, or when changed). */
@@ -207,6 +210,7 @@ export const DEFAULTS: Readonly<Omit<State, 'options'>> = Object.freeze({
   sweepEpochs: 10,
   shift: 'none',
   shiftAmount: 0.5,
+  probes: 'none',
 }) as Omit<State, 'options'>;
 
 /** Hashes longer than this are not parsed at all. */

@@ -23,6 +23,12 @@ void Model::add(std::unique_ptr<Module> layer) {
   inputs_.resize(layers_.size() + 1);
 }
 
+Model Model::clone() const {
+  Model copy;
+  for (const auto& layer : layers_) copy.add(layer->clone());
+  return copy;
+}
+
 const Tensor& Model::forward(const Tensor& x, bool training) {
   last_training_ = false;
   inputs_[0] = x;

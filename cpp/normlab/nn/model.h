@@ -20,6 +20,9 @@ namespace normlab {
 class Model {
  public:
   void add(std::unique_ptr<Module> layer);
+  // An independent deep copy (every layer's clone(): parameters and running state copied, nothing
+  // shared), e.g. for probes that must not move the model they measure. The copy has no last forward.
+  Model clone() const;
   // The model's output (logits) for x; valid until the next forward.
   const Tensor& forward(const Tensor& x, bool training);
   // Backpropagates dL/dlogits through the last training forward, setting every parameter's grad.

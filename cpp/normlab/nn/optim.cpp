@@ -49,6 +49,19 @@ Optimizer::Optimizer(const OptimizerOptions& options, std::vector<Param*> params
   }
 }
 
+Optimizer::Optimizer(const Optimizer& state, std::vector<Param*> params)
+    : options_(state.options_), params_(std::move(params)), m_(state.m_), v_(state.v_), t_(state.t_) {
+  if (params_.size() != state.params_.size()) {
+    fail("optimizer replica: ", params_.size(), " parameters, the original has ", state.params_.size());
+  }
+  for (size_t k = 0; k < params_.size(); ++k) {
+    if (params_[k]->value.size() != state.params_[k]->value.size()) {
+      fail("optimizer replica: parameter ", k, " (", params_[k]->name, ") has ", params_[k]->value.size(),
+           " values, the original's ", state.params_[k]->value.size());
+    }
+  }
+}
+
 void Optimizer::step(double lr) {
   ++t_;
   const OptimizerOptions& o = options_;

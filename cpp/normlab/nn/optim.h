@@ -27,6 +27,10 @@ OptimizerOptions optimizer_options_from_json(const nlohmann::json& options);
 class Optimizer {
  public:
   Optimizer(const OptimizerOptions& options, std::vector<Param*> params);
+  // A replica of `state` (options, momentum or moment buffers, step count) over other parameters of
+  // the same lengths, in the same order (e.g. those of Model::clone()): its next step moves them as
+  // `state`'s next step would move its own. Throws Error if the counts or lengths differ.
+  Optimizer(const Optimizer& state, std::vector<Param*> params);
   // One update of every parameter from its grad, with learning rate `lr` (from the schedule).
   void step(double lr);
   const OptimizerOptions& options() const { return options_; }

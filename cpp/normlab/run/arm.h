@@ -42,7 +42,7 @@ struct Runner::Arm {
   MethodSpec spec;
   Model model;
   std::unique_ptr<Optimizer> optimizer;
-  std::vector<size_t> probes;  // model layer indices whose input is a pre-normalization activation
+  std::vector<size_t> activation_layers;  // model layer indices whose input is a pre-normalization activation
   Tensor dlogits;
   // Records.
   std::vector<float> train_loss, train_accuracy;
@@ -52,7 +52,8 @@ struct Runner::Arm {
   bool diverged = false;
   int64_t diverged_step = 0;
   std::string diverged_reason;
-  double train_seconds = 0, eval_seconds = 0;
+  double train_seconds = 0, eval_seconds = 0;  // eval_seconds includes probe_seconds
+  double probe_seconds = 0;                     // the landscape and ICS probes (Runner::probe)
 };
 
 }  // namespace normlab

@@ -98,6 +98,32 @@ nlohmann::json dataset_spec_to_json(const DatasetSpec& d) {
 }
 // ---- end dataset ----
 
+// ---- probes ----
+// {landscape, ics, etas}; null or absent: no probes. etas (the landscape's) default to the lr's.
+ProbeConfig probe_config_from_json(const nlohmann::json& p, double lr) {
+  ProbeConfig c;
+  if (p.is_null()) return c;
+  OptionReader pr(p, "probes", {"landscape", "ics", "etas"});
+  c.landscape = pr.boolean("landscape", false);
+  c.ics = pr.boolean("ics", false);
+  if (pr.has("etas") && !p.at("etas").is_null()) {
+    if (!c.landscape) fail("probes: etas are the landscape probe's step sizes; set landscape: true with them");
+    const nlohmann::json& etas = p.at("etas");
+    if (!etas.is_array() || etas.empty() || etas.size() > 16) {
+      fail("probes: etas must be a list of 1 to 16 step sizes (numbers > 0), got ", etas.dump());
+    }
+    for (const nlohmann::json& eta : etas) {
+      if (!eta.is_number() || !(eta.get<double>() > 0) || !std::isfinite(eta.get<double>())) {
+        fail("probes: every step size in etas must be a finite number > 0, got ", eta.dump());
+      }
+      c.etas.push_back(eta.get<double>());
+    }
+  }
+  if (c.landscape && c.etas.empty()) c.etas = default_probe_etas(lr);
+  return c;
+}
+// ---- end probes ----
+
 // Short id of a method for tables and result keys: its first alias, or its name.
 std::string short_id(const std::string& method) { return method_info(method).id(); }
 
@@ -113,10 +139,12 @@ std::string canonical_method(const std::string& name) {
   fail("unknown method '", name, "' (known: ", list, "; aliases ", alias_list, ")");
 }
 
+std::vector<double> default_probe_etas(double lr) { return {lr / 4, lr / 2, lr, 2 * lr, 4 * lr}; }
+
 RunConfig run_config_from_json(const nlohmann::json& json) {
   OptionReader r(json, "config",
                  {"dataset", "model", "methods", "batchSize", "batching", "optimizer", "schedule",
-                  "steps", "evalInterval", "seed", "renormSchedule", "domainShift", "preprocess"});
+                  "steps", "evalInterval", "seed", "renormSchedule", "domainShift", "preprocess", "probes"});
   RunConfig c;
   if (r.has("dataset")) c.dataset = dataset_spec_from_json(json.at("dataset"));
   if (r.has("model")) c.model = model_spec_from_json(json.at("model"));
@@ -193,6 +221,7 @@ RunConfig run_config_from_json(const nlohmann::json& json) {
     c.preprocess = p.kind();
     c.preprocess_eps = p.eps();
   }
+  if (r.has("probes")) c.probes = probe_config_from_json(json.at("probes"), c.optimizer.lr);
   if (c.batch_size < 1 || c.batch_size > 4096) fail("config: batchSize must be in [1, 4096], got ", c.batch_size);
   if (c.steps < 1 || c.steps > 10000000) fail("config: steps must be in [1, 10000000], got ", c.steps);
   if (!r.has("evalInterval")) c.eval_interval = std::max<int64_t>(1, c.steps / 20);
@@ -215,7 +244,7 @@ nlohmann::json run_config_to_json(const RunConfig& c) {
     optimizer["beta2"] = o.beta2;
     optimizer["eps"] = o.eps;
   }
-  return {
+  nlohmann::json out = {
       {"dataset", dataset_spec_to_json(c.dataset)},
       {"model", model_spec_to_json(c.model)},
       {"methods", methods},
@@ -234,6 +263,12 @@ nlohmann::json run_config_to_json(const RunConfig& c) {
       {"renormSchedule", c.renorm.enabled ? nlohmann::json{{"warmup", c.renorm.warmup}, {"rampEnd", c.renorm.ramp_end}}
                                           : nlohmann::json(false)},
   };
+  // Only a run with probes names them (a run without has the result it always had).
+  if (c.probes.enabled()) {
+    out["probes"] = {{"landscape", c.probes.landscape}, {"ics", c.probes.ics},
+                     {"etas", c.probes.landscape ? nlohmann::json(c.probes.etas) : nlohmann::json(nullptr)}};
+  }
+  return out;
 }
 
 }  // namespace normlab

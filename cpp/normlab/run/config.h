@@ -55,6 +55,20 @@ struct DomainShift {
   double amount = 0;    // invert: blend toward 1 - x in [0, 1]; shift: added; scale: factor; noise: std
 };
 
+// Probes of the loss landscape and of internal covariate shift at every evaluation (probes.h, after
+// Santurkar et al. 2018), on a fixed batch of training examples drawn from kProbeStream. Off by
+// default; they never change the training trajectory.
+struct ProbeConfig {
+  bool landscape = false;    // loss and gradient at w - eta g for each eta
+  bool ics = false;          // internal covariate shift per layer
+  std::vector<double> etas;  // the landscape's step sizes (default_probe_etas of the lr if not given)
+
+  bool enabled() const { return landscape || ics; }
+};
+
+// The landscape's default step sizes: the optimizer's lr times 1/4, 1/2, 1, 2 and 4.
+std::vector<double> default_probe_etas(double lr);
+
 struct RunConfig {
   DatasetSpec dataset;
   ModelSpec model;
@@ -70,6 +84,7 @@ struct RunConfig {
   DomainShift shift;
   std::string preprocess;  // "" | "minmax" | "standardize" | "pca" | "zca": fitted on the training inputs
   double preprocess_eps = 1e-5;
+  ProbeConfig probes;
 };
 
 // The layer API's method name for a name or one of its aliases (the method table's: bn, brn, ln,

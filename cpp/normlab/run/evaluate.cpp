@@ -1,6 +1,6 @@
 // The runner's evaluations: test loss and accuracy in inference mode and with batch statistics,
-// Batch Renorm's r and d, AdaBN on a shifted test set and activation percentiles (evaluate), and
-// on request predict, fold and adapt_batch_norm.
+// Batch Renorm's r and d, AdaBN on a shifted test set, activation percentiles and, when asked, the
+// landscape and ICS probes (evaluate, probe), and on request predict, fold and adapt_batch_norm.
 #include "normlab/run/evaluate.h"
 
 #include <algorithm>
@@ -12,6 +12,7 @@
 #include "normlab/nn/fold.h"
 #include "normlab/nn/loss.h"
 #include "normlab/run/arm.h"
+#include "normlab/run/probes.h"
 #include "normlab/run/runner.h"
 
 namespace normlab {
@@ -145,7 +146,7 @@ void Runner::evaluate(Arm& arm) {
   slice(test, 0, std::min(kProbeSize, n), x, labels);
   arm.model.forward(x, false);
   nlohmann::json activations = nlohmann::json::array();
-  for (size_t i : arm.probes) {
+  for (size_t i : arm.activation_layers) {
     const Tensor& a = arm.model.activation(i);
     const int64_t N = a.shape[0], C = a.shape[1], S = a.numel() / (N * C);
     std::vector<float> v;
@@ -159,8 +160,50 @@ void Runner::evaluate(Arm& arm) {
   }
   e["activations"] = activations;
 
+  if (config_.probes.enabled()) probe(arm, e);
+
   arm.evals.push_back(std::move(e));
   arm.eval_seconds += seconds_since(t0);
+}
+
+void Runner::probe(Arm& arm, nlohmann::json& record) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t K = data_.train.num_classes;
+  const ProbeLoss loss = [&](const Tensor& logits, Tensor& dlogits) {
+    return softmax_cross_entropy(dlogits.ptr(), nullptr, logits.ptr(), probe_labels_.data(), logits.shape[0], K);
+  };
+  ProbeRequest request;
+  if (config_.probes.landscape) request.etas = config_.probes.etas;
+  request.ics = config_.probes.ics;
+  request.optimizer = arm.optimizer.get();
+  // The rate of the next training step, the one the layers below would take.
+  request.lr = scheduled_lr(config_.schedule, config_.optimizer.lr, step_, config_.steps);
+  const ProbeResult p = normlab::probe(arm.model, probe_x_, loss, request);
+  auto rounded = [](const std::vector<double>& v) {
+    nlohmann::json out = nlohmann::json::array();
+    for (double x : v) out.push_back(r7(x));
+    return out;
+  };
+  if (config_.probes.landscape) {
+    const LandscapeProbe& L = p.landscape;
+    record["landscape"] = {{"etas", L.etas},
+                           {"loss", r7(L.loss)},
+                           {"losses", rounded(L.losses)},
+                           {"lossMin", r7(L.loss_min)},
+                           {"lossMax", r7(L.loss_max)},
+                           {"gradientNorm", r7(L.gradient_norm)},
+                           {"gradientDistances", rounded(L.gradient_distances)},
+                           {"gradientDistanceMax", r7(L.gradient_distance_max)},
+                           {"betaSmoothness", r7(L.beta_smoothness)}};
+  }
+  if (config_.probes.ics) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const IcsProbe& row : p.ics) {
+      rows.push_back({{"layer", row.layer}, {"kind", row.kind}, {"l2", r7(row.l2)}, {"cosine", r7(row.cosine)}});
+    }
+    record["ics"] = rows;
+  }
+  arm.probe_seconds += seconds_since(t0);
 }
 
 std::vector<float> Runner::predict(const std::string& id, const float* x, int64_t n, bool folded) {

@@ -43,6 +43,13 @@ MemoryEstimate estimate_memory(const RunConfig& config, const Shape& sample_shap
   m.activations = arms * f *
                   (eval * (2 * sample + size.outputs) +
                    batch * (sample + 2 * size.outputs + 2 * widest + size.gradients) + size.scratch);
+  // Probes (probes.h): one method at a time, a copy of its model (value and grad) with an optimizer
+  // replica, the parameters and gradients they keep (w, g, the update, a gradient read), and the
+  // activations of the probe batch (the training batch's size) and the batch itself.
+  if (config.probes.enabled()) {
+    m.parameters += size.parameters * (buffers + 4) * f;
+    m.activations += f * (batch * (2 * sample + 2 * size.outputs + 2 * widest + size.gradients) + size.scratch);
+  }
   // AdaBN on the shifted test set gathers one normalization layer's inputs for all of it at a time.
   if (!config.shift.kind.empty()) m.activations += static_cast<double>(test_size) * widest * f;
   return m;

@@ -175,6 +175,17 @@ void Runner::build(double memory_limit) {
   const uint64_t order_seed = (static_cast<uint64_t>(order.next_u32()) << 32) | order.next_u32();
   sampler_ = std::make_unique<BatchSampler>(data_.train, config_.batch_size, config_.noniid_classes,
                                             order_seed);
+  if (config_.probes.enabled()) {
+    // The probes' fixed batch: the first batch of a sampler of its own (drawn like a training
+    // batch, i.i.d. or from k classes), seeded from kProbeStream; the training streams are untouched.
+    Rng probe = root.fork(kProbeStream);
+    const uint64_t probe_seed = (static_cast<uint64_t>(probe.next_u32()) << 32) | probe.next_u32();
+    BatchSampler probe_batches(data_.train, config_.batch_size, config_.noniid_classes, probe_seed);
+    gather(data_.train, probe_batches.next(), probe_x_, probe_labels_);
+    if (config_.probes.landscape && config_.probes.etas.empty()) {
+      config_.probes.etas = default_probe_etas(config_.optimizer.lr);
+    }
+  }
   const Shape sample_shape(data_.train.x.shape.begin() + 1, data_.train.x.shape.end());
   for (const MethodSpec& spec : config_.methods) {
     auto arm = std::make_unique<Arm>();
@@ -198,7 +209,7 @@ void Runner::build(double memory_limit) {
     }
     for (size_t i = 0; i + 1 < arm->model.size(); ++i) {
       const std::string kind = arm->model.layer(i).kind();
-      if (kind.rfind("linear", 0) == 0 || kind.rfind("conv2d", 0) == 0) arm->probes.push_back(i + 1);
+      if (kind.rfind("linear", 0) == 0 || kind.rfind("conv2d", 0) == 0) arm->activation_layers.push_back(i + 1);
     }
     arm->optimizer = std::make_unique<Optimizer>(config_.optimizer, arm->model.parameters());
     arms_.push_back(std::move(arm));
@@ -365,7 +376,8 @@ nlohmann::json Runner::timing() const {
   nlohmann::json out = nlohmann::json::object();
   for (const auto& arm : arms_) {
     out[arm->spec.id] = {{"trainMs", arm->train_seconds * 1000}, {"evalMs", arm->eval_seconds * 1000},
-                         {"msPerStep", arm->train_loss.empty() ? 0.0 : arm->train_seconds * 1000 / arm->train_loss.size()}};
+                         {"msPerStep", arm->train_loss.empty() ? 0.0 : arm->train_seconds * 1000 / arm->train_loss.size()},
+                         {"evaluations", arm->evals.size()}, {"probeMs", arm->probe_seconds * 1000}};
   }
   return out;
 }

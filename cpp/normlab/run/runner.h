@@ -2,7 +2,9 @@
 // same initial weights, in the same batch order (every method sees each step's batch), and records
 // what happens: training loss and accuracy per step; at every evaluation, test loss and accuracy in
 // inference mode (running statistics) and with batch statistics (the train/inference gap), Batch
-// Renorm's r and d against their limits, and percentiles of the pre-normalization activations.
+// Renorm's r and d against their limits, and percentiles of the pre-normalization activations;
+// with config.probes, the loss landscape along the gradient and internal covariate shift per layer
+// on a fixed batch (probes.h).
 //
 // This header is the runner's whole interface: the configuration (config.h) and the memory
 // estimate (memory.h) come with it. The Runner's stepping and records are in runner.cpp, its
@@ -87,6 +89,9 @@ class Runner {
   void build(double memory_limit);
   Arm& arm(const std::string& id);  // throws Error naming the known ids
   void evaluate(Arm& arm);
+  // The landscape and ICS probes (probes.h) of the arm's model on the probe batch, into an
+  // evaluation record: "landscape" and "ics".
+  void probe(Arm& arm, nlohmann::json& record);
   // Inference-mode mean loss and accuracy of the arm's model on a data set.
   std::pair<double, double> infer(Arm& arm, const Dataset& data);
   // AdaBN: each normalization layer's population statistics from the target inputs, in order.
@@ -102,6 +107,8 @@ class Runner {
   int64_t step_ = 0;
   Tensor batch_x_;
   std::vector<int32_t> batch_labels_;
+  Tensor probe_x_;                      // the probes' fixed batch (config_.probes): inputs, labels
+  std::vector<int32_t> probe_labels_;
 };
 
 }  // namespace normlab
