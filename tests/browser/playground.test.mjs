@@ -546,6 +546,33 @@ test('3 seeds on 2 workers: bands on the curves, intervals and paired difference
   await page.close();
 });
 
+test('the landscape preset draws the probes: loss range, gradient predictiveness, beta-smoothness, ICS per layer', async () => {
+  const page = await newPage();
+  await open(page);
+  await page.click('button[data-preset="landscape"]');
+  await waitStatus(page, 'done', 180_000);
+  await waitCharts(page);
+  for (const id of ['landscape', 'predictiveness', 'smoothness', 'ics-l2', 'ics-cosine']) {
+    assertEqual(await page.isVisible(`#chart-${id}`), true, `${id} chart shown`);
+  }
+  // The records behind them, per method: BatchNorm's mean loss range below no normalization's.
+  const ranges = await page.evaluate(() => globalThis.__normlab.traces()[0].methods.map((m) => {
+    const rec = m.evals.filter((e) => e.landscape && e.landscape.lossMax !== null);
+    return [m.id, rec.reduce((a, e) => a + e.landscape.lossMax - e.landscape.lossMin, 0) / rec.length, rec.length];
+  }));
+  const by = Object.fromEntries(ranges.map(([id, r]) => [id, r]));
+  assert(by.bn < by.none, `BatchNorm's loss range below none's: ${JSON.stringify(ranges)}`);
+  const counts = await colourCounts(page, '#chart-landscape canvas', [METHOD_COLOURS.bn, '#000000']);
+  assert(counts[0] > 50, `BatchNorm's band and line drawn (${counts})`);
+  assert(/\d ms \(BatchNorm\).* per evaluation/.test(await page.textContent('#chart-landscape .desc')), 'the probes\' cost shown');
+  assert(/arxiv\.org\/abs\/1805\.11604/.test(await page.textContent('#chart-landscape .desc')), 'the paper named');
+  const layers = await page.$$eval('#layer-ics option', (o) => o.map((x) => x.textContent));
+  assert(layers.length >= 1 && /^layer \d+ \(/.test(layers[0]), `ICS layers offered: ${layers}`);
+  await screenshot(page, 'playground-probes.png');
+  noProblems(page);
+  await page.close();
+}, { timeout: 240_000 });
+
 test('a batch-size sweep plots accuracy against batch size; CSV and PNG exports', async () => {
   const page = await newPage();
   await open(page, '#dataset=moons&methods=bn,gn,ln&width=16&groups=4&trainSize=400&sweep=4,16&sweepEpochs=2&lr=0.4&seed=3');

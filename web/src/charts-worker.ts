@@ -10,6 +10,7 @@ import type { ChartId, FromCharts, MapPoints, ToCharts, WorkerStatus } from './p
 import {
   ACTIVATION_LEGEND, activationPanels, layerCount, renormChart, seedSweepChart, seedTestAccuracyChart, seedTrainChart,
 } from './series.js';
+import { icsChart, landscapeChart, landscapeLineChart } from './probes.js';
 import { RunTrace } from './store.js';
 
 const REDRAW_MS = 200;
@@ -28,7 +29,7 @@ let viewRun = -1;
 let seedCount = 1;
 let status: WorkerStatus | 'error' = 'idle';
 let generation = 0;
-const layer = { activations: 0, renorm: 0 };
+const layer = { activations: 0, renorm: 0, ics: 1 };
 
 interface View {
   chart: Chart | null;
@@ -110,6 +111,36 @@ const views: Record<ChartId, View> = {
     (c) => new LineChart(c, { xLabel: 'training step', yLabel: 'r (ratio)' }),
     (t) => `${evalKey(t)}:${layer.renorm}`,
     (c, t) => as<LineChart>(c).update(renormChart(t, 'r', layer.renorm)),
+    (c) => as<LineChart>(c).reset(placeholder()),
+  ),
+  landscape: view(
+    (c) => new LineChart(c, { xLabel: 'training step', yLabel: 'loss along the gradient', yMin: 0 }),
+    evalKey,
+    (c, t) => as<LineChart>(c).update(landscapeChart(t)),
+    (c) => as<LineChart>(c).reset(placeholder()),
+  ),
+  predictiveness: view(
+    (c) => new LineChart(c, { xLabel: 'training step', yLabel: 'max ‖∇L(w) − ∇L(w − ηg)‖', yMin: 0 }),
+    evalKey,
+    (c, t) => as<LineChart>(c).update(landscapeLineChart(t, 'gradientDistanceMax')),
+    (c) => as<LineChart>(c).reset(placeholder()),
+  ),
+  smoothness: view(
+    (c) => new LineChart(c, { xLabel: 'training step', yLabel: 'effective β-smoothness', yMin: 0 }),
+    evalKey,
+    (c, t) => as<LineChart>(c).update(landscapeLineChart(t, 'betaSmoothness')),
+    (c) => as<LineChart>(c).reset(placeholder()),
+  ),
+  'ics-l2': view(
+    (c) => new LineChart(c, { xLabel: 'training step', yLabel: 'ICS: ‖G − G′‖', yMin: 0 }),
+    (t) => `${evalKey(t)}:${layer.ics}`,
+    (c, t) => as<LineChart>(c).update(icsChart(t, layer.ics, 'l2')),
+    (c) => as<LineChart>(c).reset(placeholder()),
+  ),
+  'ics-cosine': view(
+    (c) => new LineChart(c, { xLabel: 'training step', yLabel: 'ICS: cos(G, G′)', yMax: 1 }),
+    (t) => `${evalKey(t)}:${layer.ics}`,
+    (c, t) => as<LineChart>(c).update(icsChart(t, layer.ics, 'cosine')),
     (c) => as<LineChart>(c).reset(placeholder()),
   ),
   'renorm-d': view(

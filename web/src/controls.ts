@@ -89,6 +89,16 @@ export const GROUPS: { title: string; fields: (Field & { name: GeneralKey })[] }
     ],
   },
   {
+    title: 'Why it works (probes)',
+    fields: [
+      {
+        name: 'probes', label: 'Probes at each evaluation',
+        options: { none: 'off', landscape: 'loss landscape', ics: 'internal covariate shift', both: 'both' },
+        help: 'Santurkar et al. 2018: how smooth the loss is along the gradient, and how much each layer\'s gradient moves when the layers below update. Costs extra passes at each evaluation only.',
+      },
+    ],
+  },
+  {
     title: 'Domain shift (AdaBN)',
     fields: [
       {

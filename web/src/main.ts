@@ -12,6 +12,7 @@ import { CHART_IDS, type ChartId, type FromCharts, type FromWorker, type GridSpe
 import { resultsCsv, resultsJson, seedsResults, seedSummaryTable, seedSweepRows, summaryTable, sweepRows, type Row } from './results.js';
 import { finishedResults, layerCount, renormChart, seedSweepChart, seedTestAccuracyChart, seedTrainChart, smoothingWindow } from './series.js';
 import { PAGE_PRESETS, Settings, USER_DATA, type State } from './state.js';
+import { hasProbes, icsLayers, probeCost } from './probes.js';
 import { RunTrace } from './store.js';
 import { UserDataPanel } from './userdata.js';
 
@@ -97,12 +98,22 @@ const DESCRIPTIONS: Record<ChartId, [string, string]> = {
     'Percentiles of one unit\'s input to the normalization layer (channel 0, 256 test examples) over training, as in the Batch Normalization paper\'s Figure 1. Each panel has its own scale.'],
   'renorm-r': ['Batch Renorm: r against its limits',
     'r = σ_batch / σ_running per channel (band: min to max over channels, line: mean). It is clipped to [1/rMax, rMax]; the limits start at 1 (plain BatchNorm) and relax during training.'],
+  landscape: ['Loss landscape along the gradient',
+    'At each evaluation, on a fixed training batch in training mode: the loss at w − ηg for several step sizes η around the learning rate (g: the gradient at the current weights w). Band: the smallest to the largest loss over the step sizes; line: the loss at w. A narrower band is a smoother landscape (Santurkar et al. 2018, Figure 4a).'],
+  predictiveness: ['Gradient predictiveness',
+    'The largest change of the gradient along the gradient direction, max over η of ‖∇L(w) − ∇L(w − ηg)‖: lower means the gradient at w predicts the gradient a step away (Figure 4b).'],
+  smoothness: ['Effective β-smoothness',
+    'The largest ‖∇L(w) − ∇L(w − ηg)‖ / ‖ηg‖ over the step sizes: the Lipschitz constant of the gradient along the path a step takes. Lower is smoother (Figure 4c).'],
+  'ics-l2': ['Internal covariate shift: distance',
+    'For one layer, ‖G − G′‖: G its gradient, G′ the same after every layer below it took its update step, on the probe batch (Santurkar et al., Definition 2.1; Figures 5 and 6). The BatchNorm paper\'s claim is that BatchNorm reduces this.'],
+  'ics-cosine': ['Internal covariate shift: angle',
+    'The cosine between G and G′ for the same layer: 1 means the update of the layers below did not turn this layer\'s gradient.'],
   'renorm-d': ['Batch Renorm: d against its limits',
     'd = (μ_batch − μ_running) / σ_running per channel, clipped to [−dMax, dMax]; the limits start at 0 and relax during training. Same hidden layer as the r chart.'],
 };
 const LINE_HEIGHT = 260;
 
-function layerSelect(which: 'activations' | 'renorm'): HTMLSelectElement {
+function layerSelect(which: 'activations' | 'renorm' | 'ics'): HTMLSelectElement {
   const select = document.createElement('select');
   select.id = `layer-${which}`;
   select.setAttribute('aria-label', 'Hidden layer');
@@ -110,6 +121,7 @@ function layerSelect(which: 'activations' | 'renorm'): HTMLSelectElement {
   return select;
 }
 const actLayer = layerSelect('activations');
+const icsLayer = layerSelect('ics');
 const renormLayer = layerSelect('renorm');
 
 const onScreen = new IntersectionObserver((entries) => {
@@ -148,6 +160,7 @@ for (const id of CHART_IDS) {
   tools.className = 'tools';
   if (id === 'activations') tools.append(actLayer);
   if (id === 'renorm-r') tools.append(renormLayer);
+  if (id === 'ics-l2') tools.append(icsLayer);
   const png = document.createElement('button');
   png.type = 'button';
   png.className = 'small';
@@ -600,6 +613,7 @@ function layoutCharts(): void {
   const t = current();
   const names = t ? t.methods.map((m) => m.method) : state.methods.map((k) => methods.get(k)?.name ?? k);
   const sweep = t ? runsPlanned > 1 : state.sweep.length > 0;
+  const probes = t ? hasProbes(t) : { landscape: state.probes === 'landscape' || state.probes === 'both', ics: state.probes === 'ics' || state.probes === 'both' };
   const hidden: Record<ChartId, boolean> = {
     sweep: !sweep,
     maps: !(t ? runHasMaps : gridFor() !== null),
@@ -610,6 +624,12 @@ function layoutCharts(): void {
     // Batch Renorm's r and d records.
     'renorm-r': !names.includes('batchrenorm'),
     'renorm-d': !names.includes('batchrenorm'),
+    // The probes' charts: when the run (or the settings) has them.
+    landscape: !probes.landscape,
+    predictiveness: !probes.landscape,
+    smoothness: !probes.landscape,
+    'ics-l2': !probes.ics,
+    'ics-cosine': !probes.ics,
   };
   for (const c of cards.values()) {
     if (c.section.hidden !== hidden[c.id]) {
@@ -620,12 +640,31 @@ function layoutCharts(): void {
   const layers = t ? layerCount(t) : state.model === 'cnn' ? state.channels.length : state.depth;
   fillLayers(actLayer, layers, 'activations');
   fillLayers(renormLayer, layers, 'renorm');
+  if (t) fillIcsLayers(t);
   if (t) {
     const w = smoothingWindow(t.steps);
     const average = `averaged over the last ${w} step${w > 1 ? 's' : ''}`;
     cards.get('loss')!.desc.textContent = `Cross-entropy on each step's batch in training mode, ${average}.`;
     cards.get('train-accuracy')!.desc.textContent = `Accuracy on each step's batch in training mode, ${average}.`;
+    // The probes' extra cost, once the run's timing is in.
+    const cost = probeCost(t);
+    const landscape = cards.get('landscape')!;
+    const base = DESCRIPTIONS.landscape[1];
+    landscape.desc.textContent = cost && cost.length
+      ? `${base} The probes cost ${cost.map((c) => `${c.ms.toFixed(1)} ms (${c.label})`).join(', ')} per evaluation; training between evaluations is unchanged. Paper: https://arxiv.org/abs/1805.11604`
+      : `${base} Paper: https://arxiv.org/abs/1805.11604`;
   }
+}
+
+/** The ICS layer menu: the weight layers with records (the first has nothing below it). */
+function fillIcsLayers(t: RunTrace): void {
+  const layers = icsLayers(t);
+  if (!layers.length || icsLayer.options.length === layers.length) return;
+  const keep = Number(icsLayer.value) || layers[0].layer;
+  icsLayer.replaceChildren(...layers.map((l) => new Option(`layer ${l.layer} (${l.kind.split('(')[0]})`, String(l.layer))));
+  const chosen = layers.some((l) => l.layer === keep) ? keep : layers[0].layer;
+  icsLayer.value = String(chosen);
+  toCharts({ type: 'layer', which: 'ics', layer: chosen });
 }
 
 function fillLayers(select: HTMLSelectElement, count: number, which: 'activations' | 'renorm'): void {

@@ -47,7 +47,7 @@ export type FromWorker =
   | { type: 'error'; gen: number; message: string };
 
 /** The charts on the page (each an OffscreenCanvas drawn by the charts worker). */
-export const CHART_IDS = ['sweep', 'maps', 'test', 'loss', 'train-accuracy', 'activations', 'renorm-r', 'renorm-d'] as const;
+export const CHART_IDS = ['sweep', 'maps', 'test', 'loss', 'train-accuracy', 'activations', 'renorm-r', 'renorm-d', 'landscape', 'predictiveness', 'smoothness', 'ics-l2', 'ics-cosine'] as const;
 export type ChartId = (typeof CHART_IDS)[number];
 
 export type ToCharts =
@@ -57,7 +57,7 @@ export type ToCharts =
   | { type: 'size'; id: ChartId; width: number; dpr: number }
   /** Whether the chart is shown and on screen (while training only those are redrawn). */
   | { type: 'visible'; id: ChartId; shown: boolean; onScreen: boolean }
-  | { type: 'layer'; which: 'activations' | 'renorm'; layer: number }
+  | { type: 'layer'; which: 'activations' | 'renorm' | 'ics'; layer: number }
   /** Which run's curves to show (-1: the latest). */
   | { type: 'view'; run: number }
   | { type: 'reset' }
