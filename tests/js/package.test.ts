@@ -47,7 +47,7 @@ test('the tarball ships only the package files', () => {
   const files = readdirSync(join(app, 'node_modules', 'normlab', 'dist')).sort();
   expect(files).toEqual(['checks.d.ts', 'checks.js', 'cli.d.ts', 'cli.js', 'csv-data.d.ts', 'csv-data.js', 'csv.d.ts', 'csv.js', 'data', 'dataset.d.ts', 'dataset.js', 'handle.d.ts', 'handle.js',
     'index.d.ts', 'index.js', 'layers.d.ts', 'layers.js', 'load.d.ts', 'load.js', 'model.d.ts', 'model.js', 'normlab_wasm.d.ts', 'normlab_wasm.js',
-    'normlab_wasm.wasm', 'playground', 'preprocess.d.ts', 'preprocess.js', 'presets.d.ts', 'presets.js', 'runner.d.ts', 'runner.js',
+    'normlab_wasm.wasm', 'playground', 'preprocess.d.ts', 'preprocess.js', 'presets.d.ts', 'presets.js', 'probes.d.ts', 'probes.js', 'runner.d.ts', 'runner.js',
     'seeds.d.ts', 'seeds.js', 'serve.d.ts', 'serve.js', 'stats.d.ts', 'stats.js', 'suggest.d.ts', 'suggest.js', 'sweep.d.ts', 'sweep.js', 'types.d.ts', 'types.js',
     'workers-thread.d.ts', 'workers-thread.js', 'workers.d.ts', 'workers.js']);
   expect(readdirSync(join(app, 'node_modules', 'normlab', 'dist', 'data')).sort()).toEqual(['digits.nlds', 'mnist.nlds']);
