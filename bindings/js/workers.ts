@@ -80,10 +80,26 @@ export async function compareInWorkers(configs: readonly CompareConfig[], option
     return out;
   }
 
+  // The threads start loading the module now, while the configurations are checked here.
+  const threadUrl = new URL('./workers-thread.js', import.meta.url);
+  const expected = Math.min(workers, configs.reduce((n, c, i) => n + (seedLists[i]?.length ?? 1) * (Array.isArray(c.methods) ? c.methods.length : 1), 0));
+  const warm = Array.from({ length: expected }, () => {
+    const w = { worker: new Worker(threadUrl), ready: false };
+    w.worker.once('message', (m: FromWorker) => {
+      if (m.type === 'ready') w.ready = true;
+    });
+    w.worker.on('error', () => {});
+    return w;
+  });
+  const stopWarm = () => {
+    for (const w of warm.splice(0)) void w.worker.terminate();
+  };
+
   // Check each configuration and resolve its methods (ids and labels) in this thread: a bad one
-  // rejects here, before any worker starts; the largest run's memory sizes the pool.
+  // rejects here, before any arm runs; the largest run's memory sizes the pool.
   const arms: Arm[] = [];
   let largest = 0;
+  try {
   for (const [point, c] of configs.entries()) {
     const seeds: (number | undefined)[] = seedLists[point] ?? [undefined];
     const first = seeds[0] === undefined ? c : seedConfig(c, seeds[0]);
@@ -100,9 +116,14 @@ export async function compareInWorkers(configs: readonly CompareConfig[], option
       entries.forEach((entry, m) => arms.push({ config: armConfig(one, entry), point, seed: s, method: m, steps, share: 1 / entries.length }));
     }
   }
+  } catch (error) {
+    stopWarm();
+    throw error;
+  }
   const threads = Math.min(workers, arms.length);
   const need = threads * (largest + WORKER_OVERHEAD_BYTES);
   if (need > freemem()) {
+    stopWarm();
     throw new Error(`${threads} workers need about ${mib(need)} (${mib(largest + WORKER_OVERHEAD_BYTES)} each) but the machine has ` +
       `${mib(freemem())} free: use fewer workers (--workers ${Math.max(1, Math.floor(freemem() / (largest + WORKER_OVERHEAD_BYTES)))})`);
   }
@@ -137,7 +158,8 @@ export async function compareInWorkers(configs: readonly CompareConfig[], option
     options.signal?.addEventListener('abort', onAbort);
 
     const start = () => {
-      const worker = new Worker(new URL('./workers-thread.js', import.meta.url));
+      const pre = warm.shift();
+      const worker = pre ? pre.worker : new Worker(threadUrl);
       let current = -1;
       const give = () => {
         if (next >= arms.length) {
@@ -175,8 +197,11 @@ export async function compareInWorkers(configs: readonly CompareConfig[], option
         else if (next < arms.length) start();
       });
       pool.push(worker);
+      // A thread that loaded the module while the configurations were checked has said 'ready' already.
+      if (pre?.ready) give();
     };
     for (let i = 0; i < threads; i++) start();
+    stopWarm();  // any the arms do not need
   });
 
   if (failures.length) throw new Error(`${failures.length} of ${arms.length} arms failed:\n  ${failures.join('\n  ')}`);
