@@ -30,9 +30,18 @@
 // dense layer: forward, weight gradient and input gradient, the first layer's input gradient left
 // out as nobody computes it) and the rate each implementation reaches, against a WebAssembly SIMD
 // limit of 24 GFLOP/s (4-float multiply and add, no fused multiply-add, on one core).
+//
+// The scaling row (case id `workers`): one comparison over seeds, the non-i.i.d. preset's 4 methods
+// x 4 seeds (16 arms) at its 4000 steps, run by compareInWorkers (normlab/workers, dist/) on 1 worker
+// (in-process) and on N = os.availableParallelism() worker threads, alternately, 3 times each (1
+// with --quick). Reported: the median wall time of each, the speed-up (goal: >= 0.85 x N on N
+// otherwise idle cores), whether the two results are byte-identical JSON, and the 1-minute load
+// average before the row (other work on the machine takes cores from the workers).
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire, register } from 'node:module';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { root, run } from './lib.mjs';
@@ -72,6 +81,7 @@ const CASES = [
   { id: 'runner-mlp-b32', label: 'Runner step, MLP, batch 32', kind: 'runner', model: { kind: 'mlp', hidden: [256, 256] } },
   { id: 'runner-cnn-b32', label: 'Runner step, CNN, batch 32', kind: 'runner', model: { kind: 'cnn', channels: [8, 16] }, flops: cnnStepFlops(32, [8, 16]) },
 ].filter((c) => !only || only.includes(c.id));
+const SCALING = !only || only.includes('workers');
 
 // The WebAssembly SIMD limit the FLOP rates are read against (GFLOP/s, one core).
 const SIMD_LIMIT_GFLOPS = 24;
@@ -364,6 +374,40 @@ function runNative(exe, mnistPath) {
   return JSON.parse(r.stdout).cases;
 }
 
+// ---- the scaling row ---------------------------------------------------------------------------
+
+const SCALING_STEPS = 4000;  // the preset's own
+
+// The non-i.i.d. preset over 4 seeds, by compareInWorkers on 1 worker and on N, alternately (see
+// the header). Returns null on a machine with one core.
+async function measureScaling() {
+  const workers = availableParallelism();
+  if (workers < 2) return null;
+  const { presets } = await import(join(root, 'dist', 'index.js'));
+  const { compareInWorkers } = await import(join(root, 'dist', 'workers.js'));
+  const { seed: _seed, ...base } = presets.find((p) => p.name === 'non-iid').config;
+  const config = { ...base, steps: SCALING_STEPS, seeds: [1, 2, 3, 4] };
+  const load = loadavg()[0];
+  const runs = { 1: { seconds: [], digests: new Set() }, [workers]: { seconds: [], digests: new Set() } };
+  let bytes = 0;
+  for (let round = 0; round < (quick ? 1 : 3); ++round) {
+    for (const n of [1, workers]) {
+      const t0 = performance.now();
+      const [result] = await compareInWorkers([config], { workers: n });
+      runs[n].seconds.push((performance.now() - t0) / 1000);
+      const json = JSON.stringify(result);
+      bytes = json.length;
+      runs[n].digests.add(createHash('sha256').update(json).digest('hex'));
+    }
+  }
+  const digests = new Set([...runs[1].digests, ...runs[workers].digests]);
+  return {
+    workers, load, bytes, rounds: runs[1].seconds.length, arms: config.methods.length * config.seeds.length,
+    serial: median(runs[1].seconds), parallel: median(runs[workers].seconds),
+    identical: digests.size === 1, digest: [...digests][0],
+  };
+}
+
 // ---- the table ---------------------------------------------------------------------------------
 
 const fmt = (ms) => (ms === undefined ? '—' : ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms >= 1 ? ms.toFixed(2) : ms.toFixed(3));
@@ -384,7 +428,7 @@ async function main() {
   const mnist = new Uint8Array(readFileSync(mnistPath));
 
   console.log('bench: native ...');
-  const native = runNative(nativeExe, mnistPath);
+  const native = CASES.length ? runNative(nativeExe, mnistPath) : {};
 
   const { tf, simd, threads } = await loadTf();
   const convErr = checkConvFilterKernel(tf);
@@ -446,6 +490,11 @@ async function main() {
     results[c.id] = { ...r, native: native[c.id] };
   }
   tf.setBackend('wasm');
+  let scaling = null;
+  if (SCALING) {
+    console.log('bench: workers (the scaling row) ...');
+    scaling = await measureScaling();
+  }
 
   // ---- output ----
   console.log(`\nnormlab bench (${quick ? 'quick, ' : ''}${SAMPLES} samples; ms per step, median), Node ${process.versions.node}, ` +
@@ -455,8 +504,10 @@ async function main() {
     return [c.id, c.label, fmt(r.ours?.ms), fmt(r.native?.ms), fmt(r['tfjs-wasm']?.ms), fmt(r['tfjs-cpu']?.ms),
       ratio(r['tfjs-wasm']?.ms, r.ours?.ms), ratio(r['tfjs-cpu']?.ms, r.ours?.ms), ratio(r.ours?.ms, r.native?.ms)];
   });
-  console.log(table(rows, ['case', 'what', 'ours WASM', 'ours native', 'tfjs-wasm', 'tfjs-cpu',
-    'tfjs-wasm/ours', 'tfjs-cpu/ours', 'WASM/native']));
+  if (CASES.length) {
+    console.log(table(rows, ['case', 'what', 'ours WASM', 'ours native', 'tfjs-wasm', 'tfjs-cpu',
+      'tfjs-wasm/ours', 'tfjs-cpu/ours', 'WASM/native']));
+  }
   const pkg = CASES.filter((c) => results[c.id].package);
   if (pkg.length) {
     console.log(`runner rows: Runner::step(1) + take_events() in the bench module and natively; through the package ` +
@@ -482,13 +533,30 @@ async function main() {
     }), ['case', 'MFLOP/step', 'ours WASM', 'ours native', 'package', 'tfjs-wasm', 'tfjs-cpu', 'ours WASM / limit']));
   }
 
-  console.log('\nWASM heap (after each case\'s steps):');
-  console.log(table(CASES.map((c) => [c.id, mib(heap[c.id].ours), mib(heap[c.id].oursHeap),
-    heap[c.id].tfjs === undefined ? '—' : mib(heap[c.id].tfjs), mib(heap[c.id].tfjsHeap)]),
-  ['case', 'ours: case\'s allocations', 'ours: module heap', 'tfjs-wasm: case\'s tensors', 'tfjs-wasm: module heap']));
-  console.log('(allocations: bytes malloc\'d for the case and still held after its steps: model, grads, optimizer ' +
-    'state, caches, scratch; runner rows include the MNIST split as float32, 31 MB. Module heap: the ' +
-    'WebAssembly memory\'s size, which only grows, so it is the largest case so far.)');
+  if (scaling) {
+    const { workers: n } = scaling;
+    console.log(`\nscaling (case workers): compareInWorkers, non-iid preset, 4 methods x 4 seeds = ${scaling.arms} arms of ` +
+      `${SCALING_STEPS} steps; wall time, median of ${scaling.rounds}; 1-minute load average before: ${scaling.load.toFixed(2)} ` +
+      `on ${n} cores`);
+    console.log(table([
+      ['1', scaling.serial.toFixed(2), '1.00x'],
+      [String(n), scaling.parallel.toFixed(2), `${(scaling.serial / scaling.parallel).toFixed(2)}x`],
+    ], ['workers', 'wall s', 'speed-up']));
+    console.log(`results of 1 and ${n} workers, every run: byte-identical JSON ${scaling.identical ? 'yes' : 'NO'} ` +
+      `(${(scaling.bytes / 2 ** 20).toFixed(1)} MiB${scaling.identical ? `, sha256 ${scaling.digest.slice(0, 16)}` : ''})`);
+  } else if (SCALING) {
+    console.log('\nscaling: one core (os.availableParallelism() = 1), nothing to compare');
+  }
+
+  if (CASES.length) {
+    console.log('\nWASM heap (after each case\'s steps):');
+    console.log(table(CASES.map((c) => [c.id, mib(heap[c.id].ours), mib(heap[c.id].oursHeap),
+      heap[c.id].tfjs === undefined ? '—' : mib(heap[c.id].tfjs), mib(heap[c.id].tfjsHeap)]),
+    ['case', 'ours: case\'s allocations', 'ours: module heap', 'tfjs-wasm: case\'s tensors', 'tfjs-wasm: module heap']));
+    console.log('(allocations: bytes malloc\'d for the case and still held after its steps: model, grads, optimizer ' +
+      'state, caches, scratch; runner rows include the MNIST split as float32, 31 MB. Module heap: the ' +
+      'WebAssembly memory\'s size, which only grows, so it is the largest case so far.)');
+  }
 
   // Each target: what, its value (NaN when a case was not run), and the goal.
   const ms = (id, impl) => results[id]?.[impl]?.ms;
@@ -499,6 +567,7 @@ async function main() {
     ['tfjs-wasm / ours, BN fwd+bwd', ms('bn-fb', 'tfjs-wasm') / ms('bn-fb', 'ours'), '>=', 10],
     ['ours WASM / native, MLP b32', ms('mlp-b32', 'ours') / ms('mlp-b32', 'native'), '<=', 2],
     ['ours WASM / SIMD limit, CNN b32', ms('cnn-b32', 'ours') / cnnLimitMs, '<=', 1.6],
+    [`workers speed-up, N = ${scaling?.workers}`, scaling ? scaling.serial / scaling.parallel : NaN, '>=', 0.85 * (scaling?.workers ?? 0)],
   ];
   console.log('\ntargets:');
   for (const [what, value, op, goal] of targets) {
