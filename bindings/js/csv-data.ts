@@ -80,6 +80,19 @@ function csvRows(text: string, file: string, delimiter: string | undefined, prev
   return { rows, delimiter: used };
 }
 
+/** The rows of CSV text as a file gives it (a BOM dropped): an Error for a non-string, an empty file or broken quotes. */
+function textRows(text: unknown, file: string, delimiter: string | undefined, preview = 0): { rows: Row[]; delimiter: string } {
+  if (typeof text !== 'string') throw new Error(`${file}: must be CSV text (a string), got ${typeName(text)}`);
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  if (body.trim() === '') throw new Error(`${file}: line 1, column 1: the file is empty`);
+  try {
+    return csvRows(body, file, delimiter, preview);
+  } catch (error) {
+    if (error instanceof CsvError) throw new Error(error.message);
+    throw error;
+  }
+}
+
 /** The 1-based field of `text` that offset `at` falls in, for the row starting at `start`. */
 function fieldAt(text: string, start: number, at: number, delimiter: string): number {
   let field = 1;
@@ -117,16 +130,7 @@ export interface CsvColumns {
  */
 export function csvColumns(text: string, options: { file?: string; delimiter?: string } = {}): CsvColumns {
   const file = options.file ?? 'csv';
-  if (typeof text !== 'string') throw new Error(`${file}: must be CSV text (a string), got ${typeName(text)}`);
-  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  if (body.trim() === '') throw new Error(`${file}: line 1, column 1: the file is empty`);
-  let parsed;
-  try {
-    parsed = csvRows(body, file, options.delimiter, 10);
-  } catch (error) {
-    if (error instanceof CsvError) throw new Error(error.message);
-    throw error;
-  }
+  const parsed = textRows(text, file, options.delimiter, 10);
   const [first, second] = parsed.rows;
   const header = first.fields.some((f) => !numericLooking(f));
   const columns = header ? first.fields.map((f) => f.trim()) : first.fields.map((_, i) => `column ${i + 1}`);
@@ -156,16 +160,7 @@ export function csvColumns(text: string, options: { file?: string; delimiter?: s
 export function parseCsvDataset(text: string, options: CsvParseOptions = {}): ParsedCsvDataset {
   if (options === null || typeof options !== 'object') throw new Error(`parseCsvDataset: options must be an object, got ${typeName(options)}`);
   const file = options.file ?? 'csv';
-  if (typeof text !== 'string') throw new Error(`${file}: must be CSV text (a string), got ${typeName(text)}`);
-  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  if (body.trim() === '') throw new Error(`${file}: line 1, column 1: the file is empty`);
-  let parsed;
-  try {
-    parsed = csvRows(body, file, options.delimiter);
-  } catch (error) {
-    if (error instanceof CsvError) throw new Error(error.message);
-    throw error;
-  }
+  const parsed = textRows(text, file, options.delimiter);
   const { rows, delimiter } = parsed;
   const first = rows[0];
   const width = first.fields.length;

@@ -11,7 +11,7 @@ import {
   ACTIVATION_LEGEND, activationPanels, layerCount, renormChart, seedSweepChart, seedTestAccuracyChart, seedTrainChart,
 } from './series.js';
 import { icsChart, landscapeChart, landscapeLineChart } from './probes.js';
-import { RunTrace } from './store.js';
+import { RunTrace, lastRun as lastRunOf, seedGroup } from './store.js';
 
 const REDRAW_MS = 200;
 const WAITING = 'Waiting for the first steps…';
@@ -151,19 +151,9 @@ const views: Record<ChartId, View> = {
   ),
 };
 
-/** The latest run that has started. */
-function lastRun(): number {
-  let last = 0;
-  traces.forEach((t, j) => {
-    if (t) last = Math.max(last, Math.floor(j / seedCount));
-  });
-  return last;
-}
-
-/** A run's traces over its seeds (those started), the first seed first. */
-function group(run: number): RunTrace[] {
-  return traces.slice(run * seedCount, (run + 1) * seedCount).filter(Boolean);
-}
+/** The latest run (sweep point) that has started, and a run's traces over its seeds (store.ts). */
+const lastRun = () => lastRunOf(traces, seedCount);
+const group = (run: number) => seedGroup(traces, seedCount, run);
 
 const viewGroup = () => group(viewRun >= 0 ? viewRun : lastRun());
 

@@ -13,7 +13,7 @@ import { resultsCsv, resultsJson, seedsResults, seedSummaryTable, seedSweepRows,
 import { finishedResults, layerCount, renormChart, seedSweepChart, seedTestAccuracyChart, seedTrainChart, smoothingWindow } from './series.js';
 import { PAGE_PRESETS, Settings, USER_DATA, type State } from './state.js';
 import { hasProbes, icsLayers, probeCost } from './probes.js';
-import { RunTrace } from './store.js';
+import { RunTrace, lastRun as lastRunOf, seedGroup } from './store.js';
 import { UserDataPanel } from './userdata.js';
 
 const GRID_N = 48;
@@ -513,19 +513,9 @@ function stepOnce(): void {
   send({ type: 'step', steps: Math.max(1, every - (done % every)) });
 }
 
-/** The latest run (sweep point) that has started. */
-function lastRun(): number {
-  let last = 0;
-  traces.forEach((t, j) => {
-    if (t) last = Math.max(last, Math.floor(j / seedCount));
-  });
-  return last;
-}
-
-/** The traces of a run over its seeds (those that have started), the first seed first. */
-function group(run: number): RunTrace[] {
-  return traces.slice(run * seedCount, (run + 1) * seedCount).filter(Boolean);
-}
+/** The latest run (sweep point) that has started, and a run's traces over its seeds (store.ts). */
+const lastRun = () => lastRunOf(traces, seedCount);
+const group = (run: number) => seedGroup(traces, seedCount, run);
 
 /** The run on view: its first seed's trace (the one whose maps and records the charts show). */
 function current(): RunTrace | undefined {

@@ -97,3 +97,20 @@ export class RunTrace {
     }
   }
 }
+
+/**
+ * Several seeds: the page numbers its jobs `run * seeds + s` (run: a batch size of a sweep, s: the
+ * seed's index), and both the page and the charts worker keep one sparse trace array so.
+ */
+export function lastRun(traces: readonly (RunTrace | undefined)[], seeds: number): number {
+  let last = 0;
+  traces.forEach((t, j) => {
+    if (t) last = Math.max(last, Math.floor(j / seeds));
+  });
+  return last;
+}
+
+/** A run's traces over its seeds (those that have started), the first seed first. */
+export function seedGroup(traces: readonly (RunTrace | undefined)[], seeds: number, run: number): RunTrace[] {
+  return traces.slice(run * seeds, (run + 1) * seeds).filter((t): t is RunTrace => Boolean(t));
+}
